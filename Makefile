@@ -1,0 +1,58 @@
+# The whole developer interface. Every target builds .venv itself on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SERVICES := ingest inference selector gt-bridge trainer
+EDITABLES := -e 'shared[local]' $(foreach s,$(SERVICES),-e services/$(s))
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo up test check lint format typecheck pytest unit integration e2e clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/constraints.txt requirements/dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Labelloop needs Python 3.11+")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt $(EDITABLES) -r requirements/dev.txt
+	@touch $@
+
+install: $(STAMP)  ## Create .venv with every package and tool
+
+demo: $(STAMP)  ## The main job: start the embedded local stack (Ctrl-C stops it)
+	$(BIN)/labelloop up
+
+up: demo  ## Same as demo
+
+test: check pytest  ## Lint, type-check and run every test (what CI runs)
+
+check: lint typecheck  ## Static checks only
+
+lint: $(STAMP)  ## ruff lint + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)  ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP)  ## mypy --strict on the shared library and services
+	$(BIN)/mypy
+
+pytest: $(STAMP)  ## All tests: unit, integration (real moto server), e2e (the CLI)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)  ## Unit tests only (no I/O)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(STAMP)  ## Integration tests only
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+e2e: $(STAMP)  ## End-to-end tests only
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+clean:  ## Remove .venv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

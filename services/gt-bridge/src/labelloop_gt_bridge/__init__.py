@@ -1,0 +1,1 @@
+"""Labelloop gt-bridge service: Streaming labeling jobs in the Ground Truth protocol."""

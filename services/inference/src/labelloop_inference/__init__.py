@@ -1,0 +1,1 @@
+"""Labelloop inference service: Pose, visibility and head predictions through Triton."""

@@ -1,0 +1,1 @@
+"""Labelloop selector service: The judgement function: auto-accept or send to humans."""

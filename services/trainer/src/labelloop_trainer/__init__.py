@@ -1,0 +1,1 @@
+"""Labelloop trainer service: Retraining, evaluation, registry and promotion."""

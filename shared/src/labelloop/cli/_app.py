@@ -1,0 +1,233 @@
+"""Commands of the ``labelloop`` CLI. Exit codes are :class:`labelloop.exit_codes.ExitCode`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from labelloop import __version__
+from labelloop.bootstrap import bootstrap as bootstrap_topology
+from labelloop.cli._status import queue_rows
+from labelloop.cli._target import Target, default_state_dir, resolve_target
+from labelloop.cli._upload import plan_uploads, upload
+from labelloop.exit_codes import ExitCode
+from labelloop.local.stack import EmbeddedStack, StackState
+from labelloop.logs import configure_logging
+from labelloop.topology import SERVICES
+from labelloop.uploads import metadata_for, parse_taxonomy_assignments
+
+app = typer.Typer(
+    name="labelloop",
+    help="Labelloop: auto-annotate images and video frames, send only the doubtful ones to humans.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        help="AWS endpoint (moto, LocalStack). Default: AWS_ENDPOINT_URL, else a running `labelloop up`, else AWS.",
+        show_default=False,
+    ),
+]
+StackOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stack", help="Resource name prefix. Default: the running stack's, else 'labelloop'.", show_default=False
+    ),
+]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="LABELLOOP_STATE_DIR",
+        help="Where `labelloop up` keeps its state and logs. Default: ~/.labelloop.",
+        show_default=False,
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"labelloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Labelloop: an event-driven active-learning pipeline for head boxes and body keypoints.
+
+    Start the embedded local stack with [bold]labelloop up[/], send media with [bold]labelloop upload[/],
+    watch it with [bold]labelloop status[/]. Exit codes: 0 ok, 1 failure, 2 usage or bad input,
+    3 a --check found a problem, 69 endpoint unreachable, 78 stack not bootstrapped or bad settings.
+    """
+
+
+def _fail(message: str, code: ExitCode) -> typer.Exit:
+    err_console.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _unreachable(target: Target, error: Exception) -> typer.Exit:
+    if isinstance(error, ClientError):
+        return _fail(
+            f"stack '{target.names.stack}' is not set up on {target.description} ({error}); "
+            "run `labelloop up` or `labelloop bootstrap`",
+            ExitCode.CONFIG,
+        )
+    return _fail(f"cannot reach {target.description}: {error}", ExitCode.UNAVAILABLE)
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="Port of the local AWS emulator (moto) on 127.0.0.1.")] = 4599,
+    services: Annotated[
+        str, typer.Option(help="Comma-separated services to run; '' runs none (emulator and topology only).")
+    ] = ",".join(SERVICES),
+    stack: Annotated[str, typer.Option(help="Resource name prefix.")] = "labelloop",
+    state_dir: StateDirOption = None,
+) -> None:
+    """Start the embedded local stack: moto_server on 127.0.0.1, the topology, every service as a
+    process. Runs in the foreground until Ctrl-C, then drains the services and stops everything."""
+    chosen = tuple(s for s in (part.strip() for part in services.split(",")) if s)
+    if unknown := [s for s in chosen if s not in SERVICES]:
+        raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICES)}", ExitCode.USAGE)
+    state_dir = state_dir or default_state_dir()
+    if running := StackState.read(state_dir):
+        raise _fail(
+            f"a stack is already up (pid {running.launcher_pid}, {running.endpoint_url}); stop it with Ctrl-C first",
+            ExitCode.USAGE,
+        )
+    configure_logging(service="launcher")
+
+    def announce(stack_: EmbeddedStack) -> None:
+        console.print(
+            Panel.fit(
+                f"endpoint  [bold]{stack_.endpoint_url}[/]\nstack     {stack}\n"
+                f"services  {', '.join(chosen) or '(none)'}\n\n"
+                "labelloop upload FILE...   send clips/images\n"
+                "labelloop status           queues and dead letters\n"
+                "Ctrl-C                     drain and stop",
+                title="Labelloop is up",
+            )
+        )
+
+    stack_runner = EmbeddedStack(state_dir=state_dir, stack=stack, port=port, services=chosen)
+    try:
+        raise typer.Exit(stack_runner.run(on_ready=announce))
+    except RuntimeError as error:
+        raise _fail(str(error), ExitCode.UNAVAILABLE) from None
+
+
+@app.command("bootstrap")
+def bootstrap_command(
+    endpoint_url: EndpointOption = None, stack: StackOption = None, state_dir: StateDirOption = None
+) -> None:
+    """Create the topology (buckets, topics, queues with DLQs, subscriptions, tables, S3 notifications)
+    on an endpoint. Idempotent: run it as often as you like."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    configure_logging(service="bootstrap")
+    try:
+        created = bootstrap_topology(target.clients, target.names)
+    except (BotoCoreError, ClientError) as error:
+        raise _unreachable(target, error) from None
+    console.print(
+        f"stack [bold]{target.names.stack}[/] ready on {target.description}: "
+        f"{len(created.buckets)} buckets, {len(created.topic_arns)} topics, "
+        f"{len(created.queue_urls)} queues (+DLQs), {len(created.tables)} tables"
+    )
+
+
+@app.command()
+def status(
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 3 if any dead-letter queue holds messages.")] = False,
+) -> None:
+    """Per-service queue depth, in-flight messages and dead letters."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    try:
+        rows = queue_rows(target)
+    except (BotoCoreError, ClientError) as error:
+        raise _unreachable(target, error) from None
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"endpoint_url": target.endpoint_url, "queues": [r.as_dict() for r in rows]}) + "\n"
+        )
+    else:
+        table = Table(title=f"stack {target.names.stack} on {target.description}")
+        for column in ("service", "waiting", "in flight", "delayed", "dead letters"):
+            table.add_column(column, justify="left" if column == "service" else "right")
+        for row in rows:
+            dead = f"[red]{row.dead_letters}[/]" if row.dead_letters else "0"
+            table.add_row(row.service, str(row.waiting), str(row.in_flight), str(row.delayed), dead)
+        console.print(table)
+        if target.local_state:
+            alive = ", ".join(f"{name} (pid {pid})" for name, pid in target.local_state.services.items())
+            console.print(f"local services: {alive or '(none)'}")
+    if check and any(row.dead_letters for row in rows):
+        raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+@app.command("upload")
+def upload_command(
+    paths: Annotated[list[Path], typer.Argument(help="Clips (mp4/avi/mov/mkv), images (jpg/png) or folders of them.")],
+    fps: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Frames per second to sample from clips (overrides ingest's default)."),
+    ] = None,
+    taxonomy: Annotated[
+        list[str] | None,
+        typer.Option("--taxonomy", "-t", help="Scene tags as LEVEL.FIELD=VALUE, e.g. clip.weather=rain (repeatable)."),
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Upload clips and images to the stack's input bucket (clips/ and images/), with a progress bar.
+    Every file is checked first: nothing is sent if any named file is unsupported."""
+    try:
+        tags = parse_taxonomy_assignments(taxonomy or [])
+    except ValueError as error:
+        raise _fail(str(error), ExitCode.USAGE) from None
+    planned, errors = plan_uploads(paths)
+    if errors:
+        raise _fail("; ".join(errors), ExitCode.USAGE)
+    if not planned:
+        raise _fail("no clips or images found in the given paths", ExitCode.USAGE)
+    target = resolve_target(endpoint_url, stack, state_dir)
+    metadata = metadata_for(fps=fps, taxonomy=tags)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        total = progress.add_task(f"{len(planned)} file(s)", total=sum(p.size for p in planned))
+        for item in planned:
+            try:
+                uri = upload(target, item, metadata, lambda sent: progress.advance(total, sent))
+            except (BotoCoreError, ClientError) as error:
+                raise _unreachable(target, error) from None
+            progress.console.print(f"uploaded {item.path} → {uri}")

@@ -1,0 +1,244 @@
+"""Versioned event contracts: one pydantic model per arrow of the architecture.
+
+Rules every contract follows (see ARCHITECTURE.md "Events"):
+
+* ``type`` is a ``Literal`` tag and ``version`` is ``Literal[1]``; a breaking change adds a new
+  model with ``version: Literal[2]`` instead of editing this one.
+* Within a version, fields are only ever *added* (with defaults), so consumers ignore unknown
+  fields (``extra="ignore"``) and older consumers keep working.
+* ``event_id`` is the idempotency key. Producers derive it deterministically from their input
+  (:func:`deterministic_id`) so a redelivered upstream event yields the *same* downstream id and
+  the downstream consumer de-duplicates it.
+* Events carry S3 URIs, never image bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+$")]
+Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
+Visibility = Literal["visible", "occluded", "outside"]
+ModelName = Literal["pose_main", "pose_visible", "head"]
+Modality = Literal["head", "keypoints"]
+
+
+def new_event_id() -> str:
+    """A random event id, for events with no natural deterministic identity."""
+    return uuid.uuid4().hex
+
+
+def deterministic_id(*parts: object) -> str:
+    """An event id derived from ``parts``: the same inputs always give the same id.
+
+    Use it when an event is produced in response to another one, so that at-least-once
+    delivery upstream does not turn into duplicates downstream.
+    """
+    digest = hashlib.sha256("\x1f".join(str(part) for part in parts).encode())
+    return digest.hexdigest()[:32]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC (naive datetimes are rejected by the contracts)."""
+    return datetime.now(UTC)
+
+
+class Contract(BaseModel):
+    """Base of every nested value object: immutable, unknown fields ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Event(Contract):
+    """Fields every event carries. Subclasses narrow ``type`` and ``version`` to literals."""
+
+    type: str
+    version: int
+    event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=128)
+    correlation_id: str = Field(min_length=1, max_length=256, description="The clip or upload.")
+    occurred_at: AwareDatetime = Field(default_factory=utc_now)
+
+
+class Taxonomy(Contract):
+    """Scene description at drive and clip level (LAVA-style: weather, time_of_day, scene, traffic...)."""
+
+    drive: dict[str, str] = Field(default_factory=dict)
+    clip: dict[str, str] = Field(default_factory=dict)
+
+
+class FrameRef(Contract):
+    """One extracted frame stored as a JPEG in S3."""
+
+    uri: S3Uri
+    frame_no: int = Field(ge=0)
+    timestamp_s: float = Field(ge=0.0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    attributes: dict[str, str] = Field(default_factory=dict, description="Frame-level taxonomy.")
+
+
+class Box(Contract):
+    """An axis-aligned box in pixels, Ground Truth style (left/top/width/height)."""
+
+    left: float
+    top: float
+    width: float = Field(ge=0.0)
+    height: float = Field(ge=0.0)
+    confidence: Confidence
+    label: str = "head"
+
+
+class Keypoint(Contract):
+    """One rig point with the two model confidences and the visibility decided from them."""
+
+    name: str
+    x: float
+    y: float
+    main_confidence: Confidence
+    visible_confidence: Confidence
+    visibility: Visibility
+
+
+class Person(Contract):
+    """A detected person: body box plus the rig's keypoints."""
+
+    box: Box
+    keypoints: list[Keypoint]
+
+
+class FramePredictions(Contract):
+    """Everything the models said about one frame."""
+
+    frame: FrameRef
+    heads: list[Box] = Field(default_factory=list)
+    persons: list[Person] = Field(default_factory=list)
+
+
+class S3ObjectCreated(Contract):
+    """One S3 ``ObjectCreated`` record, normalised (key already URL-decoded).
+
+    Not a Labelloop event: S3 produces it in AWS's own format; the envelope parser turns each
+    record into one of these so handlers see a typed value like any other event.
+    """
+
+    type: Literal["S3ObjectCreated"] = "S3ObjectCreated"
+    bucket: str
+    key: str
+    size: int = Field(ge=0)
+    etag: str = ""
+    version_id: str | None = None
+    sequencer: str = ""
+    event_time: AwareDatetime | None = None
+
+    @property
+    def event_id(self) -> str:
+        """Identity of the *object version*, so repeated notifications of one upload dedup."""
+        return deterministic_id("s3", self.bucket, self.key, self.version_id or self.etag)
+
+    @property
+    def correlation_id(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class FramesExtracted(Event):
+    """ingest → inference: a batch of frames of one clip (or the single frame of an image)."""
+
+    type: Literal["FramesExtracted"] = "FramesExtracted"
+    version: Literal[1] = 1
+    clip_id: str
+    source_uri: S3Uri
+    frames: list[FrameRef] = Field(min_length=1)
+    batch_index: int = Field(ge=0)
+    batch_count: int = Field(ge=1)
+    total_frames: int = Field(ge=1)
+    manifest_uri: S3Uri
+    taxonomy: Taxonomy = Field(default_factory=Taxonomy)
+
+
+class PredictionsReady(Event):
+    """inference → selector: predictions for a batch of frames, with the model versions used."""
+
+    type: Literal["PredictionsReady"] = "PredictionsReady"
+    version: Literal[1] = 1
+    clip_id: str
+    predictions: list[FramePredictions] = Field(min_length=1)
+    model_versions: dict[ModelName, str]
+    taxonomy: Taxonomy = Field(default_factory=Taxonomy)
+
+
+class AutoAccepted(Event):
+    """selector → dataset: a frame whose predictions are trusted as labels."""
+
+    type: Literal["AutoAccepted"] = "AutoAccepted"
+    version: Literal[1] = 1
+    clip_id: str
+    predictions: FramePredictions
+    score: float
+    strategy: str
+    model_versions: dict[ModelName, str]
+    manifest_uri: S3Uri
+
+
+class HumanReviewRequested(Event):
+    """selector → gt-bridge: a frame to be labeled by people."""
+
+    type: Literal["HumanReviewRequested"] = "HumanReviewRequested"
+    version: Literal[1] = 1
+    clip_id: str
+    predictions: FramePredictions
+    score: float
+    strategy: str
+    reason: Literal["uncertain", "control_arm"]
+    model_versions: dict[ModelName, str]
+
+
+class LabelsCompleted(Event):
+    """gt-bridge → dataset + trainer: a human label for one frame and modality."""
+
+    type: Literal["LabelsCompleted"] = "LabelsCompleted"
+    version: Literal[1] = 1
+    clip_id: str
+    frame: FrameRef
+    modality: Modality
+    level: Literal[1, 2]
+    job_name: str
+    dataset_object_id: str
+    output_uri: S3Uri = Field(description="The Ground Truth output-manifest line for this object.")
+
+
+class ModelPromoted(Event):
+    """trainer → inference: a new model version is in the Triton repository and should serve."""
+
+    type: Literal["ModelPromoted"] = "ModelPromoted"
+    version: Literal[1] = 1
+    model_name: ModelName
+    model_version: int = Field(ge=1)
+    previous_version: int | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    registry_uri: S3Uri
+
+
+EVENT_MODELS: dict[str, type[Event]] = {
+    model.model_fields["type"].default: model
+    for model in (
+        FramesExtracted,
+        PredictionsReady,
+        AutoAccepted,
+        HumanReviewRequested,
+        LabelsCompleted,
+        ModelPromoted,
+    )
+}
+"""Event type name → model; the envelope parser's lookup table."""
+
+Message = S3ObjectCreated | Event
+"""What a handler can receive: an S3 record or a Labelloop event."""

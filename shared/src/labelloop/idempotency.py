@@ -1,0 +1,104 @@
+"""DynamoDB-backed idempotency: each event id is handled once, whatever SQS redelivers.
+
+Like Powertools' ``idempotency/persistence/dynamodb.py::_put_record``: ONE conditional PutItem
+claims the id (no read-then-write race between workers). A record is ``INPROGRESS`` while a
+handler runs, with a short lease so a crashed worker does not block the event forever, and
+``COMPLETED`` afterwards until ``expiry`` (DynamoDB TTL removes it later).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from labelloop.errors import AlreadyInProgressError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class Claim(StrEnum):
+    """Result of trying to claim an event id."""
+
+    NEW = "new"
+    """This worker owns the id now: run the handler, then :meth:`IdempotencyStore.complete`."""
+    ALREADY_COMPLETED = "already_completed"
+    """The id was handled before: acknowledge the message without running the handler."""
+
+
+@dataclass
+class IdempotencyStore:
+    """Claims, completes and releases event ids in one DynamoDB table.
+
+    ``lease_s`` bounds how long an INPROGRESS claim blocks others: it should exceed the longest
+    handler time (the worker heartbeat does not extend it; keep it generous).
+    """
+
+    dynamodb: DynamoDBClient
+    table: str
+    ttl_s: int = 7 * 24 * 3600
+    lease_s: int = 15 * 60
+    clock: Callable[[], float] = time.time
+
+    def claim(self, key: str) -> Claim:
+        """Claim ``key`` for this worker, or tell that it is done; raise if someone else holds it."""
+        now = int(self.clock())
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    "id": {"S": key},
+                    "status": {"S": "INPROGRESS"},
+                    "expiry": {"N": str(now + self.ttl_s)},
+                    "lease_expiry": {"N": str(now + self.lease_s)},
+                },
+                # Free if never seen, if its TTL passed (TTL deletion lags by up to days), or if the
+                # worker holding it died (lease passed). Never steal a live lease or a completion.
+                ConditionExpression=(
+                    "attribute_not_exists(id) OR expiry < :now OR (#s = :inprogress AND lease_expiry < :now)"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":inprogress": {"S": "INPROGRESS"}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            returned: Any = error.response.get("Item")  # ALL_OLD: the record that blocked us
+            old: Mapping[str, Any] = returned or self._get(key) or {}
+            if old.get("status", {}).get("S") == "COMPLETED":
+                return Claim.ALREADY_COMPLETED
+            raise AlreadyInProgressError(f"event {key} is being handled by another worker") from None
+        return Claim.NEW
+
+    def complete(self, key: str) -> None:
+        """Mark ``key`` handled; later deliveries are acknowledged without running the handler."""
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"id": {"S": key}},
+            UpdateExpression="SET #s = :completed REMOVE lease_expiry",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":completed": {"S": "COMPLETED"}},
+        )
+
+    def release(self, key: str) -> None:
+        """Forget an INPROGRESS claim after a failed handler, so the retry can claim it at once."""
+        try:
+            self.dynamodb.delete_item(
+                TableName=self.table,
+                Key={"id": {"S": key}},
+                ConditionExpression="#s = :inprogress",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":inprogress": {"S": "INPROGRESS"}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def _get(self, key: str) -> Mapping[str, Any] | None:
+        return self.dynamodb.get_item(TableName=self.table, Key={"id": {"S": key}}, ConsistentRead=True).get("Item")

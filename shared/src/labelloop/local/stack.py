@@ -1,0 +1,200 @@
+"""``labelloop up``: moto_server, the topology, and every service as its own supervised process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from labelloop.aws import AwsClients
+from labelloop.bootstrap import bootstrap
+from labelloop.exit_codes import ExitCode
+from labelloop.local.moto import MotoServer
+from labelloop.logs import get_logger
+from labelloop.topology import SERVICES, StackNames
+
+log = get_logger()
+
+# moto accepts any credentials; fixed dummies keep real ones from travelling to the children.
+LOCAL_CREDENTIALS = ("labelloop-local", "labelloop-local")
+LOCAL_REGION = "us-east-1"
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS[0],
+    "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS[1],
+    "AWS_DEFAULT_REGION": LOCAL_REGION,
+}
+
+
+def local_clients(endpoint_url: str) -> AwsClients:
+    """Clients for the embedded stack's emulator."""
+    return AwsClients(endpoint_url=endpoint_url, region=LOCAL_REGION, credentials=LOCAL_CREDENTIALS)
+
+
+def service_module(service: str) -> str:
+    """The importable module that runs ``service`` (``python -m labelloop_gt_bridge``)."""
+    return "labelloop_" + service.replace("-", "_")
+
+
+def service_env_prefix(service: str) -> str:
+    """The documented settings prefix of ``service`` (``LABELLOOP_GT_BRIDGE_``)."""
+    return "LABELLOOP_" + service.replace("-", "_").upper() + "_"
+
+
+@dataclass
+class StackState:
+    """What a running ``labelloop up`` tells other commands (written to ``stack.json``)."""
+
+    endpoint_url: str
+    stack: str
+    launcher_pid: int
+    services: dict[str, int] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+    @staticmethod
+    def path(state_dir: Path) -> Path:
+        return state_dir / "stack.json"
+
+    def write(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.path(state_dir).with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(self.path(state_dir))
+
+    @classmethod
+    def read(cls, state_dir: Path) -> StackState | None:
+        """The state of a *live* launcher, or None (a stale file from a killed launcher is ignored)."""
+        try:
+            state = cls(**json.loads(cls.path(state_dir).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        return state if _alive(state.launcher_pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class _Child:
+    service: str
+    process: subprocess.Popen[bytes]
+    restarts: int = 0
+    restart_at: float | None = None
+
+
+class EmbeddedStack:
+    """Starts, supervises and stops the embedded stack. ``run()`` blocks until SIGINT/SIGTERM."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        stack: str = "labelloop",
+        port: int | None = None,
+        services: tuple[str, ...] = SERVICES,
+        drain_timeout_s: float = 20.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self._state_dir = state_dir
+        self._names = StackNames(stack)
+        self._services = services
+        self._drain_timeout_s = drain_timeout_s
+        self._extra_env = extra_env or {}
+        self._moto = MotoServer(port=port, log_path=state_dir / "moto.log")
+        self._children: dict[str, _Child] = {}
+        self._stopping = False
+
+    @property
+    def endpoint_url(self) -> str:
+        return self._moto.url
+
+    def run(self, on_ready: Callable[[EmbeddedStack], None] | None = None) -> int:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            self._moto.start()
+            log.info("stack.emulator_ready", endpoint_url=self.endpoint_url)
+            bootstrap(local_clients(self.endpoint_url), self._names)
+            for service in self._services:
+                self._children[service] = _Child(service, self._spawn(service))
+            StackState(
+                endpoint_url=self.endpoint_url,
+                stack=self._names.stack,
+                launcher_pid=os.getpid(),
+                services={name: child.process.pid for name, child in self._children.items()},
+            ).write(self._state_dir)
+            if on_ready is not None:
+                on_ready(self)
+            log.info("stack.up", endpoint_url=self.endpoint_url, services=list(self._services))
+            self._supervise()
+        finally:
+            self._shutdown()
+        return ExitCode.OK
+
+    def _on_signal(self, signum: int, _: FrameType | None) -> None:
+        if not self._stopping:
+            log.info("stack.stopping", signal=signal.Signals(signum).name)
+        self._stopping = True
+
+    def _env(self, service: str) -> dict[str, str]:
+        prefix = service_env_prefix(service)
+        return {
+            **os.environ,
+            **LOCAL_AWS_ENV,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            f"{prefix}STACK": self._names.stack,
+            f"{prefix}DRAIN_TIMEOUT_S": str(self._drain_timeout_s),
+            **self._extra_env,
+        }
+
+    def _spawn(self, service: str) -> subprocess.Popen[bytes]:
+        # Own session: a terminal's Ctrl-C reaches only the launcher, which stops children in order.
+        return subprocess.Popen(
+            [sys.executable, "-m", service_module(service)], env=self._env(service), start_new_session=True
+        )
+
+    def _supervise(self) -> None:
+        while not self._stopping:
+            now = time.monotonic()
+            for child in self._children.values():
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        child.process = self._spawn(child.service)
+                        child.restart_at = None
+                    continue
+                code = child.process.poll()
+                if code is not None:
+                    child.restarts += 1
+                    delay = min(30.0, 2.0 ** min(child.restarts, 5))
+                    child.restart_at = now + delay
+                    log.warning("stack.service_exited", service=child.service, exit_code=code, restart_in_s=delay)
+            time.sleep(0.2)
+
+    def _shutdown(self) -> None:
+        running = [c.process for c in self._children.values() if c.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self._drain_timeout_s + 5
+        for process in running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("stack.service_killed", pid=process.pid)
+                process.kill()
+                process.wait()
+        self._moto.stop()
+        StackState.path(self._state_dir).unlink(missing_ok=True)
+        log.info("stack.down")

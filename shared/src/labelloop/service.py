@@ -1,0 +1,92 @@
+"""``run_service``: the one entrypoint shape every queue-consuming service uses.
+
+settings → logging → AWS clients → the service's own ``bootstrap(clients, settings)`` →
+dispatcher with idempotency → worker with SIGTERM handling. Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from labelloop.aws import AwsClients
+from labelloop.dispatch import Dispatcher, Handler
+from labelloop.errors import PermanentError
+from labelloop.events import Message
+from labelloop.exit_codes import ExitCode
+from labelloop.idempotency import IdempotencyStore
+from labelloop.logs import configure_logging, get_logger
+from labelloop.settings import WorkerSettings
+from labelloop.topology import TOPOLOGY, StackNames
+from labelloop.worker import Worker
+
+S = TypeVar("S", bound=WorkerSettings)
+D = TypeVar("D")
+
+log = get_logger()
+
+
+@dataclass(frozen=True)
+class ServiceDefinition(Generic[S, D]):
+    """What a service contributes: its name, settings class, dependency wiring and handlers."""
+
+    name: str
+    settings: type[S]
+    bootstrap: Callable[[AwsClients, S, StackNames], D]
+    handlers: Mapping[type[Message], Handler[D]]
+
+
+def build_worker(definition: ServiceDefinition[S, D], settings: S, clients: AwsClients) -> Worker:
+    """Wire a service's worker from its settings (exposed for tests, which run it in-process)."""
+    names = StackNames(settings.stack)
+    queue = TOPOLOGY.queue_for(definition.name)
+    queue_url = clients.sqs.get_queue_url(QueueName=names.physical(queue.name))["QueueUrl"]
+    idempotency = IdempotencyStore(clients.dynamodb, names.physical("idempotency"), ttl_s=settings.idempotency_ttl_s)
+    dispatcher = Dispatcher(
+        service=definition.name,
+        handlers=definition.handlers,
+        deps=definition.bootstrap(clients, settings, names),
+        idempotency=idempotency,
+    )
+    return Worker(
+        sqs=clients.sqs,
+        queue_url=queue_url,
+        handle=dispatcher,
+        concurrency=settings.concurrency,
+        poll_wait_s=settings.poll_wait_s,
+        drain_timeout_s=settings.drain_timeout_s,
+    )
+
+
+def run_service(definition: ServiceDefinition[S, D]) -> int:
+    """Run a service until SIGTERM/SIGINT; returns a process exit code."""
+    try:
+        settings = definition.settings()
+    except ValidationError as error:
+        configure_logging(service=definition.name)
+        log.error("service.invalid_settings", errors=error.errors(include_url=False))
+        return ExitCode.CONFIG
+    configure_logging(service=definition.name, level=settings.log_level, log_format=settings.log_format)
+    clients = AwsClients(
+        endpoint_url=settings.aws_endpoint_url,
+        region=settings.aws_region,
+        max_pool_connections=settings.concurrency + 8,
+    )
+    try:
+        worker = build_worker(definition, settings, clients)
+        worker.install_signal_handlers()
+        worker.run()
+    except PermanentError as error:
+        log.error("service.misconfigured", reason=error.reason)
+        return ExitCode.CONFIG
+    except ClientError as error:
+        log.error("service.stack_missing", error=str(error), hint="run `labelloop bootstrap` or `labelloop up`")
+        return ExitCode.CONFIG
+    except BotoCoreError as error:
+        log.error("service.endpoint_unreachable", error=str(error))
+        return ExitCode.UNAVAILABLE
+    return ExitCode.OK

@@ -1,0 +1,165 @@
+"""THE declaration of Labelloop's AWS resources: buckets, topics, queues, DLQs, subscriptions,
+tables and S3 notifications. Declared once here; the local bootstrap creates it and deploy/ecs
+is checked against it.
+
+Names here are *logical*; :class:`StackNames` turns them into physical names with the stack
+prefix (``labelloop-frames-extracted``), so two stacks can share an account or an emulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from labelloop.events import EVENT_MODELS
+
+FOURTEEN_DAYS_S = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Topic:
+    """An SNS topic; ``events`` are the event types published on it."""
+
+    name: str
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A service's SQS queue, subscribed to ``topics`` with raw delivery, with its own DLQ.
+
+    ``visibility_timeout_s`` must stay well above the handler's time; long handlers heartbeat.
+    The worker runtime reads the timeout and ``max_receive_count`` back from the queue itself.
+    """
+
+    name: str
+    service: str
+    topics: tuple[str, ...]
+    visibility_timeout_s: int = 60
+    max_receive_count: int = 3
+    retention_s: int = FOURTEEN_DAYS_S
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DynamoDB table (on-demand), string keys, optional TTL attribute."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class BucketNotification:
+    """S3 ``ObjectCreated`` events of ``bucket`` published to ``topic``.
+
+    No prefix filter on purpose: ingest must see keys outside its prefixes to reject them loudly
+    rather than have them silently ignored.
+    """
+
+    bucket: str
+    topic: str
+
+
+@dataclass(frozen=True)
+class Topology:
+    buckets: tuple[Bucket, ...]
+    topics: tuple[Topic, ...]
+    queues: tuple[Queue, ...]
+    tables: tuple[Table, ...]
+    notifications: tuple[BucketNotification, ...]
+    event_topics: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        mapping = {event: topic.name for topic in self.topics for event in topic.events}
+        object.__setattr__(self, "event_topics", mapping)
+
+    def queue_for(self, service: str) -> Queue:
+        """The queue a service consumes."""
+        for queue in self.queues:
+            if queue.service == service:
+                return queue
+        raise KeyError(f"no queue is declared for service {service!r}")
+
+    def topic_for(self, event_type: str) -> str:
+        """The topic an event type is published on."""
+        try:
+            return self.event_topics[event_type]
+        except KeyError:
+            raise KeyError(f"no topic is declared for event type {event_type!r}") from None
+
+    def problems(self) -> list[str]:
+        """Inconsistencies in the declaration itself (empty when it is sound)."""
+        found: list[str] = []
+        topic_names = {topic.name for topic in self.topics}
+        bucket_names = {bucket.name for bucket in self.buckets}
+        for event in EVENT_MODELS:
+            if event not in self.event_topics:
+                found.append(f"event {event} has no topic")
+        published = [event for topic in self.topics for event in topic.events]
+        found += [f"event {event} is on several topics" for event in set(published) if published.count(event) > 1]
+        for queue in self.queues:
+            found += [
+                f"queue {queue.name} subscribes to unknown topic {t}" for t in queue.topics if t not in topic_names
+            ]
+        for note in self.notifications:
+            if note.bucket not in bucket_names:
+                found.append(f"notification on unknown bucket {note.bucket}")
+            if note.topic not in topic_names:
+                found.append(f"notification to unknown topic {note.topic}")
+        names = [q.name for q in self.queues] + [q.dlq_name for q in self.queues]
+        found += [f"queue name {n} is declared twice" for n in set(names) if names.count(n) > 1]
+        return found
+
+
+SERVICES = ("ingest", "inference", "selector", "gt-bridge", "trainer")
+"""Every service, in pipeline order; each runs as its own process and container."""
+
+TOPOLOGY = Topology(
+    buckets=(
+        Bucket("uploads", "Input clips (clips/) and still images (images/) uploaded by users."),
+        Bucket("data", "Frames, frame manifests, predictions, dataset manifests and labels."),
+        Bucket("models", "Model registry: weights, ONNX exports, metrics per version."),
+    ),
+    topics=(
+        Topic("uploads", ("S3ObjectCreated",)),
+        Topic("frames-extracted", ("FramesExtracted",)),
+        Topic("predictions-ready", ("PredictionsReady",)),
+        Topic("auto-accepted", ("AutoAccepted",)),
+        Topic("human-review-requested", ("HumanReviewRequested",)),
+        Topic("labels-completed", ("LabelsCompleted",)),
+        Topic("model-promoted", ("ModelPromoted",)),
+    ),
+    queues=(
+        Queue("ingest", "ingest", ("uploads",), visibility_timeout_s=300),
+        Queue("inference", "inference", ("frames-extracted", "model-promoted"), visibility_timeout_s=120),
+        Queue("selector", "selector", ("predictions-ready",), visibility_timeout_s=60),
+        Queue("gt-bridge", "gt-bridge", ("human-review-requested",), visibility_timeout_s=60),
+        Queue("trainer", "trainer", ("labels-completed",), visibility_timeout_s=900),
+    ),
+    tables=(Table("idempotency", partition_key="id", ttl_attribute="expiry"),),
+    notifications=(BucketNotification("uploads", "uploads"),),
+)
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """Physical names and ARNs of the topology's resources for one stack prefix."""
+
+    stack: str = "labelloop"
+
+    def physical(self, logical: str) -> str:
+        return f"{self.stack}-{logical}"
+
+    def topic_arn(self, logical: str, *, partition: str, region: str, account_id: str) -> str:
+        return f"arn:{partition}:sns:{region}:{account_id}:{self.physical(logical)}"

@@ -1,0 +1,421 @@
+"""The SQS worker runtime every service runs on.
+
+What it guarantees (ARCHITECTURE.md, HOUSE_STYLE.md §3 and §6):
+
+* long polling, at most ``concurrency`` messages in flight;
+* a message is deleted only after its handler succeeded (deletes go out in batches of ten);
+* in-flight messages get their visibility extended (heartbeat), so long handlers are not
+  redelivered to another worker half-way;
+* a :class:`~labelloop.errors.PermanentError` sends the message to the queue's DLQ at once, with
+  the reason as a message attribute and in the log; any other exception is retried with
+  exponential backoff, and on the queue's last allowed receive it is dead-lettered the same way
+  (the queue's own redrive policy stays as the backstop for crashes);
+* :meth:`Worker.stop` (SIGTERM/SIGINT) stops polling, lets in-flight handlers finish within
+  ``drain_timeout_s``, and makes the messages it could not finish visible again at once.
+
+The visibility timeout, DLQ and ``maxReceiveCount`` are read from the queue itself, so the
+topology declaration stays the single source of those numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import queue as queue_module
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from labelloop.errors import AlreadyInProgressError, PermanentError
+from labelloop.logs import get_logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+log = get_logger()
+
+SQS_BATCH_LIMIT = 10
+SQS_ATTRIBUTE_LIMIT = 10
+DEAD_LETTER_REASON = "labelloop.dead_letter_reason"
+"""Message attribute that carries the reason on every dead letter Labelloop writes."""
+
+
+class Outcome(StrEnum):
+    """What happened to one message; the ``outcome`` field of the canonical log line."""
+
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+    RETRY = "retry"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """An SQS message as the runtime hands it to a message handler."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_sqs(cls, raw: Any) -> ReceivedMessage:
+        return cls(
+            message_id=raw["MessageId"],
+            receipt_handle=raw["ReceiptHandle"],
+            body=raw["Body"],
+            receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            attributes=raw.get("MessageAttributes", {}),
+        )
+
+
+class MessageHandler(Protocol):
+    """Handles one message and says how (implemented by :class:`labelloop.dispatch.Dispatcher`)."""
+
+    def __call__(self, message: ReceivedMessage) -> Outcome: ...
+
+    def abandon(self, message: ReceivedMessage) -> None:
+        """The worker gives up on a running message (drain timeout): undo claims so a retry can run."""
+
+
+def exponential_backoff(receive_count: int) -> int:
+    """Seconds before a failed message is retried: 2, 4, 8... capped at 5 minutes."""
+    return int(min(300, 2 ** max(1, receive_count)))
+
+
+@dataclass
+class _InFlight:
+    message: ReceivedMessage
+    visible_until: float
+
+
+class Worker:
+    """Consumes one SQS queue with bounded concurrency until :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        *,
+        sqs: SQSClient,
+        queue_url: str,
+        handle: MessageHandler,
+        concurrency: int = 4,
+        poll_wait_s: int = 10,
+        drain_timeout_s: float = 25.0,
+        retry_delay_s: Callable[[int], int] = exponential_backoff,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handle = handle
+        self._concurrency = concurrency
+        self._poll_wait_s = poll_wait_s
+        self._drain_timeout_s = drain_timeout_s
+        self._retry_delay_s = retry_delay_s
+        self._stopping = threading.Event()
+        # Separate from _stopping: in-flight handlers still need heartbeats while draining.
+        self._heartbeat_stopped = threading.Event()
+        self._stop_requested_at = 0.0
+        self._lock = threading.Condition()
+        self._in_flight: dict[str, _InFlight] = {}
+        self._acks: queue_module.Queue[ReceivedMessage | None] = queue_module.Queue()
+        self._visibility_timeout_s = 30
+        self._max_receive_count: int | None = None
+        self._dlq_url = ""
+        self.counts: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Poll and handle messages until stopped, then drain. Blocks the calling thread."""
+        self._read_queue_settings()
+        acker = threading.Thread(target=self._ack_loop, name="sqs-acker", daemon=True)
+        heartbeat = threading.Thread(target=self._heartbeat_loop, name="sqs-heartbeat", daemon=True)
+        acker.start()
+        heartbeat.start()
+        log.info(
+            "worker.started",
+            queue_url=self._queue_url,
+            concurrency=self._concurrency,
+            visibility_timeout_s=self._visibility_timeout_s,
+            max_receive_count=self._max_receive_count,
+        )
+        try:
+            self._poll_loop()
+        finally:
+            self._drain()
+            self._heartbeat_stopped.set()
+            self._acks.put(None)
+            acker.join(timeout=10)
+            log.info("worker.stopped", **{f"messages_{k}": v for k, v in self.counts.items()})
+
+    def stop(self) -> None:
+        """Ask the worker to stop; safe from signal handlers and other threads."""
+        if not self._stopping.is_set():
+            self._stop_requested_at = time.monotonic()
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def install_signal_handlers(self) -> None:
+        """Stop gracefully on SIGTERM (ECS, `labelloop up`) and SIGINT (Ctrl-C)."""
+
+        def on_signal(signum: int, _: FrameType | None) -> None:
+            log.info("worker.stop_requested", signal=signal.Signals(signum).name)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    # -- polling ---------------------------------------------------------------------------------
+
+    def _read_queue_settings(self) -> None:
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self._queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
+        )["Attributes"]
+        self._visibility_timeout_s = int(attributes.get("VisibilityTimeout", "30"))
+        if "RedrivePolicy" not in attributes:
+            # Without a DLQ a poison message either loops forever or is lost; neither is acceptable.
+            raise PermanentError(f"queue {self._queue_url} has no redrive policy (DLQ); run `labelloop bootstrap`")
+        redrive = json.loads(attributes["RedrivePolicy"])
+        self._max_receive_count = int(redrive["maxReceiveCount"])
+        dlq_arn = str(redrive["deadLetterTargetArn"]).split(":")
+        self._dlq_url = self._sqs.get_queue_url(QueueName=dlq_arn[5], QueueOwnerAWSAccountId=dlq_arn[4])["QueueUrl"]
+
+    def _poll_loop(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            free = self._free_slots()
+            if free == 0:
+                continue
+            try:
+                raw = self._sqs.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=min(SQS_BATCH_LIMIT, free),
+                    WaitTimeSeconds=self._poll_wait_s,
+                    AttributeNames=["ApproximateReceiveCount"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+                failures = 0
+            except (BotoCoreError, ClientError) as error:
+                failures += 1
+                pause = min(30.0, 0.5 * 2**failures)
+                log.warning("worker.receive_failed", error=str(error), retry_in_s=pause)
+                self._stopping.wait(pause)
+                continue
+            messages = [ReceivedMessage.from_sqs(m) for m in raw]
+            if self._stopping.is_set():
+                # Received after the stop request: give them straight back rather than start work.
+                self._make_visible([m.receipt_handle for m in messages])
+                break
+            for message in messages:
+                self._start(message)
+
+    def _free_slots(self) -> int:
+        with self._lock:
+            free = self._concurrency - len(self._in_flight)
+            if free == 0:
+                self._lock.wait(timeout=0.5)
+            return free
+
+    def _start(self, message: ReceivedMessage) -> None:
+        with self._lock:
+            self._in_flight[message.receipt_handle] = _InFlight(
+                message, visible_until=time.monotonic() + self._visibility_timeout_s
+            )
+        threading.Thread(target=self._process, args=(message,), name=f"msg-{message.message_id}", daemon=True).start()
+
+    # -- one message -----------------------------------------------------------------------------
+
+    def _process(self, message: ReceivedMessage) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(message_id=message.message_id, receive_count=message.receive_count)
+        started = time.perf_counter()
+        reason: str | None = None
+        error: BaseException | None = None
+        try:
+            outcome = self._handle(message)
+            self._acks.put(message)
+        except PermanentError as permanent:
+            reason = permanent.reason
+            outcome = self._dead_letter(message, reason, type(permanent).__name__)
+        except AlreadyInProgressError as busy:
+            # Another worker is handling this very event: nothing is wrong with the message, so it
+            # must not use up its receives and end in the DLQ; past the limit it goes back as a
+            # fresh, delayed copy.
+            reason = str(busy)
+            outcome = self._requeue(message)
+        except Exception as transient:  # noqa: BLE001 - any other failure is, by definition, worth a retry
+            error = transient
+            reason = f"{type(transient).__name__}: {transient}"
+            if self._max_receive_count is not None and message.receive_count >= self._max_receive_count:
+                reason = f"{reason} (gave up after {message.receive_count} attempts)"
+                outcome = self._dead_letter(message, reason, type(transient).__name__)
+            else:
+                outcome = self._retry_later(message)
+        finally:
+            with self._lock:
+                self._in_flight.pop(message.receipt_handle, None)
+                self._lock.notify_all()
+        with self._lock:
+            self.counts[outcome] += 1
+        fields: dict[str, Any] = {
+            "outcome": outcome.value,
+            "duration_ms": round((time.perf_counter() - started) * 1e3, 2),
+        }
+        if reason is not None:
+            fields["reason"] = reason
+        if outcome is Outcome.DEAD_LETTERED:
+            log.error("message.handled", **fields)
+        elif outcome is Outcome.RETRY:
+            log.warning("message.handled", attempt=message.receive_count, exc_info=error, **fields)
+        else:
+            log.info("message.handled", **fields)
+        structlog.contextvars.clear_contextvars()
+
+    def _retry_later(self, message: ReceivedMessage) -> Outcome:
+        delay = max(0, min(self._retry_delay_s(message.receive_count), 43200))
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=delay
+            )
+        except (BotoCoreError, ClientError) as error:
+            # Not fatal: the message comes back when its current visibility timeout ends.
+            log.warning("worker.backoff_failed", error=str(error))
+        return Outcome.RETRY
+
+    def _requeue(self, message: ReceivedMessage) -> Outcome:
+        if self._max_receive_count is None or message.receive_count < self._max_receive_count:
+            return self._retry_later(message)
+        try:
+            self._sqs.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=message.body,
+                MessageAttributes=_string_attributes(message.attributes, limit=SQS_ATTRIBUTE_LIMIT),
+                DelaySeconds=min(900, self._retry_delay_s(message.receive_count)),
+            )
+        except (BotoCoreError, ClientError) as error:
+            log.warning("worker.requeue_failed", error=str(error))
+            return self._retry_later(message)
+        self._acks.put(message)
+        return Outcome.RETRY
+
+    def _dead_letter(self, message: ReceivedMessage, reason: str, error_type: str) -> Outcome:
+        """Copy the message to the DLQ with the reason, then delete it from the source queue."""
+        ours = {
+            DEAD_LETTER_REASON: reason[:1024],
+            "labelloop.error_type": error_type,
+            "labelloop.source_queue": self._queue_url,
+            "labelloop.source_message_id": message.message_id,
+            "labelloop.receive_count": str(message.receive_count),
+        }
+        attributes: Any = {
+            **_string_attributes(message.attributes, limit=SQS_ATTRIBUTE_LIMIT - len(ours)),
+            **{k: {"DataType": "String", "StringValue": v} for k, v in ours.items()},
+        }
+        try:
+            self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=message.body, MessageAttributes=attributes)
+        except (BotoCoreError, ClientError) as error:
+            # Keep the message where it is; it will be retried and dead-lettered later.
+            log.error("worker.dead_letter_failed", error=str(error), reason=reason)
+            return Outcome.RETRY
+        self._acks.put(message)
+        return Outcome.DEAD_LETTERED
+
+    # -- background: deletes and heartbeats --------------------------------------------------------
+
+    def _ack_loop(self) -> None:
+        done = False
+        while not done:
+            first = self._acks.get()
+            if first is None:
+                break
+            batch = [first]
+            # A short linger fills batches under load without delaying a lone message noticeably.
+            deadline = time.monotonic() + 0.05
+            while len(batch) < SQS_BATCH_LIMIT:
+                try:
+                    item = self._acks.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue_module.Empty:
+                    break
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+            self._delete(batch)
+
+    def _delete(self, batch: list[ReceivedMessage]) -> None:
+        try:
+            response = self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(batch)],
+            )
+        except (BotoCoreError, ClientError) as error:
+            # The messages come back later; idempotency acknowledges them without re-running work.
+            log.warning("worker.delete_failed", error=str(error), count=len(batch))
+            return
+        for failure in response.get("Failed", []):
+            log.warning("worker.delete_failed", error=failure.get("Message", failure["Code"]), count=1)
+
+    def _heartbeat_loop(self) -> None:
+        interval = max(1.0, self._visibility_timeout_s / 3)
+        while not self._heartbeat_stopped.wait(interval / 2):
+            now = time.monotonic()
+            with self._lock:
+                due = [f for f in self._in_flight.values() if f.visible_until - now < interval * 1.5]
+                for entry in due:
+                    entry.visible_until = now + self._visibility_timeout_s
+            for start in range(0, len(due), SQS_BATCH_LIMIT):
+                chunk = due[start : start + SQS_BATCH_LIMIT]
+                self._change_visibility([f.message.receipt_handle for f in chunk], self._visibility_timeout_s)
+
+    def _change_visibility(self, receipt_handles: list[str], timeout_s: int) -> None:
+        if not receipt_handles:
+            return
+        try:
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": timeout_s}
+                    for i, handle in enumerate(receipt_handles)
+                ],
+            )
+        except (BotoCoreError, ClientError) as error:
+            log.warning("worker.visibility_change_failed", error=str(error), count=len(receipt_handles))
+
+    def _make_visible(self, receipt_handles: list[str]) -> None:
+        for start in range(0, len(receipt_handles), SQS_BATCH_LIMIT):
+            self._change_visibility(receipt_handles[start : start + SQS_BATCH_LIMIT], 0)
+
+    # -- stopping --------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        # Counted from the stop request, not from the end of the last long poll, so the whole
+        # shutdown fits in drain_timeout_s (plus one API call) whatever the poll wait is.
+        deadline = (self._stop_requested_at or time.monotonic()) + self._drain_timeout_s
+        with self._lock:
+            while self._in_flight and time.monotonic() < deadline:
+                self._lock.wait(timeout=max(0.0, deadline - time.monotonic()))
+            unfinished = [f.message for f in self._in_flight.values()]
+        if unfinished:
+            # Their handlers die with the process; handing the messages back now means another
+            # worker retries them immediately instead of after the visibility timeout.
+            log.warning("worker.drain_timeout", unfinished=len(unfinished), drain_timeout_s=self._drain_timeout_s)
+            for message in unfinished:
+                self._handle.abandon(message)
+            self._make_visible([message.receipt_handle for message in unfinished])
+
+
+def _string_attributes(attributes: dict[str, Any], *, limit: int) -> Any:
+    """Message attributes as send_message takes them (string and number ones; SQS allows ten)."""
+    kept = [(k, v) for k, v in attributes.items() if "StringValue" in v][:limit]
+    return {k: {"DataType": v["DataType"], "StringValue": v["StringValue"]} for k, v in kept}

@@ -1,0 +1,50 @@
+"""Fixtures: a real moto server over HTTP (the project's own launcher class), reset per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from labelloop import AwsClients, StackNames
+from labelloop.bootstrap import CreatedStack, bootstrap
+from labelloop.local import MotoServer
+from labelloop.local.stack import LOCAL_AWS_ENV, local_clients
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """One moto_server process for the session, reached over HTTP like any AWS endpoint."""
+    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer) -> AwsClients:
+    """Clients on a freshly reset emulator."""
+    moto_server.reset()
+    return local_clients(moto_server.url)
+
+
+@pytest.fixture
+def names() -> StackNames:
+    return StackNames("test")
+
+
+@pytest.fixture
+def stack(aws: AwsClients, names: StackNames) -> CreatedStack:
+    """The whole topology, bootstrapped on the reset emulator."""
+    return bootstrap(aws, names)
+
+
+@pytest.fixture
+def local_env(moto_server: MotoServer, tmp_path: Path) -> dict[str, str]:
+    """Environment for child processes (services, CLI) pointed at the emulator."""
+    return {
+        **os.environ,
+        **LOCAL_AWS_ENV,
+        "AWS_ENDPOINT_URL": moto_server.url,
+        "LABELLOOP_STATE_DIR": str(tmp_path / "state"),
+    }

@@ -1,0 +1,60 @@
+"""Per-service settings prefixes and the structlog configuration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import structlog
+from labelloop import configure_logging, get_logger
+from labelloop_ingest.settings import IngestSettings
+from labelloop_selector.settings import SelectorSettings
+from pydantic import ValidationError
+
+
+def test_each_service_reads_only_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LABELLOOP_SELECTOR_* configures the selector and nothing else."""
+    monkeypatch.setenv("LABELLOOP_SELECTOR_CONCURRENCY", "7")
+    monkeypatch.setenv("LABELLOOP_SELECTOR_STACK", "dev2")
+    assert SelectorSettings().concurrency == 7
+    assert SelectorSettings().stack == "dev2"
+    assert IngestSettings().concurrency == 4
+    assert IngestSettings().stack == "labelloop"
+
+
+@pytest.mark.parametrize(("name", "value"), [("CONCURRENCY", "0"), ("STACK", "Bad_Name"), ("POLL_WAIT_S", "25")])
+def test_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """Out-of-range or malformed values fail at start-up, not later."""
+    monkeypatch.setenv(f"LABELLOOP_INGEST_{name}", value)
+    with pytest.raises(ValidationError):
+        IngestSettings()
+
+
+def test_json_logs_off_a_tty_carry_service_level_time_and_context(capsys: pytest.CaptureFixture[str]) -> None:
+    """Off a TTY each line is JSON with service, level, UTC timestamp and bound context."""
+    configure_logging(service="selector", log_format="auto")
+    structlog.contextvars.bind_contextvars(event_id="e1", correlation_id="clip-9")
+    try:
+        get_logger().info("message.handled", outcome="handled")
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.reset_defaults()
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["event"] == "message.handled"
+    assert line["service"] == "selector"
+    assert line["level"] == "info"
+    assert line["event_id"] == "e1"
+    assert line["correlation_id"] == "clip-9"
+    assert line["timestamp"].endswith("Z")
+
+
+def test_log_level_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    """Below the configured level nothing is written."""
+    configure_logging(service="ingest", level="WARNING", log_format="json")
+    try:
+        get_logger().info("quiet")
+        get_logger().warning("loud")
+    finally:
+        structlog.reset_defaults()
+    lines = [json.loads(line)["event"] for line in capsys.readouterr().out.strip().splitlines()]
+    assert lines == ["loud"]
