@@ -131,9 +131,10 @@ def up(
 
     stack_runner = EmbeddedStack(state_dir=state_dir, stack=stack, port=port, services=chosen)
     try:
-        raise typer.Exit(stack_runner.run(on_ready=announce))
-    except RuntimeError as error:
+        code = stack_runner.run(on_ready=announce)
+    except RuntimeError as error:  # the emulator did not start (port taken, ...)
         raise _fail(str(error), ExitCode.UNAVAILABLE) from None
+    raise typer.Exit(code)
 
 
 @app.command("bootstrap")

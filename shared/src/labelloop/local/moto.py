@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from labelloop.local._children import spawn
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago (good enough for a local launcher and tests)."""
@@ -20,8 +22,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class MotoServer:
-    """Runs ``moto.server`` on loopback in its own session (Ctrl-C in a terminal does not reach it;
-    the launcher stops it last, after the services drained)."""
+    """Runs ``moto.server`` on loopback as a child that the launcher stops last, after the services."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None) -> None:
         self.host = host
@@ -37,11 +38,10 @@ class MotoServer:
         if self._log_path is not None:
             self._log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self._log_path.open("ab") if self._log_path else subprocess.DEVNULL
-        self._process = subprocess.Popen(
+        self._process = spawn(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -16,6 +16,7 @@ from types import FrameType
 from labelloop.aws import AwsClients
 from labelloop.bootstrap import bootstrap
 from labelloop.exit_codes import ExitCode
+from labelloop.local._children import spawn
 from labelloop.local.moto import MotoServer
 from labelloop.logs import get_logger
 from labelloop.topology import SERVICES, StackNames
@@ -157,14 +158,13 @@ class EmbeddedStack:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             f"{prefix}STACK": self._names.stack,
             f"{prefix}DRAIN_TIMEOUT_S": str(self._drain_timeout_s),
+            # Short polls make Ctrl-C snappy; against the local emulator the extra requests cost nothing.
+            f"{prefix}POLL_WAIT_S": "2",
             **self._extra_env,
         }
 
     def _spawn(self, service: str) -> subprocess.Popen[bytes]:
-        # Own session: a terminal's Ctrl-C reaches only the launcher, which stops children in order.
-        return subprocess.Popen(
-            [sys.executable, "-m", service_module(service)], env=self._env(service), start_new_session=True
-        )
+        return spawn([sys.executable, "-m", service_module(service)], env=self._env(service))
 
     def _supervise(self) -> None:
         while not self._stopping:

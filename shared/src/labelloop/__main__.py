@@ -1,0 +1,5 @@
+"""``python -m labelloop`` is the ``labelloop`` command."""
+
+from labelloop.cli import main
+
+main()

@@ -1,0 +1,181 @@
+"""The labelloop CLI as a user runs it: real processes, a real emulator, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from labelloop import ExitCode, StackNames
+from labelloop.local import MotoServer, StackState, free_port
+from labelloop.local.stack import local_clients
+
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def labelloop(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "labelloop", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """A user's environment with no AWS endpoint set and a private state dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"LABELLOOP_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "200"}
+    return env
+
+
+@pytest.fixture
+def stack_up(cli_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """`labelloop up` running in the background, as a user would leave it in a terminal."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labelloop", "up", "--port", str(free_port())],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    state_dir = tmp_path / "state"
+    try:
+        eventually(lambda: StackState.read(state_dir) or process.poll() is not None, timeout_s=60)
+        assert process.poll() is None, process.communicate()[0]
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate(timeout=30)
+
+
+def test_help_documents_every_command(cli_env: dict[str, str]) -> None:
+    """`labelloop --help` lists every command and each has its own help."""
+    result = labelloop("--help", env=cli_env)
+    assert result.returncode == 0
+    for command in ("up", "bootstrap", "status", "upload"):
+        assert command in result.stdout
+        assert labelloop(command, "--help", env=cli_env).returncode == 0
+    assert labelloop("--version", env=cli_env).stdout.startswith("labelloop ")
+
+
+def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: dict[str, str], tmp_path: Path) -> None:
+    """The embedded stack starts, reports its queues, ingests an upload, and stops cleanly on Ctrl-C."""
+    state = StackState.read(tmp_path / "state")
+    assert state is not None
+    assert sorted(state.services) == ["gt-bridge", "inference", "ingest", "selector", "trainer"]
+
+    status = labelloop("status", "--json", env=cli_env)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["endpoint_url"] == state.endpoint_url
+    assert [q["service"] for q in report["queues"]] == ["ingest", "inference", "selector", "gt-bridge", "trainer"]
+
+    image = tmp_path / "cabin 01.png"
+    image.write_bytes(PNG)
+    upload = labelloop("upload", str(image), "--fps", "2", "-t", "clip.weather=rain", env=cli_env)
+    assert upload.returncode == 0, upload.stderr
+    assert "s3://labelloop-uploads/images/cabin 01.png" in upload.stderr
+    head = local_clients(state.endpoint_url).s3.head_object(Bucket="labelloop-uploads", Key="images/cabin 01.png")
+    assert head["Metadata"] == {"fps": "2.0", "taxonomy-clip-weather": "rain"}
+
+    def drained() -> bool:
+        queues = json.loads(labelloop("status", "--json", env=cli_env).stdout)["queues"]
+        return all(q["waiting"] == q["in_flight"] == q["dead_letters"] == 0 for q in queues)
+
+    eventually(drained, timeout_s=30)
+    assert labelloop("status", "--check", env=cli_env).returncode == ExitCode.OK
+
+    stack_up.send_signal(signal.SIGINT)
+    output, _ = stack_up.communicate(timeout=60)
+    assert stack_up.returncode == 0, output
+    handled = [json.loads(line) for line in output.splitlines() if '"ingest.received"' in line]
+    assert [line["correlation_id"] for line in handled] == ["s3://labelloop-uploads/images/cabin 01.png"]
+    assert StackState.read(tmp_path / "state") is None
+    for pid in state.services.values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_second_up_is_refused(stack_up: subprocess.Popen[str], cli_env: dict[str, str]) -> None:
+    """Starting a second stack on the same state dir is a usage error, not a port clash."""
+    result = labelloop("up", env=cli_env)
+    assert result.returncode == ExitCode.USAGE
+    assert "already up" in result.stderr
+
+
+def test_status_check_fails_when_dead_letters_wait(
+    stack_up: subprocess.Popen[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A poison message ends in ingest's DLQ and `status --check` exits 3 while it waits there."""
+    state = StackState.read(tmp_path / "state")
+    assert state is not None
+    sqs = local_clients(state.endpoint_url).sqs
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="labelloop-ingest")["QueueUrl"], MessageBody="{garbage")
+    eventually(lambda: labelloop("status", "--check", env=cli_env).returncode == ExitCode.CHECK_FAILED, timeout_s=30)
+    assert "1" in labelloop("status", env=cli_env).stdout
+
+
+def test_upload_refuses_unsupported_files_and_sends_nothing(
+    moto_server: MotoServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """One unsupported file among good ones: exit 2, a clear message, and no object uploaded."""
+    moto_server.reset()
+    env = cli_env | {"AWS_ENDPOINT_URL": moto_server.url, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    assert labelloop("bootstrap", env=env).returncode == 0
+    (tmp_path / "ok.jpg").write_bytes(b"jpeg")
+    (tmp_path / "notes.txt").write_text("no")
+    result = labelloop("upload", str(tmp_path / "ok.jpg"), str(tmp_path / "notes.txt"), env=env)
+    assert result.returncode == ExitCode.USAGE
+    assert "unsupported file type '.txt'" in result.stderr
+    listing = local_clients(moto_server.url).s3.list_objects_v2(Bucket=StackNames().physical("uploads"))
+    assert listing.get("KeyCount", 0) == 0
+
+
+def test_exit_codes_for_unreachable_and_missing_stacks(moto_server: MotoServer, cli_env: dict[str, str]) -> None:
+    """No endpoint answering → 69; an endpoint without the stack → 78 with a hint to bootstrap."""
+    env = cli_env | {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_MAX_ATTEMPTS": "1"}
+    started = time.monotonic()
+    unreachable = labelloop("status", "--endpoint-url", f"http://127.0.0.1:{free_port()}", env=env)
+    assert unreachable.returncode == ExitCode.UNAVAILABLE, unreachable.stderr
+    assert time.monotonic() - started < 30
+    moto_server.reset()
+    missing = labelloop("status", "--endpoint-url", moto_server.url, env=env)
+    assert missing.returncode == ExitCode.CONFIG
+    assert "labelloop bootstrap" in missing.stderr
+
+
+def test_killed_launcher_leaves_no_orphans(stack_up: subprocess.Popen[str], tmp_path: Path) -> None:
+    """SIGKILL of `labelloop up` (no chance to clean up) still takes the services and emulator down."""
+    state = StackState.read(tmp_path / "state")
+    assert state is not None
+    stack_up.kill()
+
+    def all_gone() -> bool:
+        for pid in state.services.values():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            return False
+        return True
+
+    eventually(all_gone, timeout_s=40)
+    assert not MotoServer(port=int(state.endpoint_url.rsplit(":", 1)[1])).is_ready()
