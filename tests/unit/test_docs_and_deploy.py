@@ -1,0 +1,51 @@
+"""The README and docker-compose.yml stay true to the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from labelloop import SERVICES, WorkerSettings
+from labelloop.local.stack import service_env_prefix, service_module
+
+REPO = Path(__file__).parents[2]
+
+
+def test_readme_documents_every_setting_and_prefix() -> None:
+    """Every WorkerSettings field and every service's env prefix appears in the README."""
+    readme = (REPO / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
+    assert documented == {name.upper() for name in WorkerSettings.model_fields}
+    for service in SERVICES:
+        assert f"`{service_env_prefix(service)}`" in readme
+
+
+def test_readme_first_screen_has_the_two_commands() -> None:
+    """The set-up block on the first screen is exactly `make demo` and `make test`."""
+    first_screen = (REPO / "README.md").read_text().splitlines()[:20]
+    commands = [line.split("#")[0].strip() for line in first_screen if line.startswith("make ")]
+    assert commands == ["make demo", "make test"]
+
+
+def test_compose_builds_every_service_from_its_own_dockerfile() -> None:
+    """docker-compose.yml runs each service from services/<name>/Dockerfile after the bootstrap."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for service in SERVICES:
+        definition = compose["services"][service]
+        dockerfile = definition["build"]["dockerfile"]
+        assert dockerfile == f"services/{service}/Dockerfile"
+        assert (REPO / dockerfile).is_file()
+        assert definition["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
+        assert definition["environment"]["AWS_ENDPOINT_URL"] == "http://localstack:4566"
+
+
+def test_each_dockerfile_runs_its_own_module_as_non_root() -> None:
+    """Each image installs the shared library and its service only, runs as a user, and starts the right module."""
+    for service in SERVICES:
+        dockerfile = (REPO / "services" / service / "Dockerfile").read_text()
+        assert f'CMD ["python", "-m", "{service_module(service)}"]' in dockerfile
+        assert "USER labelloop" in dockerfile
+        installs = re.search(r"pip install .*", dockerfile)
+        assert installs is not None
+        assert installs.group(0).endswith(f"./shared ./services/{service}")
