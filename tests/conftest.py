@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,14 +53,12 @@ def local_env(moto_server: MotoServer, tmp_path: Path) -> dict[str, str]:
 
 
 def _docker_daemon_answers() -> bool:
-    import shutil
-    import subprocess
-
-    if shutil.which("docker") is None:
+    docker = shutil.which("docker")
+    if docker is None:
         return False
     try:
         probe = subprocess.run(
-            ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, timeout=5, check=False
+            [docker, "version", "--format", "{{.Server.Version}}"], capture_output=True, timeout=5, check=False
         )
     except subprocess.TimeoutExpired:
         return False
