@@ -8,9 +8,8 @@ then writes ``done/<event_id>``, so a test can see where a signal interrupted it
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
-from labelloop import AwsClients, LabelsCompleted, ServiceDefinition, StackNames, WorkerSettings, run_service
+from labelloop import LabelsCompleted, ServiceContext, ServiceDefinition, WorkerSettings, run_service
 from pydantic_settings import SettingsConfigDict
 
 
@@ -19,25 +18,15 @@ class SlowSettings(WorkerSettings):
     handler_sleep_s: float = 0.0
 
 
-@dataclass(frozen=True)
-class Deps:
-    clients: AwsClients
-    bucket: str
-    sleep_s: float
-
-
-def bootstrap(clients: AwsClients, settings: SlowSettings, names: StackNames) -> Deps:
-    return Deps(clients, names.physical("data"), settings.handler_sleep_s)
-
-
-def handle_labels_completed(event: LabelsCompleted, deps: Deps) -> None:
-    deps.clients.s3.put_object(Bucket=deps.bucket, Key=f"started/{event.event_id}", Body=b"")
-    time.sleep(deps.sleep_s)
-    deps.clients.s3.put_object(Bucket=deps.bucket, Key=f"done/{event.event_id}", Body=b"")
+def handle_labels_completed(event: LabelsCompleted, deps: ServiceContext[SlowSettings]) -> None:
+    bucket = deps.names.physical("data")
+    deps.clients.s3.put_object(Bucket=bucket, Key=f"started/{event.event_id}", Body=b"")
+    time.sleep(deps.settings.handler_sleep_s)
+    deps.clients.s3.put_object(Bucket=bucket, Key=f"done/{event.event_id}", Body=b"")
 
 
 SERVICE = ServiceDefinition(
-    name="trainer", settings=SlowSettings, bootstrap=bootstrap, handlers={LabelsCompleted: handle_labels_completed}
+    name="trainer", settings=SlowSettings, bootstrap=ServiceContext, handlers={LabelsCompleted: handle_labels_completed}
 )
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from labelloop.exit_codes import ExitCode
 from labelloop.idempotency import Claim, IdempotencyStore
 from labelloop.logs import configure_logging, get_logger
 from labelloop.publisher import EventPublisher
-from labelloop.service import ServiceDefinition, build_worker, run_service
+from labelloop.service import ServiceContext, ServiceDefinition, build_worker, run_service
 from labelloop.settings import ServiceSettings, WorkerSettings
 from labelloop.topology import SERVICES, TOPOLOGY, StackNames, Topology
 from labelloop.worker import DEAD_LETTER_REASON, Outcome, ReceivedMessage, Worker
@@ -79,6 +79,7 @@ __all__ = [
     "ReceivedMessage",
     "RetryableError",
     "S3ObjectCreated",
+    "ServiceContext",
     "ServiceDefinition",
     "ServiceSettings",
     "StackNames",

@@ -175,30 +175,30 @@ class PredictionsReady(Event):
     taxonomy: Taxonomy = Field(default_factory=Taxonomy)
 
 
-class AutoAccepted(Event):
+class _FrameJudged(Event):
+    """What the selector says about one frame, whichever way it decided."""
+
+    clip_id: str
+    predictions: FramePredictions
+    score: float
+    strategy: str
+    model_versions: dict[ModelName, str]
+
+
+class AutoAccepted(_FrameJudged):
     """selector → dataset: a frame whose predictions are trusted as labels."""
 
     type: Literal["AutoAccepted"] = "AutoAccepted"
     version: Literal[1] = 1
-    clip_id: str
-    predictions: FramePredictions
-    score: float
-    strategy: str
-    model_versions: dict[ModelName, str]
     manifest_uri: S3Uri
 
 
-class HumanReviewRequested(Event):
+class HumanReviewRequested(_FrameJudged):
     """selector → gt-bridge: a frame to be labeled by people."""
 
     type: Literal["HumanReviewRequested"] = "HumanReviewRequested"
     version: Literal[1] = 1
-    clip_id: str
-    predictions: FramePredictions
-    score: float
-    strategy: str
     reason: Literal["uncertain", "control_arm"]
-    model_versions: dict[ModelName, str]
 
 
 class LabelsCompleted(Event):

@@ -31,6 +31,16 @@ log = get_logger()
 
 
 @dataclass(frozen=True)
+class ServiceContext(Generic[S]):
+    """The dependencies every service starts from; pass the class itself as ``bootstrap`` when a
+    service needs nothing more, or build a richer ``Deps`` from it."""
+
+    clients: AwsClients
+    settings: S
+    names: StackNames
+
+
+@dataclass(frozen=True)
 class ServiceDefinition(Generic[S, D]):
     """What a service contributes: its name, settings class, dependency wiring and handlers."""
 

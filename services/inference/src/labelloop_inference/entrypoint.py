@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from labelloop import AwsClients, ServiceDefinition, StackNames, run_service
+from labelloop import ServiceContext, ServiceDefinition, run_service
 
 from labelloop_inference import handlers
 from labelloop_inference.settings import InferenceSettings
 
-
-@dataclass(frozen=True)
-class Deps:
-    clients: AwsClients
-    settings: InferenceSettings
-    names: StackNames
-
-
-def bootstrap(clients: AwsClients, settings: InferenceSettings, names: StackNames) -> Deps:
-    return Deps(clients=clients, settings=settings, names=names)
-
-
 SERVICE = ServiceDefinition(
-    name="inference", settings=InferenceSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS
+    name="inference", settings=InferenceSettings, bootstrap=ServiceContext, handlers=handlers.HANDLERS
 )
 
 
