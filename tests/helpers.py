@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+
+from labelloop import Worker
 
 EVENTS_DIR = Path(__file__).parent / "events"
 T = TypeVar("T")
@@ -25,3 +29,16 @@ def eventually(check: Callable[[], T], *, timeout_s: float = 20.0, interval_s: f
         value = check()
     assert value, f"condition not met within {timeout_s} s (last value: {value!r})"
     return value
+
+
+@contextmanager
+def worker_running(worker: Worker) -> Iterator[Worker]:
+    """Run ``worker`` in a thread for the ``with`` block; stop and join it afterwards."""
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "worker did not stop"

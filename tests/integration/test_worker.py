@@ -26,7 +26,7 @@ from labelloop import (
 from labelloop.bootstrap import CreatedStack
 from structlog.testing import capture_logs
 
-from tests.helpers import eventually, payload
+from tests.helpers import eventually, payload, worker_running
 
 pytestmark = pytest.mark.integration
 
@@ -82,14 +82,8 @@ def running(
         drain_timeout_s=10,
         retry_delay_s=retry_delay_s,
     )
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with worker_running(worker):
         yield worker
-    finally:
-        worker.stop()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "worker did not stop"
 
 
 def depth(aws: AwsClients, url: str) -> tuple[int, int]:

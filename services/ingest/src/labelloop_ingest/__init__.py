@@ -1,1 +1,1 @@
-"""Labelloop ingest service: Frames from S3 clips and images (decoding lands with its own issue)."""
+"""Labelloop ingest service: clips and images from S3 to sampled JPEG frames and FramesExtracted events."""
