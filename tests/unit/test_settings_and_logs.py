@@ -18,7 +18,7 @@ def test_each_service_reads_only_its_own_prefix(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("LABELLOOP_SELECTOR_STACK", "dev2")
     assert SelectorSettings().concurrency == 7
     assert SelectorSettings().stack == "dev2"
-    assert IngestSettings().concurrency == 4
+    assert IngestSettings().concurrency == IngestSettings.model_fields["concurrency"].default
     assert IngestSettings().stack == "labelloop"
 
 
