@@ -8,7 +8,7 @@ EDITABLES := -e 'shared[local]' $(foreach s,$(SERVICES),-e services/$(s))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo up test check lint format typecheck pytest unit integration e2e clean
+.PHONY: help install demo up test check lint format typecheck pytest unit integration e2e bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ integration: $(STAMP)  ## Integration tests only
 
 e2e: $(STAMP)  ## End-to-end tests only
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## Benchmarks with ratios against a baseline (minutes; need the ffmpeg CLI)
+	$(BIN)/python benchmarks/ingest.py
 
 clean:  ## Remove .venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -8,17 +8,24 @@ from pathlib import Path
 import yaml
 from labelloop import SERVICES, WorkerSettings
 from labelloop.local.stack import service_env_prefix, service_module
+from labelloop_ingest.settings import IngestSettings
 
 REPO = Path(__file__).parents[2]
 
 
+def _settings_table(readme: str, heading: str) -> set[str]:
+    section = readme.split(heading, 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.MULTILINE))
+
+
 def test_readme_documents_every_setting_and_prefix() -> None:
-    """Every WorkerSettings field and every service's env prefix appears in the README."""
+    """Every WorkerSettings field, every service's env prefix and ingest's own fields are in the README."""
     readme = (REPO / "README.md").read_text()
-    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
-    assert documented == {name.upper() for name in WorkerSettings.model_fields}
+    assert _settings_table(readme, "## Configuration") == {name.upper() for name in WorkerSettings.model_fields}
     for service in SERVICES:
         assert f"`{service_env_prefix(service)}`" in readme
+    own = set(IngestSettings.model_fields) - set(WorkerSettings.model_fields)
+    assert _settings_table(readme, "### ingest (`LABELLOOP_INGEST_`)") == {name.upper() for name in own}
 
 
 def test_readme_first_screen_has_the_two_commands() -> None:
