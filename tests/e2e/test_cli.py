@@ -17,9 +17,9 @@ from labelloop.local import MotoServer, StackState, free_port
 from labelloop.local.stack import local_clients
 
 from tests.helpers import eventually
+from tests.media import image
 
 pytestmark = pytest.mark.e2e
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
 def labelloop(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -77,7 +77,8 @@ def test_help_documents_every_command(cli_env: dict[str, str]) -> None:
 
 
 def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: dict[str, str], tmp_path: Path) -> None:
-    """The embedded stack starts, reports its queues, ingests an upload, and stops cleanly on Ctrl-C."""
+    """The embedded stack starts, reports its queues, turns an uploaded image into a frame that
+    reaches inference, and stops cleanly on Ctrl-C."""
     state = StackState.read(tmp_path / "state")
     assert state is not None
     assert sorted(state.services) == ["gt-bridge", "inference", "ingest", "selector", "trainer"]
@@ -88,9 +89,8 @@ def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: d
     assert report["endpoint_url"] == state.endpoint_url
     assert [q["service"] for q in report["queues"]] == ["ingest", "inference", "selector", "gt-bridge", "trainer"]
 
-    image = tmp_path / "cabin 01.png"
-    image.write_bytes(PNG)
-    upload = labelloop("upload", str(image), "--fps", "2", "-t", "clip.weather=rain", env=cli_env)
+    picture = image(tmp_path / "cabin 01.png")
+    upload = labelloop("upload", str(picture), "--fps", "2", "-t", "clip.weather=rain", env=cli_env)
     assert upload.returncode == 0, upload.stderr
     assert "s3://labelloop-uploads/images/cabin 01.png" in upload.stderr
     head = local_clients(state.endpoint_url).s3.head_object(Bucket="labelloop-uploads", Key="images/cabin 01.png")
@@ -106,8 +106,12 @@ def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: d
     stack_up.send_signal(signal.SIGINT)
     output, _ = stack_up.communicate(timeout=60)
     assert stack_up.returncode == 0, output
-    handled = [json.loads(line) for line in output.splitlines() if '"ingest.received"' in line]
-    assert [line["correlation_id"] for line in handled] == ["s3://labelloop-uploads/images/cabin 01.png"]
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    [extracted] = [line for line in lines if line["event"] == "ingest.extracted"]
+    assert extracted["correlation_id"] == "s3://labelloop-uploads/images/cabin 01.png"
+    assert extracted["frames"] == 1
+    [received] = [line for line in lines if line["event"] == "inference.received"]
+    assert received["correlation_id"] == extracted["clip_id"]
     assert StackState.read(tmp_path / "state") is None
     for pid in state.services.values():
         with pytest.raises(ProcessLookupError):
