@@ -147,7 +147,10 @@ TOPOLOGY = Topology(
         Queue("gt-bridge", "gt-bridge", ("human-review-requested",), visibility_timeout_s=60),
         Queue("trainer", "trainer", ("labels-completed",), visibility_timeout_s=900),
     ),
-    tables=(Table("idempotency", partition_key="id", ttl_attribute="expiry"),),
+    tables=(
+        Table("idempotency", partition_key="id", ttl_attribute="expiry"),
+        Table("selector-state", partition_key="pk", ttl_attribute="expiry"),
+    ),
     notifications=(BucketNotification("uploads", "uploads"),),
 )
 

@@ -1,1 +1,1 @@
-"""Labelloop selector service: The judgement function: auto-accept or send to humans."""
+"""Labelloop selector service: the judgement function that auto-accepts predictions or sends frames to people."""

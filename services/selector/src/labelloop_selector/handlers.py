@@ -1,24 +1,138 @@
-"""selector handlers: one plain function per event, registered in ``HANDLERS``.
+"""selector handlers: each frame of PredictionsReady is auto-accepted, sent to people, or deferred.
 
-Minimal worker from the foundation issue: it validates and logs each PredictionsReady; the
-service's own issue replaces this with the real work.
+Per frame: score (the configured strategy) → route (threshold, control arm) → near-duplicate check
+against the clip's last frame sent to people → the decision and any budget it spends stored in
+one DynamoDB transaction. A decision stored earlier (a retry, a duplicate batch) wins over the
+one just computed, so every frame is decided once per model version. Then the outputs, all with
+deterministic keys and event ids: dataset manifest lines for auto-accepted frames, deferral
+records, AutoAccepted and HumanReviewRequested events.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from labelloop import PredictionsReady, get_logger
+from labelloop import (
+    AutoAccepted,
+    Event,
+    FramePredictions,
+    HumanReviewRequested,
+    PredictionsReady,
+    deterministic_id,
+    get_logger,
+    utc_now,
+)
+from labelloop.events import ModelName
+from labelloop.manifest import augmented_manifest_line
+
+from labelloop_selector.policy import control_draw, initial_route, is_near_duplicate, signature
+from labelloop_selector.state import Decision, LastSent
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
 
+    from labelloop_selector.entrypoint import Deps
+
 log = get_logger()
+AUTO_JOB_NAME = "labelloop-auto/selector"
 
 
-def handle_predictions_ready(event: PredictionsReady, deps: Any) -> None:
-    """Predictions to judge."""
-    log.info("selector.received", placeholder=True)
+def frame_key(frame_uri: str, model_versions: Mapping[ModelName, str]) -> str:
+    """Identity of a frame as judged by one set of model versions."""
+    return deterministic_id(frame_uri, *(f"{k}={v}" for k, v in sorted(model_versions.items())))
+
+
+def judge(
+    predictions: FramePredictions, model_versions: Mapping[ModelName, str], last_sent: LastSent | None, deps: Deps
+) -> tuple[Decision, LastSent | None]:
+    """The decision for one frame, before budgets; and the frame as 'last sent' if it goes to people."""
+    score = deps.scorer(predictions, deps.context)
+    draw = control_draw(deps.policy.control_seed, predictions.frame.uri, model_versions)
+    route = initial_route(score, draw, deps.policy)
+    if route != "human":
+        return Decision(route, score), None
+    current = LastSent(predictions.frame.frame_no, signature(predictions))
+    if last_sent is not None and is_near_duplicate(current.signature, last_sent.signature, deps.policy):
+        return Decision("near_duplicate", score, near_duplicate_of=last_sent.frame_no), None
+    return Decision("human", score), current
+
+
+@dataclass
+class Outputs:
+    """What a batch produces, built without I/O (so its CPU cost can be measured on its own)."""
+
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    routes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, event: PredictionsReady, predictions: FramePredictions, decision: Decision, deps: Deps) -> None:
+        key = frame_key(predictions.frame.uri, event.model_versions)
+        frame_path = f"{event.clip_id}/{predictions.frame.frame_no:06d}.json"
+        self.routes[decision.route] = self.routes.get(decision.route, 0) + 1
+        common: dict[str, Any] = {
+            "correlation_id": event.correlation_id,
+            "clip_id": event.clip_id,
+            "predictions": predictions,
+            "score": decision.score,
+            "strategy": deps.settings.strategy,
+            "model_versions": event.model_versions,
+        }
+        if decision.route in ("auto", "control"):
+            manifest_key = f"dataset/auto/{frame_path}"
+            self.documents[manifest_key] = augmented_manifest_line(
+                predictions, human_annotated=False, job_name=AUTO_JOB_NAME, created=utc_now()
+            )
+            self.events.append(
+                AutoAccepted(
+                    event_id=deterministic_id("AutoAccepted", key),
+                    manifest_uri=f"s3://{deps.data_bucket}/{manifest_key}",
+                    **common,
+                )
+            )
+        if decision.route in ("human", "control"):
+            self.events.append(
+                HumanReviewRequested(
+                    event_id=deterministic_id("HumanReviewRequested", key),
+                    reason="uncertain" if decision.route == "human" else "control_arm",
+                    **common,
+                )
+            )
+        if decision.route in ("near_duplicate", "over_budget"):
+            self.documents[f"dataset/deferred/{frame_path}"] = {
+                "source-ref": predictions.frame.uri,
+                "route": decision.route,
+                "score": decision.score,
+                "near_duplicate_of": decision.near_duplicate_of,
+                "strategy": deps.settings.strategy,
+                "model_versions": event.model_versions,
+            }
+
+
+def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
+    """Judge every frame of the batch, store the decisions, write manifests, publish events."""
+    last_sent = deps.state.last_sent(event.clip_id)
+    outputs = Outputs()
+    for predictions in sorted(event.predictions, key=lambda p: p.frame.frame_no):
+        decision, sent = judge(predictions, event.model_versions, last_sent, deps)
+        stored = deps.state.record(
+            frame_key(predictions.frame.uri, event.model_versions),
+            decision,
+            clip_id=event.clip_id,
+            budgets=deps.budgets,
+            sent=sent,
+        )
+        if stored.route == "human" and stored == decision and sent is not None:
+            last_sent = sent
+        outputs.add(event, predictions, stored, deps)
+    for key, document in outputs.documents.items():
+        deps.clients.s3.put_object(
+            Bucket=deps.data_bucket, Key=key, Body=json.dumps(document).encode(), ContentType="application/json"
+        )
+    deps.publisher.publish_all(outputs.events)
+    log.info("selector.judged", clip_id=event.clip_id, frames=len(event.predictions), **outputs.routes)
 
 
 HANDLERS: dict[type[Any], Handler[Any]] = {PredictionsReady: handle_predictions_ready}

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from labelloop import WorkerSettings
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
 class SelectorSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_prefix="LABELLOOP_SELECTOR_", extra="ignore", frozen=True)
+
+    strategy: str = Field(
+        default="least_confidence",
+        description="least_confidence, margin, entropy, visibility_ambiguity, or module:function of your own.",
+    )
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Scores below it go to people.")
+    aggregate: Literal["min", "mean"] = Field(default="min", description="How item scores make a frame's score.")
+    empty_frame_score: float = Field(default=0.0, ge=0.0, le=1.0, description="Score of a frame with no detection.")
+    control_fraction: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="Share of auto-accepted frames also sent to people (audit)."
+    )
+    control_seed: int = Field(default=0, description="Seed of the control arm's reproducible draw.")
+    t_main: float = Field(default=0.6, ge=0.0, le=1.0, description="Visibility rule: pose_main threshold.")
+    t_vis: float = Field(default=0.6, ge=0.0, le=1.0, description="Visibility rule: pose_visible threshold.")
+    near_duplicate_distance: float = Field(
+        default=0.02, ge=0.0, description="Displacement (fraction of the image) below which frames are duplicates."
+    )
+    max_human_per_clip: int = Field(default=0, ge=0, description="Frames of one clip sent to people; 0 = no limit.")
+    max_human_per_hour: int = Field(default=0, ge=0, description="Frames sent to people per hour; 0 = no limit.")

@@ -1,0 +1,138 @@
+"""Confidence scores for a frame's predictions: 1 = the models are sure, 0 = maximally unsure.
+
+Every prediction is a small classification the model made:
+
+* a box (head or person): present vs absent, ``[c, 1 - c]``;
+* a keypoint: visible / occluded / outside of view, from the two models' confidences
+  ``[m·v, m·(1 - v), 1 - m]`` (m = pose_main's, v = pose_visible's confidence).
+
+The built-in strategies turn each distribution into a certainty in [0, 1] and aggregate over the
+frame (``min``: the least certain item decides; ``mean``): ``least_confidence`` (top probability,
+rescaled so a uniform guess is 0), ``margin`` (top minus runner-up), ``entropy`` (1 - normalised
+entropy). ``visibility_ambiguity`` instead measures how far each keypoint's confidences are from
+the thresholds of the visibility rule, so points the rule barely decided come out near 0.
+
+A user-defined strategy is any function ``f(predictions: FramePredictions, context:
+ScoringContext) -> float`` in [0, 1], named by dotted path in ``LABELLOOP_SELECTOR_STRATEGY``
+(``my_package.scores:prefer_hands`` or ``my_package.scores.prefer_hands``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from labelloop import FramePredictions, PermanentError
+
+Aggregate = Literal["min", "mean"]
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    t_main: float = 0.6
+    t_vis: float = 0.6
+    aggregate: Aggregate = "min"
+    empty_frame_score: float = 0.0
+    """Score of a frame with nothing detected: 0 sends it to people (a miss is likely in a cabin)."""
+
+
+Scorer = Callable[[FramePredictions, ScoringContext], float]
+
+
+def distributions(predictions: FramePredictions) -> list[list[float]]:
+    """The class distribution of every decision the models made on the frame."""
+    boxes = [*predictions.heads, *(person.box for person in predictions.persons)]
+    found = [[box.confidence, 1.0 - box.confidence] for box in boxes]
+    for person in predictions.persons:
+        for point in person.keypoints:
+            m, v = point.main_confidence, point.visible_confidence
+            found.append([m * v, m * (1.0 - v), 1.0 - m])
+    return found
+
+
+def _aggregate(values: list[float], context: ScoringContext) -> float:
+    if not values:
+        return context.empty_frame_score
+    return min(values) if context.aggregate == "min" else sum(values) / len(values)
+
+
+def least_confidence(predictions: FramePredictions, context: ScoringContext) -> float:
+    """Certainty from the top class probability, rescaled: 1/K (a guess) → 0, 1 → 1."""
+    values = []
+    for p in distributions(predictions):
+        floor = 1.0 / len(p)
+        values.append((max(p) - floor) / (1.0 - floor))
+    return _aggregate(values, context)
+
+
+def margin(predictions: FramePredictions, context: ScoringContext) -> float:
+    """Certainty as the gap between the two most likely classes."""
+    values = []
+    for p in distributions(predictions):
+        top, runner_up = sorted(p, reverse=True)[:2]
+        values.append(top - runner_up)
+    return _aggregate(values, context)
+
+
+def entropy(predictions: FramePredictions, context: ScoringContext) -> float:
+    """Certainty as 1 - H(p) / log K."""
+    values = []
+    for p in distributions(predictions):
+        h = -sum(q * math.log(q) for q in p if q > 0.0)
+        values.append(1.0 - h / math.log(len(p)))
+    return _aggregate(values, context)
+
+
+def visibility_ambiguity(predictions: FramePredictions, context: ScoringContext) -> float:
+    """Distance of each keypoint's confidences from the visibility rule's thresholds, normalised.
+
+    The rule compares main confidence with T_main, then (above it) visible confidence with T_vis;
+    a point whose deciding confidence sits on a threshold gets 0.
+    """
+    values = []
+    for person in predictions.persons:
+        for point in person.keypoints:
+            main = abs(point.main_confidence - context.t_main) / max(context.t_main, 1.0 - context.t_main)
+            if point.main_confidence > context.t_main:
+                visible = abs(point.visible_confidence - context.t_vis) / max(context.t_vis, 1.0 - context.t_vis)
+                main = min(main, visible)
+            values.append(min(1.0, main))
+    return _aggregate(values, context)
+
+
+BUILTIN: dict[str, Scorer] = {
+    "least_confidence": least_confidence,
+    "margin": margin,
+    "entropy": entropy,
+    "visibility_ambiguity": visibility_ambiguity,
+}
+
+
+def load_scorer(spec: str) -> Scorer:
+    """A built-in strategy by name, or a user function by ``module:function`` / ``module.function``.
+
+    Raises PermanentError (the service refuses to start) when it cannot be imported. The returned
+    scorer checks every result is a number in [0, 1].
+    """
+    if spec in BUILTIN:
+        return BUILTIN[spec]
+    module_name, sep, attribute = spec.partition(":") if ":" in spec else spec.rpartition(".")
+    if not sep or not module_name or not attribute:
+        raise PermanentError(f"strategy {spec!r} is neither built in ({', '.join(BUILTIN)}) nor a dotted path")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise PermanentError(f"strategy {spec!r} cannot be loaded: {error}") from None
+    if not callable(function):
+        raise PermanentError(f"strategy {spec!r} is not callable")
+
+    def checked(predictions: FramePredictions, context: ScoringContext) -> float:
+        score = function(predictions, context)
+        if not isinstance(score, int | float) or not 0.0 <= score <= 1.0 or math.isnan(score):
+            raise PermanentError(f"strategy {spec!r} returned {score!r}; a score must be a number in [0, 1]")
+        return float(score)
+
+    return checked
