@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from labelloop import PermanentError
 from labelloop_selector.scoring import (
@@ -119,3 +121,17 @@ def test_user_strategy_results_are_checked() -> None:
     scorer = load_scorer("tests.unit.custom_strategy:out_of_range")
     with pytest.raises(PermanentError, match=r"returned 1\.5"):
         scorer(frame(0), CONTEXT)
+
+
+def test_closed_forms_match_the_distribution_definitions() -> None:
+    """least_confidence and margin's fast formulas equal the textbook ones over `distributions`."""
+    rng = random.Random(3)  # noqa: S311 - reproducible test data
+    for _ in range(300):
+        predictions = frame(
+            0, head=rng.random(), person=rng.random(), points=[(rng.random(), rng.random()) for _ in range(17)]
+        )
+        found = distributions(predictions)
+        textbook_lc = min((max(p) - 1 / len(p)) / (1 - 1 / len(p)) for p in found)
+        textbook_margin = min(sorted(p)[-1] - sorted(p)[-2] for p in found)
+        assert least_confidence(predictions, CONTEXT) == pytest.approx(textbook_lc)
+        assert margin(predictions, CONTEXT) == pytest.approx(textbook_margin)

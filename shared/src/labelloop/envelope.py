@@ -13,16 +13,27 @@ import json
 from typing import Any
 from urllib.parse import unquote_plus
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from labelloop.errors import MalformedMessageError, UnknownEventError
-from labelloop.events import EVENT_MODELS, Message, S3ObjectCreated
+from labelloop.events import EVENT_MODELS, AnyEvent, Message, S3ObjectCreated
 
 SUPPORTED_VERSION = 1
 
 
+# Every Labelloop event, discriminated by `type`: one Rust pass from JSON text to the model.
+_EVENTS: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
 def parse_body(body: str) -> list[Message]:
     """Parse one SQS message body into the events it carries (empty for an S3 test event)."""
+    try:
+        # Fast path for the common case, a raw-delivered event (about 2x faster than json.loads
+        # and validating the dict); anything else (envelopes, S3 records, bad input) falls through
+        # to the path below, which unwraps it or explains precisely what is wrong.
+        return [_EVENTS.validate_json(body)]
+    except ValidationError:
+        pass
     document = _load_json(body, what="SQS message body")
     if _is_sns_notification(document):
         document = _load_json(document["Message"], what="SNS notification Message")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -227,16 +227,14 @@ class ModelPromoted(Event):
     registry_uri: S3Uri
 
 
+AnyEvent = Annotated[
+    FramesExtracted | PredictionsReady | AutoAccepted | HumanReviewRequested | LabelsCompleted | ModelPromoted,
+    Field(discriminator="type"),
+]
+"""Every event Labelloop services publish, discriminated by ``type`` (add new events here)."""
+
 EVENT_MODELS: dict[str, type[Event]] = {
-    model.model_fields["type"].default: model
-    for model in (
-        FramesExtracted,
-        PredictionsReady,
-        AutoAccepted,
-        HumanReviewRequested,
-        LabelsCompleted,
-        ModelPromoted,
-    )
+    model.model_fields["type"].default: model for model in get_args(get_args(AnyEvent)[0])
 }
 """Event type name → model; the envelope parser's lookup table."""
 

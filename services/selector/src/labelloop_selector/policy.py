@@ -71,15 +71,18 @@ def signature(predictions: FramePredictions) -> Signature:
 def displacement(a: Signature, b: Signature) -> float:
     """Mean point displacement between two signatures; infinite when their structure differs
     (another number of heads or people, another rig, or no point in view in both)."""
-    if len(a) != len(b) or any(len(x) != len(y) for x, y in zip(a, b, strict=True)):
+    if len(a) != len(b):
         return math.inf
-    distances = []
+    total, count = 0.0, 0
     for row_a, row_b in zip(a, b, strict=True):
+        if len(row_a) != len(row_b):
+            return math.inf
         for i in range(0, len(row_a), 2):
-            points = (row_a[i], row_a[i + 1], row_b[i], row_b[i + 1])
-            if not any(math.isnan(value) for value in points):
-                distances.append(math.hypot(row_a[i] - row_b[i], row_a[i + 1] - row_b[i + 1]))
-    return sum(distances) / len(distances) if distances else math.inf
+            ax, bx = row_a[i], row_b[i]
+            if ax == ax and bx == bx:  # noqa: PLR0124 - NaN (a point out of view) is the one value unequal to itself
+                total += math.hypot(ax - bx, row_a[i + 1] - row_b[i + 1])
+                count += 1
+    return total / count if count else math.inf
 
 
 def is_near_duplicate(candidate: Signature, last_sent: Signature | None, policy: Policy) -> bool:

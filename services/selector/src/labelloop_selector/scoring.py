@@ -59,20 +59,32 @@ def _aggregate(values: list[float], context: ScoringContext) -> float:
     return min(values) if context.aggregate == "min" else sum(values) / len(values)
 
 
+def _confidences(predictions: FramePredictions) -> tuple[list[float], list[tuple[float, float]]]:
+    """Box confidences, and (main, visible) per keypoint: the inputs of ``distributions``."""
+    boxes = [box.confidence for box in predictions.heads]
+    boxes += [person.box.confidence for person in predictions.persons]
+    points = [(p.main_confidence, p.visible_confidence) for person in predictions.persons for p in person.keypoints]
+    return boxes, points
+
+
+# least_confidence and margin use closed forms of the definitions over `distributions` (a test
+# checks they agree): the selector judges every frame, and these run ~3x faster.
+
+
 def least_confidence(predictions: FramePredictions, context: ScoringContext) -> float:
     """Certainty from the top class probability, rescaled: 1/K (a guess) → 0, 1 → 1."""
-    values = []
-    for p in distributions(predictions):
-        floor = 1.0 / len(p)
-        values.append((max(p) - floor) / (1.0 - floor))
+    boxes, points = _confidences(predictions)
+    values = [abs(2.0 * c - 1.0) for c in boxes]  # (max(c, 1-c) - 1/2) / (1/2)
+    values += [1.5 * max(m * v, m - m * v, 1.0 - m) - 0.5 for m, v in points]  # (max - 1/3) / (2/3)
     return _aggregate(values, context)
 
 
 def margin(predictions: FramePredictions, context: ScoringContext) -> float:
     """Certainty as the gap between the two most likely classes."""
-    values = []
-    for p in distributions(predictions):
-        top, runner_up = sorted(p, reverse=True)[:2]
+    boxes, points = _confidences(predictions)
+    values = [abs(2.0 * c - 1.0) for c in boxes]
+    for m, v in points:
+        _, runner_up, top = sorted((m * v, m - m * v, 1.0 - m))
         values.append(top - runner_up)
     return _aggregate(values, context)
 

@@ -1,10 +1,13 @@
 """Selector state in DynamoDB: one decision per frame and model version, and human-task budgets.
 
-A frame's decision and the budget counters it uses are written in ONE transaction, with
-conditions: the decision only if none exists yet (so a retried or duplicated batch reuses the
-first decision and never spends budget twice), each counter only while under its limit. The
-clip's item also remembers the signature of the last frame sent to people, for near-duplicate
-suppression across batches.
+Every write is conditional, in an order that keeps the budgets safe without a transaction:
+first the clip's and the hour's counters are incremented, each only while under its limit; then
+the decision is stored only if none exists yet. A decision stored earlier (a retried or
+duplicated batch) wins and its counters are refunded, so budget is never spent twice for a
+frame; a crash between the two steps leaves one unit spent, erring towards fewer human tasks,
+never more. (moto's TransactWriteItems deep-copies whole tables and breaks under concurrency,
+which is why the transaction this could be was not used.) The clip's item also remembers the
+signature of the last frame sent to people, for near-duplicate suppression across batches.
 """
 
 from __future__ import annotations
@@ -63,14 +66,36 @@ class SelectorState:
     def decision(self, frame_key: str) -> Decision | None:
         item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"frame#{frame_key}"}}, ConsistentRead=True)
         found = item.get("Item")
-        if not found:
-            return None
-        duplicate_of = found.get("near_duplicate_of", {}).get("N")
-        return Decision(
-            route=found["route"]["S"],  # type: ignore[arg-type]
-            score=float(found["score"]["N"]),
-            near_duplicate_of=int(duplicate_of) if duplicate_of is not None else None,
-        )
+        return _decision_from(found) if found else None
+
+    def decisions(self, frame_keys: list[str]) -> dict[str, Decision]:
+        """Decisions already stored for any of ``frame_keys`` (one BatchGetItem per 100 keys)."""
+        found: dict[str, Decision] = {}
+        for start in range(0, len(frame_keys), 100):
+            request: Any = {
+                self._table: {
+                    "Keys": [{"pk": {"S": f"frame#{key}"}} for key in frame_keys[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self._table, []):
+                    found[item["pk"]["S"].removeprefix("frame#")] = _decision_from(item)
+                request = response.get("UnprocessedKeys") or None
+        return found
+
+    def record_auto(self, decisions: dict[str, Decision]) -> None:
+        """Store auto decisions in bulk (BatchWriteItem, no conditions).
+
+        Safe without conditions: they spend no budget, and judging the same frame with the same
+        model versions and settings gives the same auto route again.
+        """
+        items = [{"PutRequest": {"Item": self._decision_item(key, d)}} for key, d in decisions.items()]
+        for start in range(0, len(items), 25):
+            request: Any = {self._table: items[start : start + 25]}
+            while request:
+                request = self._db.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
 
     def last_sent(self, clip_id: str) -> LastSent | None:
         item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"clip#{clip_id}"}}, ConsistentRead=True)
@@ -95,37 +120,37 @@ class SelectorState:
     ) -> Decision:
         """Store ``decision`` unless one exists; returns the decision that stands.
 
-        Routes that send to people spend budget in the same transaction; when a budget is spent,
-        ``human`` becomes ``over_budget`` and ``control`` becomes plain ``auto``.
+        Routes that send to people first spend budget; when a budget is spent, ``human`` becomes
+        ``over_budget`` and ``control`` becomes plain ``auto``.
         """
         if decision.route not in ("human", "control"):
-            return self._put_decision(frame_key, decision)
-        try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {"Put": self._decision_put(frame_key, decision)},
-                    {"Update": self._spend(f"clip#{clip_id}", budgets.per_clip, sent, self._retention_s)},
-                    {"Update": self._spend(self._hour_key(), budgets.per_hour, None, 2 * DAY_S)},
-                ]
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                existing = self.decision(frame_key)
-                if existing is not None:
-                    return existing
-            if "ConditionalCheckFailed" not in reasons[1:]:
-                raise
-            fallback: Route = "over_budget" if decision.route == "human" else "auto"
-            return self._put_decision(frame_key, Decision(fallback, decision.score))
-        return decision
+            return self._put_decision(frame_key, decision)[0]
+        spent: list[str] = []
+        counters = [(f"clip#{clip_id}", budgets.per_clip, self._retention_s)]
+        if budgets.per_hour:  # no hourly limit, no hourly counter: one write less per task
+            counters.append((self._hour_key(), budgets.per_hour, 2 * DAY_S))
+        for key, limit, retention_s in counters:
+            if not self._spend(key, limit, sent if key.startswith("clip#") else None, retention_s):
+                self._refund(spent)
+                fallback: Route = "over_budget" if decision.route == "human" else "auto"
+                return self._put_decision(frame_key, Decision(fallback, decision.score))[0]
+            spent.append(key)
+        stored, created = self._put_decision(frame_key, decision)
+        if not created:
+            self._refund(spent)  # decided before (a retry): its budget was spent back then
+        return stored
 
     def _hour_key(self) -> str:
         return "hour#" + time.strftime("%Y%m%d%H", time.gmtime(self._clock()))
 
     def _decision_put(self, frame_key: str, decision: Decision) -> Any:
+        return {
+            "TableName": self._table,
+            "Item": self._decision_item(frame_key, decision),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
+    def _decision_item(self, frame_key: str, decision: Decision) -> dict[str, Any]:
         item: dict[str, Any] = {
             "pk": {"S": f"frame#{frame_key}"},
             "route": {"S": decision.route},
@@ -134,9 +159,10 @@ class SelectorState:
         }
         if decision.near_duplicate_of is not None:
             item["near_duplicate_of"] = {"N": str(decision.near_duplicate_of)}
-        return {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        return item
 
-    def _put_decision(self, frame_key: str, decision: Decision) -> Decision:
+    def _put_decision(self, frame_key: str, decision: Decision) -> tuple[Decision, bool]:
+        """(the decision that stands, whether this call created it)."""
         try:
             self._db.put_item(**self._decision_put(frame_key, decision))
         except ClientError as error:
@@ -144,11 +170,30 @@ class SelectorState:
                 raise
             existing = self.decision(frame_key)
             if existing is not None:
-                return existing
+                return existing, False
             raise
-        return decision
+        return decision, True
 
-    def _spend(self, key: str, limit: int, sent: LastSent | None, retention_s: int) -> Any:
+    def _spend(self, key: str, limit: int, sent: LastSent | None, retention_s: int) -> bool:
+        """Count one more task under ``key`` unless that passes ``limit``; False when it would."""
+        try:
+            self._db.update_item(**self._spend_update(key, limit, sent, retention_s))
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def _refund(self, keys: list[str]) -> None:
+        for key in keys:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="ADD human_count :minus_one",
+                ExpressionAttributeValues={":minus_one": {"N": "-1"}},
+            )
+
+    def _spend_update(self, key: str, limit: int, sent: LastSent | None, retention_s: int) -> Any:
         values: dict[str, Any] = {":one": {"N": "1"}, ":expiry": {"N": str(int(self._clock()) + retention_s)}}
         expression = "ADD human_count :one SET expiry = :expiry"
         if sent is not None:
@@ -165,3 +210,12 @@ class SelectorState:
             update["ConditionExpression"] = "attribute_not_exists(human_count) OR human_count < :limit"
             values[":limit"] = {"N": str(limit)}
         return update
+
+
+def _decision_from(item: dict[str, Any]) -> Decision:
+    duplicate_of = item.get("near_duplicate_of", {}).get("N")
+    return Decision(
+        route=item["route"]["S"],
+        score=float(item["score"]["N"]),
+        near_duplicate_of=int(duplicate_of) if duplicate_of is not None else None,
+    )
