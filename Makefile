@@ -54,8 +54,9 @@ integration: $(STAMP)  ## Integration tests only
 e2e: $(STAMP)  ## End-to-end tests only
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-bench: $(STAMP)  ## Benchmarks with ratios against a baseline (minutes; need the ffmpeg CLI)
+bench: $(STAMP)  ## Benchmarks with ratios against a baseline (minutes; ingest needs the ffmpeg CLI)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/selector.py
 
 clean:  ## Remove .venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

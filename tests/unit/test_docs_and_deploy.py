@@ -9,6 +9,7 @@ import yaml
 from labelloop import SERVICES, WorkerSettings
 from labelloop.local.stack import service_env_prefix, service_module
 from labelloop_ingest.settings import IngestSettings
+from labelloop_selector.settings import SelectorSettings
 
 REPO = Path(__file__).parents[2]
 
@@ -24,8 +25,12 @@ def test_readme_documents_every_setting_and_prefix() -> None:
     assert _settings_table(readme, "## Configuration") == {name.upper() for name in WorkerSettings.model_fields}
     for service in SERVICES:
         assert f"`{service_env_prefix(service)}`" in readme
-    own = set(IngestSettings.model_fields) - set(WorkerSettings.model_fields)
-    assert _settings_table(readme, "### ingest (`LABELLOOP_INGEST_`)") == {name.upper() for name in own}
+    for settings, heading in (
+        (IngestSettings, "### ingest (`LABELLOOP_INGEST_`)"),
+        (SelectorSettings, "### selector (`LABELLOOP_SELECTOR_`)"),
+    ):
+        own = set(settings.model_fields) - set(WorkerSettings.model_fields)
+        assert _settings_table(readme, heading) == {name.upper() for name in own}
 
 
 def test_readme_first_screen_has_the_two_commands() -> None:
