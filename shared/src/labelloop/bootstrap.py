@@ -101,21 +101,22 @@ def _ensure_queue_pair(
     # Real AWS drops SNS deliveries unless the queue's policy lets its topics send.
     queue_arn = _queue_arn(clients, queue_url)
     sources = [topic_arns[topic] for topic in queue.topics]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AllowSubscribedTopics",
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": sources}},
-            }
-        ],
-    }
-    clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    policy = _service_may("AllowSubscribedTopics", "sns.amazonaws.com", "sqs:SendMessage", queue_arn, sources)
+    clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
     return dlq_url, queue_url
+
+
+def _service_may(sid: str, service: str, action: str, resource: str, sources: list[str]) -> str:
+    """A resource policy letting an AWS service do ``action`` on ``resource``, for ``sources`` only."""
+    statement = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"ArnLike": {"aws:SourceArn": sources}},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _ensure_subscription(clients: AwsClients, topic_arn: str, queue_url: str) -> None:
@@ -165,22 +166,10 @@ def _ensure_notification(clients: AwsClients, bucket: str, topic_arn: str) -> No
     if [{"TopicArn": c["TopicArn"], "Events": list(c["Events"])} for c in current] == wanted:
         return
     # Real AWS refuses the configuration unless the topic lets S3 publish to it.
-    topic_policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AllowBucketNotifications",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "SNS:Publish",
-                "Resource": topic_arn,
-                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
-            }
-        ],
-    }
-    clients.sns.set_topic_attributes(
-        TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(topic_policy)
+    topic_policy = _service_may(
+        "AllowBucketNotifications", "s3.amazonaws.com", "SNS:Publish", topic_arn, [f"arn:aws:s3:::{bucket}"]
     )
+    clients.sns.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=topic_policy)
     clients.s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={"TopicConfigurations": wanted},  # type: ignore[typeddict-item]
