@@ -44,6 +44,14 @@ class FrameStore:
         self._written: list[str] = []
         self._lock = threading.Lock()
 
+    def __enter__(self) -> FrameStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        # Whatever happened, no upload thread outlives the clip (a transient failure mid-clip
+        # would otherwise leave the pool running until the process exits).
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
     def add(self, frame: DecodedFrame, attributes: dict[str, str] | None = None) -> None:
         """Queue a decoded frame for encoding and upload (blocks while too many are waiting)."""
         self._slots.acquire()

@@ -13,6 +13,8 @@ import json
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -111,28 +113,27 @@ def handle_s3_object_created(event: S3ObjectCreated, deps: Deps) -> None:
     options = _options(deps, event, head["Metadata"])
     clip_id = clip_id_for(event.key, event.event_id)
     started = time.perf_counter()
-    store = FrameStore(
-        deps.clients.s3,
-        deps.data_bucket,
-        clip_id,
-        jpeg_quality=deps.settings.jpeg_quality,
-        workers=deps.settings.upload_workers,
-    )
-    try:
-        with tempfile.TemporaryDirectory(dir=deps.settings.work_dir, prefix="ingest-") as work:
-            # A fixed local name: the key is untrusted and never becomes a path.
-            local = Path(work) / ("upload" + PurePosixPath(event.key).suffix.lower())
-            extra: dict[str, Any] = {"VersionId": event.version_id} if event.version_id else {}
-            deps.clients.s3.download_file(event.bucket, event.key, str(local), ExtraArgs=extra)
-            if kind == "image":
-                refs = [_store_image(store, local, event=event, clip_id=clip_id, deps=deps, options=options)]
-            else:
-                _store_clip(store, local, options, deps.settings.max_pixels, deps.settings.max_frames)
-                refs = store.finish()
+    with (
+        FrameStore(
+            deps.clients.s3,
+            deps.data_bucket,
+            clip_id,
+            jpeg_quality=deps.settings.jpeg_quality,
+            workers=deps.settings.upload_workers,
+        ) as store,
+        _discarding_on_permanent_error(store),
+        tempfile.TemporaryDirectory(dir=deps.settings.work_dir, prefix="ingest-") as work,
+    ):
+        # A fixed local name: the key is untrusted and never becomes a path.
+        local = Path(work) / ("upload" + PurePosixPath(event.key).suffix.lower())
+        extra: dict[str, Any] = {"VersionId": event.version_id} if event.version_id else {}
+        deps.clients.s3.download_file(event.bucket, event.key, str(local), ExtraArgs=extra)
+        if kind == "image":
+            refs = [_store_image(store, local, event=event, clip_id=clip_id, deps=deps, options=options)]
+        else:
+            _store_clip(store, local, options, deps.settings.max_pixels, deps.settings.max_frames)
+            refs = store.finish()
         manifest_uri = store.write_manifest(refs, event.uri)
-    except PermanentError:
-        store.discard()
-        raise
     batches = _events(
         event,
         clip_id=clip_id,
@@ -151,6 +152,16 @@ def handle_s3_object_created(event: S3ObjectCreated, deps: Deps) -> None:
         fps=options.fps,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+@contextmanager
+def _discarding_on_permanent_error(store: FrameStore) -> Iterator[None]:
+    """A media error deletes the frames already written: no partial frame set stays behind."""
+    try:
+        yield
+    except PermanentError:
+        store.discard()
+        raise
 
 
 def _head(deps: Deps, event: S3ObjectCreated) -> dict[str, Any] | None:
