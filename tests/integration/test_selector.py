@@ -98,8 +98,10 @@ def test_confident_frames_are_auto_accepted_and_doubtful_ones_go_to_people(
     assert deferred == {}
     assert auto[0].strategy == "least_confidence"
     assert auto[0].score > 0.5 > human[0].score
-    line = json.loads(aws.s3.get_object(Bucket=DATA, Key="dataset/auto/clip-1/000000.json")["Body"].read())
-    assert auto[0].manifest_uri == f"s3://{DATA}/dataset/auto/clip-1/000000.json"
+    manifest_key = auto[0].manifest_uri.removeprefix(f"s3://{DATA}/")
+    assert manifest_key.startswith("dataset/auto/clip-1/000000-000002-")
+    assert manifest_key.endswith(".jsonl")
+    [line] = [json.loads(x) for x in aws.s3.get_object(Bucket=DATA, Key=manifest_key)["Body"].read().splitlines()]
     assert line["source-ref"] == "s3://test-data/frames/clip-1/000000.jpg"
     assert line["head-metadata"]["human-annotated"] == "no"
     assert line["head-metadata"]["objects"] == [{"confidence": 0.95}]
@@ -116,6 +118,12 @@ def test_control_arm_sends_auto_accepted_frames_to_people_too(
     auto, human, _ = judged(aws, stack, auto_queue, event, control_fraction=1.0)
     assert [e.predictions.frame.frame_no for e in auto] == [0, 1]
     assert [(e.predictions.frame.frame_no, e.reason) for e in human] == [(0, "control_arm"), (1, "control_arm")]
+    [uri] = {e.manifest_uri for e in auto}  # one JSONL object per batch, not one per frame
+    body = aws.s3.get_object(Bucket=DATA, Key=uri.removeprefix(f"s3://{DATA}/"))["Body"].read()
+    assert [json.loads(line)["source-ref"] for line in body.splitlines()] == [
+        "s3://test-data/frames/clip-1/000000.jpg",
+        "s3://test-data/frames/clip-1/000001.jpg",
+    ]
 
 
 def test_per_clip_budget_defers_the_rest(

@@ -5,7 +5,8 @@ against the clip's last frame sent to people → budget spent and the decision s
 conditional DynamoDB writes (see state.py). A decision stored earlier (a retry, a duplicate batch) wins over the
 one just computed, so every frame is decided once per model version. Then the outputs, all with
 deterministic keys and event ids: dataset manifest lines for auto-accepted frames, deferral
-records, AutoAccepted and HumanReviewRequested events.
+records, one JSONL of Ground Truth manifest lines per batch, AutoAccepted and HumanReviewRequested
+events.
 """
 
 from __future__ import annotations
@@ -60,10 +61,24 @@ def judge(
     return Decision("human", score), current
 
 
+def manifest_key(clip_id: str, frame_keys: list[str], frame_nos: list[int]) -> str:
+    """One JSONL object per batch: ``dataset/auto/{clip_id}/{first:06d}-{last:06d}-{digest}.jsonl``.
+
+    Deterministic for the batch's frames and model versions, so a retry overwrites it. A frame
+    judged again in another batch (another model version) lands in another file: readers keep,
+    per ``source-ref``, the line of the newest model version.
+    """
+    return (
+        f"dataset/auto/{clip_id}/{min(frame_nos):06d}-{max(frame_nos):06d}-{deterministic_id(*frame_keys)[:10]}.jsonl"
+    )
+
+
 @dataclass
 class Outputs:
     """What a batch produces, built without I/O (so its CPU cost can be measured on its own)."""
 
+    manifest_key: str
+    manifest_lines: list[bytes] = field(default_factory=list)
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     routes: dict[str, int] = field(default_factory=dict)
@@ -82,14 +97,15 @@ class Outputs:
             "model_versions": event.model_versions,
         }
         if decision.route in ("auto", "control"):
-            manifest_key = f"dataset/auto/{frame_path}"
-            self.documents[manifest_key] = augmented_manifest_line(
+            # pydantic-core's serializer: ~6x faster than json.dumps on these float-heavy lines.
+            line = augmented_manifest_line(
                 predictions, human_annotated=False, job_name=AUTO_JOB_NAME, created=utc_now()
             )
+            self.manifest_lines.append(to_json(line))
             self.events.append(
                 AutoAccepted(
                     event_id=deterministic_id("AutoAccepted", key),
-                    manifest_uri=f"s3://{deps.data_bucket}/{manifest_key}",
+                    manifest_uri=f"s3://{deps.data_bucket}/{self.manifest_key}",
                     **common,
                 )
             )
@@ -118,7 +134,7 @@ def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
     keys = [frame_key(p.frame.uri, event.model_versions) for p in frames]
     earlier = deps.state.decisions(keys)
     last_sent = deps.state.last_sent(event.clip_id)
-    outputs = Outputs()
+    outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in frames]))
     new_auto: dict[str, Decision] = {}
     for key, predictions in zip(keys, frames, strict=True):
         stored = earlier.get(key)
@@ -132,8 +148,14 @@ def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
                     last_sent = sent
         outputs.add(event, predictions, key, stored, deps)
     deps.state.record_auto(new_auto)
+    if outputs.manifest_lines:
+        deps.clients.s3.put_object(
+            Bucket=deps.data_bucket,
+            Key=outputs.manifest_key,
+            Body=b"\n".join(outputs.manifest_lines) + b"\n",
+            ContentType="application/x-ndjson",
+        )
     for key, document in outputs.documents.items():
-        # pydantic-core's serializer: ~6x faster than json.dumps on these float-heavy lines.
         deps.clients.s3.put_object(
             Bucket=deps.data_bucket, Key=key, Body=to_json(document), ContentType="application/json"
         )
