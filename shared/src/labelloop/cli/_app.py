@@ -104,8 +104,10 @@ def up(
     stack: Annotated[str, typer.Option(help="Resource name prefix.")] = "labelloop",
     state_dir: StateDirOption = None,
 ) -> None:
-    """Start the embedded local stack: moto_server on 127.0.0.1, the topology, every service as a
-    process. Runs in the foreground until Ctrl-C, then drains the services and stops everything."""
+    """Start the embedded local stack (moto_server, topology, every service as a process).
+
+    Runs in the foreground until Ctrl-C, then drains the services and stops everything.
+    """
     chosen = tuple(s for s in (part.strip() for part in services.split(",")) if s)
     if unknown := [s for s in chosen if s not in SERVICES]:
         raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICES)}", ExitCode.USAGE)
@@ -141,8 +143,10 @@ def up(
 def bootstrap_command(
     endpoint_url: EndpointOption = None, stack: StackOption = None, state_dir: StateDirOption = None
 ) -> None:
-    """Create the topology (buckets, topics, queues with DLQs, subscriptions, tables, S3 notifications)
-    on an endpoint. Idempotent: run it as often as you like."""
+    """Create the topology on an endpoint (idempotent: run it as often as you like).
+
+    Buckets, topics, queues with their DLQs, subscriptions, tables and S3 notifications.
+    """
     target = resolve_target(endpoint_url, stack, state_dir)
     configure_logging(service="bootstrap")
     try:
@@ -204,8 +208,10 @@ def upload_command(
     stack: StackOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Upload clips and images to the stack's input bucket (clips/ and images/), with a progress bar.
-    Every file is checked first: nothing is sent if any named file is unsupported."""
+    """Upload clips and images to the input bucket (clips/, images/) with a progress bar.
+
+    Every file is checked first: nothing is sent if any named file is unsupported.
+    """
     try:
         tags = parse_taxonomy_assignments(taxonomy or [])
     except ValueError as error:
