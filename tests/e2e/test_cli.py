@@ -70,7 +70,7 @@ def test_help_documents_every_command(cli_env: dict[str, str]) -> None:
     """`labelloop --help` lists every command and each has its own help."""
     result = labelloop("--help", env=cli_env)
     assert result.returncode == 0
-    for command in ("up", "bootstrap", "status", "upload"):
+    for command in ("up", "bootstrap", "status", "upload", "dlq"):
         assert command in result.stdout
         assert labelloop(command, "--help", env=cli_env).returncode == 0
     assert labelloop("--version", env=cli_env).stdout.startswith("labelloop ")
@@ -128,13 +128,24 @@ def test_second_up_is_refused(stack_up: subprocess.Popen[str], cli_env: dict[str
 def test_status_check_fails_when_dead_letters_wait(
     stack_up: subprocess.Popen[str], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """A poison message ends in ingest's DLQ and `status --check` exits 3 while it waits there."""
+    """A poison message ends in ingest's DLQ, `status --check` exits 3 while it waits there, `dlq list`
+    shows it with its reason and `dlq redrive` replays it."""
     state = StackState.read(tmp_path / "state")
     assert state is not None
     sqs = local_clients(state.endpoint_url).sqs
     sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="labelloop-ingest")["QueueUrl"], MessageBody="{garbage")
     eventually(lambda: labelloop("status", "--check", env=cli_env).returncode == ExitCode.CHECK_FAILED, timeout_s=30)
     assert "1" in labelloop("status", env=cli_env).stdout
+    [letter] = [
+        json.loads(line) for line in labelloop("dlq", "list", "ingest", "--json", env=cli_env).stdout.splitlines()
+    ]
+    assert letter["service"] == "ingest"
+    assert letter["body"] == "{garbage"
+    assert "SQS message body is not valid JSON" in letter["reason"]
+    redrive = labelloop("dlq", "redrive", "ingest", env=cli_env)
+    assert "moved 1 dead letter(s) of ingest" in redrive.stdout
+    # Still garbage after the replay: ingest dead-letters it again, with a fresh receive count.
+    eventually(lambda: labelloop("status", "--check", env=cli_env).returncode == ExitCode.CHECK_FAILED, timeout_s=30)
 
 
 def test_upload_refuses_unsupported_files_and_sends_nothing(

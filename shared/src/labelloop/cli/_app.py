@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from labelloop import __version__
+from labelloop import __version__, dlq
 from labelloop.bootstrap import bootstrap as bootstrap_topology
 from labelloop.cli._status import queue_rows
 from labelloop.cli._target import Target, default_state_dir, resolve_target
@@ -22,7 +23,7 @@ from labelloop.cli._upload import plan_uploads, upload
 from labelloop.exit_codes import ExitCode
 from labelloop.local.stack import EmbeddedStack, StackState
 from labelloop.logs import configure_logging
-from labelloop.topology import SERVICES
+from labelloop.topology import SERVICES, TOPOLOGY
 from labelloop.uploads import metadata_for, parse_taxonomy_assignments
 
 app = typer.Typer(
@@ -75,8 +76,9 @@ def _root(
     """Labelloop: an event-driven active-learning pipeline for head boxes and body keypoints.
 
     Start the embedded local stack with [bold]labelloop up[/], send media with [bold]labelloop upload[/],
-    watch it with [bold]labelloop status[/]. Exit codes: 0 ok, 1 failure, 2 usage or bad input,
-    3 a --check found a problem, 69 endpoint unreachable, 78 stack not bootstrapped or bad settings.
+    watch it with [bold]labelloop status[/], replay failures with [bold]labelloop dlq[/].
+    Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 a --check found a problem,
+    69 endpoint unreachable, 78 stack not bootstrapped or bad settings.
     """
 
 
@@ -191,6 +193,72 @@ def status(
             console.print(f"local services: {alive or '(none)'}")
     if check and any(row.dead_letters for row in rows):
         raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+dlq_app = typer.Typer(help="Inspect and replay dead letters (messages a service gave up on, with the reason).")
+app.add_typer(dlq_app, name="dlq")
+ServicesArgument = Annotated[
+    list[str] | None, typer.Argument(help="Services whose DLQs to read (default: all).", show_default=False)
+]
+
+
+def _service_queues(target: Target, services: list[str]) -> list[tuple[str, str, str]]:
+    """(service, queue URL, DLQ URL) for each named service, in pipeline order."""
+    if unknown := [s for s in services if s not in SERVICES]:
+        raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICES)}", ExitCode.USAGE)
+    sqs = target.clients.sqs
+    found = []
+    for queue in TOPOLOGY.queues:
+        if services and queue.service not in services:
+            continue
+        try:
+            url = sqs.get_queue_url(QueueName=target.names.physical(queue.name))["QueueUrl"]
+            dlq = sqs.get_queue_url(QueueName=target.names.physical(queue.dlq_name))["QueueUrl"]
+        except (BotoCoreError, ClientError) as error:
+            raise _unreachable(target, error) from None
+        found.append((queue.service, url, dlq))
+    return found
+
+
+@dlq_app.command("list")
+def dlq_list(
+    services: ServicesArgument = None,
+    limit: Annotated[int, typer.Option("--max", min=1, help="Most dead letters shown per service.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Show dead letters with their reasons, leaving them in place."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    table = Table(title=f"dead letters of stack {target.names.stack}")
+    for column in ("service", "message", "dead since (UTC)", "error", "reason", "body"):
+        table.add_column(column, overflow="fold")
+    for service, _, dlq_url in _service_queues(target, services or []):
+        for letter in dlq.peek(target.clients.sqs, dlq_url, limit):
+            if as_json:
+                record = {"service": service, **asdict(letter), "dead_since": letter.dead_since.isoformat()}
+                sys.stdout.write(json.dumps(record) + "\n")
+            else:
+                since = letter.dead_since.strftime("%Y-%m-%d %H:%M:%S")
+                table.add_row(service, letter.message_id[:8], since, letter.error_type, letter.reason, letter.body[:60])
+    if not as_json:
+        console.print(table)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    service: Annotated[str, typer.Argument(help="Service whose dead letters go back to its queue.")],
+    limit: Annotated[int | None, typer.Option("--max", min=1, help="Most messages moved (default: all).")] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Move a service's dead letters back to its queue, once the cause is fixed."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    [(_, queue_url, dlq_url)] = _service_queues(target, [service])
+    moved = dlq.redrive(target.clients.sqs, dlq_url, queue_url, limit)
+    console.print(f"moved {moved} dead letter(s) of {service} back to its queue")
 
 
 @app.command("upload")
