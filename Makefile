@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVICES := ingest inference selector gt-bridge trainer
-EDITABLES := -e 'shared[local]' $(foreach s,$(SERVICES),-e services/$(s))
+EDITABLES := -e 'shared[local,triton]' $(foreach s,$(SERVICES),-e services/$(s))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
