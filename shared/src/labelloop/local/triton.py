@@ -15,14 +15,11 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
-from labelloop.local._children import spawn
+from labelloop.local._children import ChildServer, spawn
 from labelloop.local.moto import free_port
 
 ONNX_WRAPPER = Path(__file__).with_name("triton_onnx_model.py")
@@ -85,8 +82,12 @@ def write_onnx_model(
     return version_dir
 
 
-class TritonServer:
+class TritonServer(ChildServer):
     """``tritonserver`` on loopback over a model repository, as a child of the launcher."""
+
+    name = "tritonserver"
+    poll_interval_s = 0.2
+    stop_timeout_s = 20.0
 
     def __init__(
         self,
@@ -97,19 +98,23 @@ class TritonServer:
         explicit_model_control: bool = False,
         log_path: Path | None = None,
     ) -> None:
+        super().__init__()
         self.repository = repository
         self.host = host
         self.http_port, self.grpc_port, self.metrics_port = free_port(host), free_port(host), free_port(host)
         self._workspace = workspace
         self._explicit = explicit_model_control
         self._log_path = log_path or workspace / "triton.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def http_url(self) -> str:
         return f"{self.host}:{self.http_port}"
 
-    def start(self, timeout_s: float = 60.0) -> TritonServer:
+    @property
+    def ready_url(self) -> str:
+        return f"http://{self.http_url}/v2/health/ready"
+
+    def start(self, timeout_s: float = 60.0) -> Self:
         home = _pytriton_home()
         backend = self._workspace / "backends" / "python"
         backend.mkdir(parents=True, exist_ok=True)
@@ -146,35 +151,5 @@ class TritonServer:
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         with self._log_path.open("ab") as log:
             self._process = spawn(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"tritonserver exited with code {self._process.returncode}; see {self._log_path}")
-            if self.is_ready():
-                return self
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"tritonserver was not ready within {timeout_s:.0f} s; see {self._log_path}")
-
-    def is_ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=1) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def stop(self, timeout_s: float = 20.0) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-
-    def __enter__(self) -> TritonServer:
-        return self.start()
-
-    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.stop()
+        self._wait_ready(timeout_s, hint=f"see {self._log_path}")
+        return self
