@@ -4,11 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVICES := ingest inference selector gt-bridge trainer
-EDITABLES := -e 'shared[local,triton]' $(foreach s,$(SERVICES),-e services/$(s))
+EDITABLES := -e 'shared[local,triton,synth]' $(foreach s,$(SERVICES),-e services/$(s)) -e 'services/trainer[train]'
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo up test check lint format typecheck pytest unit integration e2e bench clean
+.PHONY: help install demo up test check lint format typecheck pytest unit integration e2e bench models clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -56,7 +56,11 @@ e2e: $(STAMP)  ## End-to-end tests only
 
 bench: $(STAMP)  ## Benchmarks with ratios against a baseline (minutes; ingest needs the ffmpeg CLI)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/inference.py
 	$(BIN)/python benchmarks/selector.py
+
+models: $(STAMP)  ## Re-train the shipped initial models from synthetic cabins (~25 min on 2 cores)
+	$(BIN)/python -m labelloop_trainer.initial_models --out models/initial
 
 clean:  ## Remove .venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from labelloop import Worker
+from labelloop import DEAD_LETTER_REASON, AwsClients, Worker, parse_body
+from labelloop.bootstrap import CreatedStack
 
 EVENTS_DIR = Path(__file__).parent / "events"
 T = TypeVar("T")
@@ -42,3 +43,24 @@ def worker_running(worker: Worker) -> Iterator[Worker]:
         worker.stop()
         thread.join(timeout=30)
         assert not thread.is_alive(), "worker did not stop"
+
+
+def drain(aws: AwsClients, url: str) -> list[Any]:
+    """Receive, parse and delete every message on the queue at ``url``."""
+    events: list[Any] = []
+    while batch := aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        events += [event for m in batch for event in parse_body(m["Body"])]
+        aws.sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
+    return events
+
+
+def dead_letter_reasons(aws: AwsClients, stack: CreatedStack, service: str) -> list[str]:
+    """The reasons on every message in ``service``'s DLQ (the messages stay there, invisible a while)."""
+    reasons: list[str] = []
+    while batch := aws.sqs.receive_message(
+        QueueUrl=stack.dlq_urls[service], MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        reasons += [m["MessageAttributes"][DEAD_LETTER_REASON]["StringValue"] for m in batch]
+    return reasons

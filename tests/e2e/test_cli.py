@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from labelloop.local.stack import local_clients
 
 from tests.helpers import eventually
 from tests.media import image
+
+SHIPPED_MODELS = Path(__file__).parents[2] / "models" / "initial"
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +48,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 def stack_up(cli_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """`labelloop up` running in the background, as a user would leave it in a terminal."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "labelloop", "up", "--port", str(free_port())],
+        [sys.executable, "-m", "labelloop", "up", "--port", str(free_port()), "--models", str(SHIPPED_MODELS)],
         env=cli_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -77,8 +80,8 @@ def test_help_documents_every_command(cli_env: dict[str, str]) -> None:
 
 
 def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: dict[str, str], tmp_path: Path) -> None:
-    """The embedded stack starts, reports its queues, turns an uploaded image into a frame that
-    reaches inference, and stops cleanly on Ctrl-C."""
+    """The embedded stack starts (with Triton), reports its queues, turns an uploaded image into a
+    frame that the real models predict and the selector judges, and stops cleanly on Ctrl-C."""
     state = StackState.read(tmp_path / "state")
     assert state is not None
     assert sorted(state.services) == ["gt-bridge", "inference", "ingest", "selector", "trainer"]
@@ -110,8 +113,11 @@ def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: d
     [extracted] = [line for line in lines if line["event"] == "ingest.extracted"]
     assert extracted["correlation_id"] == "s3://labelloop-uploads/images/cabin 01.png"
     assert extracted["frames"] == 1
-    [received] = [line for line in lines if line["event"] == "inference.received"]
-    assert received["correlation_id"] == extracted["clip_id"]
+    [predicted] = [line for line in lines if line["event"] == "inference.predicted"]
+    assert predicted["correlation_id"] == extracted["clip_id"]
+    assert predicted["model_versions"] == {"pose_main": "1", "pose_visible": "1", "head": "1"}
+    [judged] = [line for line in lines if line["event"] == "selector.judged"]
+    assert judged["clip_id"] == extracted["clip_id"]
     assert StackState.read(tmp_path / "state") is None
     for pid in state.services.values():
         with pytest.raises(ProcessLookupError):
@@ -178,7 +184,7 @@ def test_exit_codes_for_unreachable_and_missing_stacks(moto_server: MotoServer, 
 
 
 def test_killed_launcher_leaves_no_orphans(stack_up: subprocess.Popen[str], tmp_path: Path) -> None:
-    """SIGKILL of `labelloop up` (no chance to clean up) still takes the services and emulator down."""
+    """SIGKILL of `labelloop up` (no chance to clean up) still takes the services, emulator and Triton down."""
     state = StackState.read(tmp_path / "state")
     assert state is not None
     stack_up.kill()
@@ -194,3 +200,13 @@ def test_killed_launcher_leaves_no_orphans(stack_up: subprocess.Popen[str], tmp_
 
     eventually(all_gone, timeout_s=40)
     assert not MotoServer(port=int(state.endpoint_url.rsplit(":", 1)[1])).is_ready()
+    assert state.triton_url is not None
+
+    def triton_gone() -> bool:
+        try:
+            urllib.request.urlopen(f"http://{state.triton_url}/v2/health/ready", timeout=2)
+        except OSError:
+            return True
+        return False
+
+    eventually(triton_gone, timeout_s=30)

@@ -10,13 +10,13 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from labelloop import DEAD_LETTER_REASON, AwsClients, FramesExtracted, build_worker, parse_body
+from labelloop import AwsClients, FramesExtracted, build_worker, parse_body
 from labelloop.bootstrap import CreatedStack
 from labelloop_ingest.entrypoint import SERVICE
 from labelloop_ingest.media import probe, sampled_frames
 from labelloop_ingest.settings import IngestSettings
 
-from tests.helpers import eventually, worker_running
+from tests.helpers import dead_letter_reasons, eventually, worker_running
 from tests.media import audio_only, h264_clip, image, opencv_sample, vtest_avi
 
 pytestmark = pytest.mark.integration
@@ -55,15 +55,6 @@ def extracted(
 
     eventually(arrived, timeout_s=timeout_s)
     return sorted(found, key=lambda e: e.batch_index)
-
-
-def dead_letter_reasons(aws: AwsClients, stack: CreatedStack) -> list[str]:
-    reasons: list[str] = []
-    while batch := aws.sqs.receive_message(
-        QueueUrl=stack.dlq_urls["ingest"], MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
-    ).get("Messages", []):
-        reasons += [m["MessageAttributes"][DEAD_LETTER_REASON]["StringValue"] for m in batch]
-    return reasons
 
 
 def frame_keys(aws: AwsClients) -> list[str]:
@@ -201,7 +192,7 @@ def test_repeated_notification_publishes_nothing_new(
         )
     again = aws.sqs.receive_message(QueueUrl=stack.queue_urls["inference"], WaitTimeSeconds=2).get("Messages", [])
     assert again == []
-    assert dead_letter_reasons(aws, stack) == []
+    assert dead_letter_reasons(aws, stack, "ingest") == []
 
 
 def _truncated_avi(tmp_path: Path) -> Path:
@@ -264,7 +255,7 @@ def test_bad_uploads_end_in_the_dlq_with_a_reason_and_leave_nothing(
     no frames left in S3, no FramesExtracted — and the next good upload still flows."""
     with ingest(**overrides):
         upload(aws, make(tmp_path), key)
-        reasons = eventually(lambda: dead_letter_reasons(aws, stack), timeout_s=30)
+        reasons = eventually(lambda: dead_letter_reasons(aws, stack, "ingest"), timeout_s=30)
         upload(aws, image(tmp_path / "good.png"), "images/good.png")
         [event] = extracted(aws, stack)
     assert len(reasons) == 1

@@ -16,14 +16,13 @@ from labelloop import (
     StackNames,
     build_worker,
     new_event_id,
-    parse_body,
 )
 from labelloop.bootstrap import CreatedStack
 from labelloop_selector.entrypoint import SERVICE
 from labelloop_selector.settings import SelectorSettings
 from labelloop_selector.state import SelectorState
 
-from tests.helpers import eventually, worker_running
+from tests.helpers import drain, eventually, worker_running
 from tests.predictions import frame
 
 pytestmark = pytest.mark.integration
@@ -54,16 +53,6 @@ def predictions_ready(frames: list[FramePredictions], clip: str = "clip-1", **ve
         predictions=frames,
         model_versions=VERSIONS | versions,  # type: ignore[arg-type]
     )
-
-
-def drain(aws: AwsClients, url: str) -> list[Any]:
-    events: list[Any] = []
-    while batch := aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
-        events += [event for m in batch for event in parse_body(m["Body"])]
-        aws.sqs.delete_message_batch(
-            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
-        )
-    return events
 
 
 def judged(aws: AwsClients, stack: CreatedStack, auto_queue: str, event: PredictionsReady, **settings: Any) -> tuple[

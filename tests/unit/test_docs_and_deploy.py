@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from labelloop import SERVICES, WorkerSettings
 from labelloop.local.stack import service_env_prefix, service_module
+from labelloop_inference.settings import InferenceSettings
 from labelloop_ingest.settings import IngestSettings
 from labelloop_selector.settings import SelectorSettings
 
@@ -28,6 +29,7 @@ def test_readme_documents_every_setting_and_prefix() -> None:
     for settings, heading in (
         (IngestSettings, "### ingest (`LABELLOOP_INGEST_`)"),
         (SelectorSettings, "### selector (`LABELLOOP_SELECTOR_`)"),
+        (InferenceSettings, "### inference (`LABELLOOP_INFERENCE_`)"),
     ):
         own = set(settings.model_fields) - set(WorkerSettings.model_fields)
         assert _settings_table(readme, heading) == {name.upper() for name in own}
@@ -60,4 +62,5 @@ def test_each_dockerfile_runs_its_own_module_as_non_root() -> None:
         assert "USER labelloop" in dockerfile
         installs = re.search(r"pip install .*", dockerfile)
         assert installs is not None
-        assert installs.group(0).endswith(f"./shared ./services/{service}")
+        # The service itself, optionally with extras (the trainer's [train] brings torch).
+        assert re.search(rf'\./shared "?\./services/{service}(\[[a-z,]+\])?"?$', installs.group(0))

@@ -1,29 +1,174 @@
-"""inference handlers: one plain function per event, registered in ``HANDLERS``.
+"""inference handlers: frames → Triton (pose_main, pose_visible, head) → PredictionsReady.
 
-Minimal worker from the foundation issue: it validates and logs each event; the inference
-issue replaces this with Triton calls.
+A FramesExtracted batch is fetched from S3, letterboxed, and sent to the three models in
+requests of ``max_batch`` frames, all outstanding at once. Outputs are decoded with YOLO's
+post-processing and the visibility rule, and published as PredictionsReady with the model
+versions that produced them. The event id derives from the upstream event only, so a redelivery
+after a promotion still de-duplicates downstream (the first prediction of a frame wins).
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
-from labelloop import FramesExtracted, ModelPromoted, get_logger
+import cv2
+import numpy as np
+from botocore.exceptions import ClientError
+from labelloop import (
+    FramePredictions,
+    FramesExtracted,
+    ModelPromoted,
+    PermanentError,
+    PredictionsReady,
+    deterministic_id,
+    get_logger,
+)
+from numpy.typing import NDArray
+
+from labelloop_inference.triton import TritonUnavailableError, retrying
+from labelloop_inference.visibility import frame_predictions
+from labelloop_inference.yolo import batch, decode
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
 
+    from labelloop_inference.entrypoint import Deps
+
 log = get_logger()
+MAX_EVENT_BYTES = 200_000  # under SNS's 256 KiB with room for the envelope and attributes
 
 
-def handle_frames_extracted(event: FramesExtracted, deps: Any) -> None:
+def _split_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def fetch_frame(deps: Deps, uri: str) -> NDArray[np.uint8]:
+    bucket, key = _split_uri(uri)
+    try:
+        body = deps.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
+            raise PermanentError(f"frame {uri} does not exist (deleted after ingest?)") from error
+        raise
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise PermanentError(f"frame {uri} is not a decodable image ({len(body)} bytes)")
+    return np.asarray(image, np.uint8)
+
+
+def predict(
+    deps: Deps, images: list[NDArray[np.uint8]], frames: list[Any], versions: dict[str, str]
+) -> list[FramePredictions]:
+    """Run the three models over ``images`` in requests of ``max_batch`` and decode the outputs."""
+    settings = deps.settings
+    keypoints = len(settings.keypoints)
+    results: list[FramePredictions] = []
+    chunks = [
+        (images[start : start + settings.max_batch], frames[start : start + settings.max_batch])
+        for start in range(0, len(images), settings.max_batch)
+    ]
+    inputs = [batch(chunk_images, settings.imgsz) for chunk_images, _ in chunks]
+    all_outputs = deps.models.infer([tensor for tensor, _ in inputs], versions)
+    for (_, chunk_frames), (_, fits), outputs in zip(chunks, inputs, all_outputs, strict=True):
+        for index, (frame, fit) in enumerate(zip(chunk_frames, fits, strict=True)):
+            try:
+                main, visible, heads = (
+                    decode(
+                        outputs[model][index],
+                        fit,
+                        (frame.width, frame.height),
+                        keypoints=points,
+                        conf_threshold=settings.detection_threshold,
+                        iou_threshold=settings.nms_iou,
+                        max_detections=settings.max_persons,
+                    )
+                    for model, points in (("pose_main", keypoints), ("pose_visible", keypoints), ("head", 0))
+                )
+            except (ValueError, IndexError, KeyError) as error:
+                # The serving model does not match the configured rig: no retry will fix that.
+                raise PermanentError(f"model output does not match the configuration: {error}") from error
+            results.append(
+                frame_predictions(
+                    frame,
+                    main=main,
+                    visible=visible,
+                    heads=heads,
+                    keypoint_names=settings.keypoints,
+                    thresholds=deps.thresholds,
+                )
+            )
+    return results
+
+
+def _events(
+    event: FramesExtracted, predictions: list[FramePredictions], versions: dict[str, str]
+) -> list[PredictionsReady]:
+    """One PredictionsReady, or several when one would be too large for SNS."""
+    parts = [predictions]
+    while True:
+        events = [
+            PredictionsReady(
+                event_id=deterministic_id("predictions", event.event_id, index, len(parts)),
+                correlation_id=event.correlation_id,
+                clip_id=event.clip_id,
+                predictions=part,
+                model_versions=versions,
+                taxonomy=event.taxonomy,
+            )
+            for index, part in enumerate(parts)
+        ]
+        oversize = [len(e.model_dump_json()) > MAX_EVENT_BYTES for e in events]
+        if not any(oversize) or all(len(part) == 1 for part in parts):
+            return events
+        parts = [
+            half
+            for part in parts
+            for half in ((part[: len(part) // 2], part[len(part) // 2 :]) if len(part) > 1 else (part,))
+        ]
+
+
+def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
     """Frames to run the models on."""
-    log.info("inference.received", placeholder=True, frames=len(event.frames))
+    started = time.perf_counter()
+    images = list(deps.fetch_pool.map(lambda frame: fetch_frame(deps, frame.uri), event.frames))
+
+    def run() -> tuple[list[FramePredictions], dict[str, str]]:
+        versions = deps.versions.current()
+        try:
+            return predict(deps, images, list(event.frames), versions), versions
+        except TritonUnavailableError:
+            deps.versions.invalidate()  # a restart or a rollback may have changed what is loaded
+            raise
+
+    predictions, versions = retrying(
+        run,
+        give_up_after_s=deps.settings.triton_retry_s,
+        on_retry=lambda error, delay: log.warning("inference.triton_unavailable", error=str(error), retry_in_s=delay),
+    )
+    events = _events(event, predictions, versions)
+    for ready in events:
+        deps.publisher.publish(ready)
+    log.info(
+        "inference.predicted",
+        frames=len(event.frames),
+        persons=sum(len(p.persons) for p in predictions),
+        events=len(events),
+        model_versions=versions,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
-def handle_model_promoted(event: ModelPromoted, deps: Any) -> None:
-    """A new model version to serve."""
-    log.info("inference.model_promoted", placeholder=True, model=event.model_name, model_version=event.model_version)
+def handle_model_promoted(event: ModelPromoted, deps: Deps) -> None:
+    """A new model version to serve: re-read what Triton has loaded; wait until it has this one."""
+    versions = deps.versions.refresh()
+    serving = int(versions.get(event.model_name, "0"))
+    if serving < event.model_version:
+        raise TritonUnavailableError(
+            f"{event.model_name} v{event.model_version} is not loaded in Triton yet (serving v{serving})"
+        )
+    log.info("inference.model_serving", model=event.model_name, model_version=serving)
 
 
 HANDLERS: dict[type[Any], Handler[Any]] = {

@@ -105,8 +105,14 @@ def up(
     ] = ",".join(SERVICES),
     stack: Annotated[str, typer.Option(help="Resource name prefix.")] = "labelloop",
     state_dir: StateDirOption = None,
+    models: Annotated[
+        Path, typer.Option(help="The shipped initial models (<name>.onnx) that seed Triton's model repository.")
+    ] = Path("models/initial"),
+    triton: Annotated[
+        bool | None, typer.Option(help="Start Triton (default: when the inference service runs).")
+    ] = None,
 ) -> None:
-    """Start the embedded local stack (moto_server, topology, every service as a process).
+    """Start the embedded local stack (moto_server, topology, Triton, every service as a process).
 
     Runs in the foreground until Ctrl-C, then drains the services and stops everything.
     """
@@ -125,6 +131,7 @@ def up(
         console.print(
             Panel.fit(
                 f"endpoint  [bold]{stack_.endpoint_url}[/]\nstack     {stack}\n"
+                f"triton    {stack_.triton_url or '(not started)'}\n"
                 f"services  {', '.join(chosen) or '(none)'}\n\n"
                 "labelloop upload FILE...   send clips/images\n"
                 "labelloop status           queues and dead letters\n"
@@ -133,10 +140,15 @@ def up(
             )
         )
 
-    stack_runner = EmbeddedStack(state_dir=state_dir, stack=stack, port=port, services=chosen)
+    with_triton = "inference" in chosen if triton is None else triton
+    stack_runner = EmbeddedStack(
+        state_dir=state_dir, stack=stack, port=port, services=chosen, initial_models=models if with_triton else None
+    )
     try:
         code = stack_runner.run(on_ready=announce)
-    except RuntimeError as error:  # the emulator did not start (port taken, ...)
+    except FileNotFoundError as error:  # no shipped models where --models points
+        raise _fail(str(error), ExitCode.CONFIG) from None
+    except RuntimeError as error:  # the emulator or Triton did not start (port taken, wheel missing...)
         raise _fail(str(error), ExitCode.UNAVAILABLE) from None
     raise typer.Exit(code)
 

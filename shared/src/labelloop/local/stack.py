@@ -18,6 +18,7 @@ from labelloop.bootstrap import bootstrap
 from labelloop.exit_codes import ExitCode
 from labelloop.local._children import spawn
 from labelloop.local.moto import MotoServer
+from labelloop.local.triton import TritonServer, install_initial_models
 from labelloop.logs import get_logger
 from labelloop.topology import SERVICES, StackNames
 
@@ -57,6 +58,8 @@ class StackState:
     launcher_pid: int
     services: dict[str, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    triton_url: str | None = None
+    model_repository: str | None = None
 
     @staticmethod
     def path(state_dir: Path) -> Path:
@@ -108,6 +111,7 @@ class EmbeddedStack:
         services: tuple[str, ...] = SERVICES,
         drain_timeout_s: float = 20.0,
         extra_env: dict[str, str] | None = None,
+        initial_models: Path | None = None,
     ) -> None:
         self._state_dir = state_dir
         self._names = StackNames(stack)
@@ -115,12 +119,21 @@ class EmbeddedStack:
         self._drain_timeout_s = drain_timeout_s
         self._extra_env = extra_env or {}
         self._moto = MotoServer(port=port, log_path=state_dir / "moto.log")
+        # Triton serves the model repository under the state dir, seeded with the shipped models;
+        # the trainer adds versions there. None: no Triton (stacks without inference).
+        self._initial_models = initial_models
+        self.model_repository = state_dir / "model-repository"
+        self._triton: TritonServer | None = None
         self._children: dict[str, _Child] = {}
         self._stopping = False
 
     @property
     def endpoint_url(self) -> str:
         return self._moto.url
+
+    @property
+    def triton_url(self) -> str | None:
+        return self._triton.http_url if self._triton else None
 
     def run(self, on_ready: Callable[[EmbeddedStack], None] | None = None) -> int:
         signal.signal(signal.SIGINT, self._on_signal)
@@ -129,6 +142,8 @@ class EmbeddedStack:
             self._moto.start()
             log.info("stack.emulator_ready", endpoint_url=self.endpoint_url)
             bootstrap(local_clients(self.endpoint_url), self._names)
+            if self._initial_models is not None:
+                self._start_triton(self._initial_models)
             for service in self._services:
                 self._children[service] = _Child(service, self._spawn(service))
             StackState(
@@ -136,6 +151,8 @@ class EmbeddedStack:
                 stack=self._names.stack,
                 launcher_pid=os.getpid(),
                 services={name: child.process.pid for name, child in self._children.items()},
+                triton_url=self._triton.http_url if self._triton else None,
+                model_repository=str(self.model_repository) if self._triton else None,
             ).write(self._state_dir)
             if on_ready is not None:
                 on_ready(self)
@@ -144,6 +161,18 @@ class EmbeddedStack:
         finally:
             self._shutdown()
         return ExitCode.OK
+
+    def _start_triton(self, initial_models: Path) -> None:
+        written = install_initial_models(self.model_repository, initial_models)
+        if written:
+            log.info("stack.models_installed", models=written, repository=str(self.model_repository))
+        self._triton = TritonServer(
+            self.model_repository,
+            self._state_dir / "triton",
+            explicit_model_control=True,
+            log_path=self._state_dir / "triton.log",
+        ).start()
+        log.info("stack.triton_ready", url=self._triton.http_url)
 
     def _on_signal(self, signum: int, _: FrameType | None) -> None:
         if not self._stopping:
@@ -160,8 +189,15 @@ class EmbeddedStack:
             f"{prefix}DRAIN_TIMEOUT_S": str(self._drain_timeout_s),
             # Short polls make Ctrl-C snappy; against the local emulator the extra requests cost nothing.
             f"{prefix}POLL_WAIT_S": "2",
+            **self._triton_env(service),
             **self._extra_env,
         }
+
+    def _triton_env(self, service: str) -> dict[str, str]:
+        if self._triton is None:
+            return {}
+        prefix = service_env_prefix(service)
+        return {f"{prefix}TRITON_URL": self._triton.http_url, f"{prefix}MODEL_REPOSITORY": str(self.model_repository)}
 
     def _spawn(self, service: str) -> subprocess.Popen[bytes]:
         return spawn([sys.executable, "-m", service_module(service)], env=self._env(service))
@@ -195,6 +231,8 @@ class EmbeddedStack:
                 log.warning("stack.service_killed", pid=process.pid)
                 process.kill()
                 process.wait()
+        if self._triton is not None:
+            self._triton.stop()
         self._moto.stop()
         StackState.path(self._state_dir).unlink(missing_ok=True)
         log.info("stack.down")

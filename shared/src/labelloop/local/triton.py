@@ -97,11 +97,14 @@ class TritonServer(ChildServer):
         host: str = "127.0.0.1",
         explicit_model_control: bool = False,
         log_path: Path | None = None,
+        http_port: int | None = None,
     ) -> None:
         super().__init__()
         self.repository = repository
         self.host = host
-        self.http_port, self.grpc_port, self.metrics_port = free_port(host), free_port(host), free_port(host)
+        # A fixed HTTP port lets a restarted server come back where its clients look for it.
+        self.http_port = http_port or free_port(host)
+        self.grpc_port, self.metrics_port = free_port(host), free_port(host)
         self._workspace = workspace
         self._explicit = explicit_model_control
         self._log_path = log_path or workspace / "triton.log"
@@ -153,3 +156,33 @@ class TritonServer(ChildServer):
             self._process = spawn(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready(timeout_s, hint=f"see {self._log_path}")
         return self
+
+
+SERVED_MODELS = ("pose_main", "pose_visible", "head")
+"""The models inference calls; each ships as ``<name>.onnx`` in the initial-models folder."""
+
+# Ultralytics' exported graphs: a letterboxed RGB batch in, one (4 + 1 + K*3, anchors) tensor out.
+# Spatial sizes stay dynamic so one repository serves any imgsz.
+YOLO_INPUTS = [TensorSpec("images", "FP32", (3, -1, -1))]
+YOLO_OUTPUTS = [TensorSpec("output0", "FP32", (-1, -1))]
+
+
+def install_initial_models(repository: Path, source: Path) -> list[str]:
+    """Put the shipped models into ``repository`` as version 1 of each, unless it has them already.
+
+    A repository the trainer has since added versions to is left alone; returns the models written.
+    """
+    missing = [name for name in SERVED_MODELS if not (source / f"{name}.onnx").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{source} lacks {', '.join(m + '.onnx' for m in missing)}; "
+            "train them with `python -m labelloop_trainer.initial_models` (see models/initial/README.md)"
+        )
+    written = []
+    for name in SERVED_MODELS:
+        if (repository / name / "config.pbtxt").exists():
+            continue
+        onnx_model = (source / f"{name}.onnx").read_bytes()
+        write_onnx_model(repository, name, onnx_model, version=1, inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS)
+        written.append(name)
+    return written

@@ -1,0 +1,111 @@
+"""The seed's visibility rule, and how the two pose models' outputs are paired to apply it.
+
+``pose_main`` was trained on every labeled point (visible or occluded) and ``pose_visible`` on
+visible points only, so per point:
+
+* main confidence > T_main and visible confidence > T_vis → ``visible``;
+* main confidence > T_main only → ``occluded`` (the model knows where it is but cannot see it);
+* otherwise → ``outside`` (of the view).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from labelloop.events import Box, FramePredictions, FrameRef, Keypoint, Person, Visibility
+
+from labelloop_inference.yolo import Detection
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    main: float = 0.6
+    visible: float = 0.6
+    pairing_iou: float = 0.5  # a pose_visible person counts as the same person above this box IoU
+
+
+def visibility(main_confidence: float, visible_confidence: float, thresholds: Thresholds) -> Visibility:
+    """The rule for one point."""
+    if main_confidence > thresholds.main:
+        return "visible" if visible_confidence > thresholds.visible else "occluded"
+    return "outside"
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    width = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
+    height = max(0.0, min(ay2, by2) - max(a[1], b[1]))
+    overlap = width * height
+    union = a[2] * a[3] + b[2] * b[3] - overlap
+    return overlap / union if union > 0 else 0.0
+
+
+def pair(main: list[Detection], visible: list[Detection], min_iou: float) -> list[Detection | None]:
+    """For each ``pose_main`` person, the ``pose_visible`` person covering the same box (or None).
+
+    Greedy by IoU, each visible person used at most once: two people side by side in a cabin must
+    not both borrow one person's visibility.
+    """
+    pairs = sorted(
+        ((_iou(m.box, v.box), i, j) for i, m in enumerate(main) for j, v in enumerate(visible)), reverse=True
+    )
+    matched: list[Detection | None] = [None] * len(main)
+    used: set[int] = set()
+    for iou, i, j in pairs:
+        if iou < min_iou:
+            break
+        if matched[i] is None and j not in used:
+            matched[i] = visible[j]
+            used.add(j)
+    return matched
+
+
+def frame_predictions(
+    frame: FrameRef,
+    *,
+    main: list[Detection],
+    visible: list[Detection],
+    heads: list[Detection],
+    keypoint_names: tuple[str, ...],
+    thresholds: Thresholds,
+) -> FramePredictions:
+    """One frame's contract value from the three models' decoded detections."""
+    persons = []
+    for person, partner in zip(main, pair(main, visible, thresholds.pairing_iou), strict=True):
+        visible_conf = partner.keypoints[:, 2] if partner is not None else np.zeros(len(keypoint_names), np.float32)
+        points = []
+        for name, (x, y, main_raw), visible_raw in zip(keypoint_names, person.keypoints, visible_conf, strict=True):
+            # The rule sees the confidences exactly as published, so every consumer can re-derive it
+            # (float32 0.6 is 0.6000000238, which would otherwise pass "> 0.6").
+            main_conf, vis_conf = _published(main_raw), _published(visible_raw)
+            points.append(
+                Keypoint(
+                    name=name,
+                    x=round(float(x), 2),
+                    y=round(float(y), 2),
+                    main_confidence=main_conf,
+                    visible_confidence=vis_conf,
+                    visibility=visibility(main_conf, vis_conf, thresholds),
+                )
+            )
+        persons.append(Person(box=_box(person, "person"), keypoints=points))
+    return FramePredictions(frame=frame, heads=[_box(head, "head") for head in heads], persons=persons)
+
+
+def _published(confidence: float | np.floating[Any]) -> float:
+    """A confidence as it appears in events: 4 decimals, within [0, 1]."""
+    return min(1.0, max(0.0, round(float(confidence), 4)))
+
+
+def _box(detection: Detection, label: str) -> Box:
+    left, top, width, height = detection.box
+    return Box(
+        left=round(left, 2),
+        top=round(top, 2),
+        width=round(width, 2),
+        height=round(height, 2),
+        confidence=_published(detection.confidence),
+        label=label,
+    )

@@ -1,0 +1,130 @@
+"""Ultralytics YOLO training, validation and ONNX export with nothing fetched from the network.
+
+Ultralytics reaches for the network in several places (fonts for plots, pip auto-installs,
+settings sync, hub weights). :func:`offline_ultralytics` switches every one of them off before
+the package is imported; the import is deferred so that services which never train do not pay
+for torch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labelloop_trainer.yolo_data import TrainedModel
+
+BASE_ARCHITECTURE: dict[TrainedModel, str] = {
+    "pose_main": "yolov8n-pose.yaml",
+    "pose_visible": "yolov8n-pose.yaml",
+    "head": "yolov8n.yaml",
+}
+"""The Ultralytics network each model is derived from (see :func:`architecture`)."""
+MAX_CHANNELS = 512  # yolov8n's deepest layers capped at 128 channels: 2.1M parameters instead of 3.3M
+
+
+def architecture(model: TrainedModel, workdir: Path) -> Path:
+    """Our network for ``model``: Ultralytics' yolov8n with the deepest layers narrowed.
+
+    Synthetic cabins need less capacity than COCO, and the narrower network is a third smaller
+    on disk and in Triton. All three models share the backbone, so ``head`` and ``pose_visible``
+    start from ``pose_main``'s weights. Derived at run time from the installed package's own
+    definition rather than copied.
+    """
+    import yaml  # noqa: PLC0415 - see offline_ultralytics: importing ultralytics first would go online
+    from ultralytics.nn.tasks import yaml_model_load  # noqa: PLC0415
+
+    config = yaml_model_load(BASE_ARCHITECTURE[model])
+    config["scales"] = {"n": [*config["scales"]["n"][:2], MAX_CHANNELS]}
+    config["scale"] = "n"
+    path = workdir / f"labelloop-{'detect' if model == 'head' else 'pose'}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({k: v for k, v in config.items() if k != "yaml_file"}, sort_keys=False))
+    return path
+
+
+def offline_ultralytics(config_dir: Path) -> Any:
+    """Import ultralytics with downloads, auto-installs and settings sync disabled; returns ``YOLO``."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    font = config_dir / "Ultralytics" / "Arial.ttf"
+    if not font.exists():  # plots would download Arial.ttf; matplotlib's own font serves as well
+        import matplotlib  # noqa: PLC0415 - only needed once per config dir
+
+        font.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", font)
+    from ultralytics import YOLO, settings  # noqa: PLC0415 - must follow the environment set above
+
+    settings.update({"sync": False})
+    return YOLO
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    weights: Path  # best.pt
+    metrics: dict[str, float]
+
+
+def train(
+    model: TrainedModel,
+    data_yaml: Path,
+    workdir: Path,
+    *,
+    parent: Path | None,
+    epochs: int,
+    imgsz: int,
+    batch: int = 32,
+    seed: int = 0,
+    workers: int = 2,
+) -> TrainResult:
+    """Train ``model`` on ``data_yaml``, starting from ``parent`` weights (or from scratch)."""
+    yolo_class = offline_ultralytics(workdir / "ultralytics-config")
+    network = yolo_class(str(architecture(model, workdir)))
+    results = network.train(
+        data=str(data_yaml),
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        device="cpu",
+        workers=workers,
+        seed=seed,
+        deterministic=True,
+        pretrained=str(parent) if parent else False,
+        project=str(workdir),
+        name=model,
+        exist_ok=True,
+        plots=False,
+        verbose=False,
+        amp=False,
+        # Our pictures are already varied; mosaic of four cabins is not a cabin a camera sees.
+        mosaic=0.0,
+        close_mosaic=0,
+        patience=max(10, epochs),
+    )
+    weights = Path(network.trainer.best)
+    return TrainResult(weights=weights, metrics=_metrics(results))
+
+
+def _metrics(results: Any) -> dict[str, float]:
+    """Ultralytics' result dict, keys shortened: ``metrics/mAP50(P)`` → ``pose_map50``."""
+    renames = {
+        "metrics/mAP50(B)": "box_map50",
+        "metrics/mAP50-95(B)": "box_map50_95",
+        "metrics/mAP50(P)": "pose_map50",
+        "metrics/mAP50-95(P)": "pose_map50_95",
+    }
+    values = getattr(results, "results_dict", {}) or {}
+    return {renames[key]: float(value) for key, value in values.items() if key in renames}
+
+
+def export_onnx(weights: Path, destination: Path, *, imgsz: int, workdir: Path) -> Path:
+    """Export ``weights`` to ONNX (dynamic batch, opset 18) at ``destination``."""
+    yolo_class = offline_ultralytics(workdir / "ultralytics-config")
+    exported = Path(yolo_class(str(weights)).export(format="onnx", imgsz=imgsz, dynamic=True, opset=18, simplify=True))
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(exported, destination)
+    return destination

@@ -1,0 +1,19 @@
+"""Synthetic in-cabin data with known ground truth: training images, test clips, hidden answers."""
+
+from labelloop.rig import BODY_JOINTS, IN_CABIN_17, SKELETON, Rig
+from labelloop.synth.scene import Look, PersonTruth, Pose, Rendered, Scene, interpolate, render, sample_scene
+
+__all__ = [
+    "BODY_JOINTS",
+    "IN_CABIN_17",
+    "SKELETON",
+    "Look",
+    "PersonTruth",
+    "Pose",
+    "Rendered",
+    "Rig",
+    "Scene",
+    "interpolate",
+    "render",
+    "sample_scene",
+]
