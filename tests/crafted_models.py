@@ -19,7 +19,7 @@ ANCHORS = 525  # what a 160x160 input gives (20² + 10² + 5²); the service doe
 
 def constant_output_model(output: NDArray[np.float32]) -> bytes:
     """An ONNX graph mapping images (B, 3, H, W) to ``output`` (C, N) repeated B times."""
-    images = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, "height", "width"])
+    images = helper.make_tensor_value_info("images", TensorProto.UINT8, ["batch", 3, "height", "width"])
     result = helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", output.shape[0], output.shape[1]])
     nodes = [
         helper.make_node("Shape", ["images"], ["shape"], start=0, end=1),

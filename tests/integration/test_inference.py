@@ -116,7 +116,7 @@ def test_triton_serves_the_three_models_in_the_production_shape(crafted_triton: 
     for name in SERVED_MODELS:
         metadata = client.get_model_metadata(name)
         assert metadata["versions"] == ["1"]
-        assert metadata["inputs"] == [{"name": "images", "datatype": "FP32", "shape": [-1, 3, -1, -1]}]
+        assert metadata["inputs"] == [{"name": "images", "datatype": "UINT8", "shape": [-1, 3, -1, -1]}]
         assert [o["name"] for o in metadata["outputs"]] == ["output0"]
         config = client.get_model_config(name)
         assert config["max_batch_size"] == 8
@@ -150,7 +150,6 @@ def test_visibility_rule_and_coordinates_on_crafted_confidences(
         )
 
 
-@pytest.mark.skipif(not (SHIPPED_MODELS / "pose_main.onnx").exists(), reason="initial models not trained yet")
 def test_shipped_models_find_the_people_of_unseen_cabins(tmp_path: Path) -> None:
     """A batch of 8 unseen synthetic cabins through Triton: the shipped models find the people and their heads."""
     install_initial_models(tmp_path / "repo", SHIPPED_MODELS)

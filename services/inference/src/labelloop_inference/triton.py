@@ -25,7 +25,7 @@ import tritonclient.http.aio as triton_aio
 from labelloop.errors import RetryableError
 from tritonclient.utils import InferenceServerException
 
-from labelloop_inference.yolo import FloatArray
+from labelloop_inference.yolo import FloatArray, PixelArray
 
 T = TypeVar("T")
 INPUT_NAME = "images"  # the names Ultralytics gives the exported graph's tensors
@@ -39,7 +39,7 @@ class TritonUnavailableError(RetryableError):
 class ModelServer(Protocol):
     """What the handlers need from a model server (a port; tests of pure logic pass a fake)."""
 
-    def infer(self, batches: list[FloatArray], versions: Mapping[str, str]) -> list[dict[str, FloatArray]]: ...
+    def infer(self, batches: list[PixelArray], versions: Mapping[str, str]) -> list[dict[str, FloatArray]]: ...
 
     def ready_versions(self, model: str) -> list[int]: ...
 
@@ -71,22 +71,22 @@ class TritonModels:
         except (InferenceServerException, aiohttp.ClientError, OSError) as error:
             raise TritonUnavailableError(f"Triton at {self._url}: {error}") from error
 
-    def infer(self, batches: list[FloatArray], versions: Mapping[str, str]) -> list[dict[str, FloatArray]]:
+    def infer(self, batches: list[PixelArray], versions: Mapping[str, str]) -> list[dict[str, FloatArray]]:
         """Run every model in ``versions`` (name → version) on every batch, all requests at once."""
         return self._run(self._infer_batches(batches, versions))
 
     async def _infer_batches(
-        self, batches: list[FloatArray], versions: Mapping[str, str]
+        self, batches: list[PixelArray], versions: Mapping[str, str]
     ) -> list[dict[str, FloatArray]]:
         return list(await asyncio.gather(*(self._infer_all(batch, versions) for batch in batches)))
 
-    async def _infer_all(self, batch: FloatArray, versions: Mapping[str, str]) -> dict[str, FloatArray]:
+    async def _infer_all(self, batch: PixelArray, versions: Mapping[str, str]) -> dict[str, FloatArray]:
         names = list(versions)
         outputs = await asyncio.gather(*(self._infer_one(batch, name, versions[name]) for name in names))
         return dict(zip(names, outputs, strict=True))
 
-    async def _infer_one(self, batch: FloatArray, model: str, version: str) -> FloatArray:
-        tensor = triton_aio.InferInput(INPUT_NAME, list(batch.shape), "FP32")
+    async def _infer_one(self, batch: PixelArray, model: str, version: str) -> FloatArray:
+        tensor = triton_aio.InferInput(INPUT_NAME, list(batch.shape), "UINT8")
         tensor.set_data_from_numpy(batch, binary_data=True)
         wanted = triton_aio.InferRequestedOutput(OUTPUT_NAME, binary_data=True)
         result = await self._client.infer(

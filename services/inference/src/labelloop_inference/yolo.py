@@ -1,9 +1,10 @@
 """YOLO pre- and post-processing in numpy: what Ultralytics does around the network, without torch.
 
 The exported networks (``labelloop_trainer.training.export_onnx``) take a letterboxed RGB batch
-``(B, 3, S, S)`` in [0, 1] and return one tensor ``(B, 4 + 1 + K*3, anchors)``: box centre and size
-in input pixels, the class confidence, then per keypoint x, y and a confidence that is already a
-sigmoid (``(B, 5, anchors)`` for the head detector). Decoding = confidence filter, non-maximum
+``(B, 3, S, S)`` of uint8 pixels (scaling happens inside the graph) and return one tensor
+``(B, 4 + 1 + K*3, anchors)``: box centre and size in input pixels, the class confidence, then
+per keypoint x, y and a confidence that is already a sigmoid (``(B, 5, anchors)`` for the head
+detector). Decoding = confidence filter, non-maximum
 suppression, and mapping back through the letterbox to frame pixels.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float32]
+PixelArray = NDArray[np.uint8]
 LETTERBOX_FILL = 114  # Ultralytics' grey, so the network sees the padding it was trained with
 
 
@@ -32,8 +34,8 @@ class Letterbox:
         return ((xy - np.array([self.pad_x, self.pad_y], np.float32)) / self.scale).astype(np.float32)
 
 
-def letterbox(image: NDArray[np.uint8], size: int) -> tuple[FloatArray, Letterbox]:
-    """A BGR frame as the network's (3, size, size) RGB float input, and how to undo the fit."""
+def letterbox(image: PixelArray, size: int) -> tuple[PixelArray, Letterbox]:
+    """A BGR frame as the network's (3, size, size) RGB uint8 input, and how to undo the fit."""
     height, width = image.shape[:2]
     scale = min(size / width, size / height)
     new_w, new_h = round(width * scale), round(height * scale)
@@ -47,11 +49,11 @@ def letterbox(image: NDArray[np.uint8], size: int) -> tuple[FloatArray, Letterbo
     canvas = cv2.copyMakeBorder(
         resized, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_CONSTANT, value=(LETTERBOX_FILL,) * 3
     )
-    tensor = canvas[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(tensor), Letterbox(scale=scale, pad_x=float(left), pad_y=float(top))
+    pixels = np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1))
+    return pixels, Letterbox(scale=scale, pad_x=float(left), pad_y=float(top))
 
 
-def batch(images: list[NDArray[np.uint8]], size: int) -> tuple[FloatArray, list[Letterbox]]:
+def batch(images: list[PixelArray], size: int) -> tuple[PixelArray, list[Letterbox]]:
     """Letterbox every frame and stack them into one (B, 3, size, size) input."""
     tensors, boxes = zip(*(letterbox(image, size) for image in images), strict=True)
     return np.stack(tensors), list(boxes)

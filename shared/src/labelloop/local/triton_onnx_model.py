@@ -22,8 +22,9 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
         options = onnxruntime.SessionOptions()
-        # Triton already runs requests side by side; one thread per session avoids oversubscribing.
+        # Triton runs the models side by side: TritonServer shares the cores out between them.
         options.intra_op_num_threads = int(os.environ.get("LABELLOOP_TRITON_ORT_THREADS", "0"))
+        options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
