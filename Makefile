@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SERVICES := ingest inference selector gt-bridge trainer
+SERVICES := ingest inference selector gt-bridge trainer portal
 EDITABLES := -e 'shared[local,triton,synth]' $(foreach s,$(SERVICES),-e services/$(s)) -e 'services/trainer[train]'
 PYTEST_ARGS ?=
 

@@ -12,6 +12,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
@@ -67,6 +68,11 @@ class AwsClients:
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
         return self._session.client("dynamodb", endpoint_url=self.endpoint_url, config=self._config())
+
+    @cached_property
+    def sagemaker(self) -> SageMakerClient:
+        """Ground Truth's API (no emulator has it; used only by gt-bridge's ground-truth backend)."""
+        return self._session.client("sagemaker", endpoint_url=self.endpoint_url, config=self._config())
 
     @cached_property
     def sts(self) -> STSClient:

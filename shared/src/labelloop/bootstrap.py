@@ -119,6 +119,24 @@ def _service_may(sid: str, service: str, action: str, resource: str, sources: li
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
+def subscribe_queue(clients: AwsClients, topic_arn: str, queue_url: str) -> None:
+    """Subscribe a queue to a topic created at run time (a labeling job's topics), raw delivery,
+    and let that topic send to the queue; idempotent."""
+    queue_arn = _queue_arn(clients, queue_url)
+    current = clients.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"]).get("Attributes", {})
+    sources: list[str] = []
+    if "Policy" in current:
+        for statement in json.loads(current["Policy"]).get("Statement", []):
+            found = statement.get("Condition", {}).get("ArnLike", {}).get("aws:SourceArn", [])
+            sources += [found] if isinstance(found, str) else list(found)
+    if topic_arn not in sources:
+        policy = _service_may(
+            "AllowSubscribedTopics", "sns.amazonaws.com", "sqs:SendMessage", queue_arn, [*sources, topic_arn]
+        )
+        clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
+    _ensure_subscription(clients, topic_arn, queue_url)
+
+
 def _ensure_subscription(clients: AwsClients, topic_arn: str, queue_url: str) -> None:
     queue_arn = _queue_arn(clients, queue_url)
     paginator = clients.sns.get_paginator("list_subscriptions_by_topic")

@@ -2,7 +2,8 @@
 
 An SQS body can be (a) a Labelloop event published to SNS with raw delivery, (b) the same inside
 an SNS ``Notification`` envelope (raw delivery off), (c) an S3 event notification with one or more
-records, or (d) the ``s3:TestEvent`` S3 sends when a notification is configured. Handlers only
+records, or (d) the ``s3:TestEvent`` S3 sends when a notification is configured, or (e) a labeling job's
+output-manifest line (Ground Truth's format, recognised by ``source-ref``). Handlers only
 ever see the typed result (Powertools' ``parser/envelopes/sns.py`` idea). Every way a body can be
 wrong raises a :class:`~labelloop.errors.PermanentError` subclass with a reason fit for a log line.
 """
@@ -16,7 +17,7 @@ from urllib.parse import unquote_plus
 from pydantic import TypeAdapter, ValidationError
 
 from labelloop.errors import MalformedMessageError, UnknownEventError
-from labelloop.events import EVENT_MODELS, AnyEvent, Message, S3ObjectCreated
+from labelloop.events import EVENT_MODELS, AnyEvent, LabelingOutput, Message, S3ObjectCreated
 
 SUPPORTED_VERSION = 1
 
@@ -43,6 +44,8 @@ def parse_body(body: str) -> list[Message]:
         return []
     if "Records" in document:
         return [_parse_s3_record(record) for record in _records(document)]
+    if "source-ref" in document and "type" not in document:
+        return [LabelingOutput(line=document)]
     return [_parse_event(document)]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -149,6 +149,29 @@ class S3ObjectCreated(Contract):
         return f"s3://{self.bucket}/{self.key}"
 
 
+class LabelingOutput(Contract):
+    """One output-manifest line of a labeling job (Ground Truth's format, or the portal's).
+
+    Not a Labelloop event: the labeling backend publishes it to the job's output topic; the
+    envelope parser recognises a line by its ``source-ref`` and hands it over as this value.
+    """
+
+    type: Literal["LabelingOutput"] = "LabelingOutput"
+    line: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        """One per object send and outcome: a repeated notification de-duplicates."""
+        key = self.line.get("dataset-objectid-attribute-name")
+        dedup = self.line.get(key) if isinstance(key, str) else None
+        outcomes = sorted(k for k in self.line if k.endswith("-metadata"))
+        return deterministic_id("labeling-output", dedup or self.line.get("source-ref"), *outcomes)
+
+    @property
+    def correlation_id(self) -> str:
+        return str(self.line.get("labelloop-object") or self.line.get("source-ref"))
+
+
 class FramesExtracted(Event):
     """ingest → inference: a batch of frames of one clip (or the single frame of an image)."""
 
@@ -238,5 +261,5 @@ EVENT_MODELS: dict[str, type[Event]] = {
 }
 """Event type name → model; the envelope parser's lookup table."""
 
-Message = S3ObjectCreated | Event
-"""What a handler can receive: an S3 record or a Labelloop event."""
+Message = S3ObjectCreated | LabelingOutput | Event
+"""What a handler can receive: an S3 record, a labeling job's output line or a Labelloop event."""

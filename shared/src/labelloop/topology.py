@@ -150,6 +150,10 @@ TOPOLOGY = Topology(
     tables=(
         Table("idempotency", partition_key="id", ttl_attribute="expiry"),
         Table("selector-state", partition_key="pk", ttl_attribute="expiry"),
+        # gt-bridge: labeling jobs (per modality and level) and every data object's send state.
+        Table("labeling", partition_key="pk"),
+        # The self-hosted portal's own state: jobs, tasks, dedup ids (its "Ground Truth" side).
+        Table("portal", partition_key="pk"),
     ),
     notifications=(BucketNotification("uploads", "uploads"),),
 )

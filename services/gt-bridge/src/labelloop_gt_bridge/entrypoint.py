@@ -1,14 +1,91 @@
-"""Wiring of the gt-bridge service: dependencies, handler registry, process entry point."""
+"""Wiring of the gt-bridge service: dependencies, handler registry, sweeper, process entry point."""
 
 from __future__ import annotations
 
-from labelloop import ServiceContext, ServiceDefinition, run_service
+import threading
+from dataclasses import dataclass
+
+from labelloop import TOPOLOGY, AwsClients, EventPublisher, ServiceDefinition, StackNames, get_logger, run_service
+from labelloop.clock import Clock, clock_from_env
+from labelloop.groundtruth import JobSpec
 
 from labelloop_gt_bridge import handlers
+from labelloop_gt_bridge.backends import GroundTruthBackend, LabelingBackend, PortalBackend
+from labelloop_gt_bridge.jobs import JobManager
 from labelloop_gt_bridge.settings import GtBridgeSettings
+from labelloop_gt_bridge.state import LabelingState
+
+log = get_logger()
+
+
+@dataclass(frozen=True)
+class Deps:
+    clients: AwsClients
+    settings: GtBridgeSettings
+    publisher: EventPublisher
+    state: LabelingState
+    jobs: JobManager
+    clock: Clock
+    data_bucket: str
+
+
+def job_specs(settings: GtBridgeSettings) -> tuple[JobSpec, ...]:
+    return tuple(JobSpec(m, 1) for m in settings.modalities) + tuple(JobSpec(m, 2) for m in settings.level2)
+
+
+def build_deps(clients: AwsClients, settings: GtBridgeSettings, names: StackNames, clock: Clock) -> Deps:
+    backend: LabelingBackend
+    if settings.backend == "portal":
+        backend = PortalBackend(clients.dynamodb, names.physical("portal"), settings)
+    else:
+        backend = GroundTruthBackend(clients.sagemaker, settings, clients.region_name)
+    queue = TOPOLOGY.queue_for("gt-bridge")
+    state = LabelingState(clients.dynamodb, names.physical("labeling"))
+    jobs = JobManager(
+        clients=clients,
+        names=names,
+        state=state,
+        backend=backend,
+        specs=job_specs(settings),
+        own_queue_url=clients.sqs.get_queue_url(QueueName=names.physical(queue.name))["QueueUrl"],
+        output_s3_uri=f"s3://{names.physical('data')}/labeling",
+    )
+    return Deps(
+        clients=clients,
+        settings=settings,
+        publisher=EventPublisher.for_stack(clients, names),
+        state=state,
+        jobs=jobs,
+        clock=clock,
+        data_bucket=names.physical("data"),
+    )
+
+
+def start_sweeper(deps: Deps, stop: threading.Event) -> threading.Thread:
+    """Resends and job checks every ``sweep_every_s`` until ``stop`` is set."""
+
+    def loop() -> None:
+        while not stop.wait(deps.settings.sweep_every_s):
+            try:
+                handlers.sweep(deps)
+            except Exception as error:  # noqa: BLE001 - the sweeper must outlive a bad minute of AWS
+                log.warning("gt_bridge.sweep_failed", error=str(error))
+
+    thread = threading.Thread(target=loop, name="gt-bridge-sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
+def bootstrap(clients: AwsClients, settings: GtBridgeSettings, names: StackNames) -> Deps:
+    deps = build_deps(clients, settings, names, clock_from_env())
+    for spec in deps.jobs.specs.values():
+        deps.jobs.ensure(spec, deps.clock.now())
+    start_sweeper(deps, threading.Event())
+    return deps
+
 
 SERVICE = ServiceDefinition(
-    name="gt-bridge", settings=GtBridgeSettings, bootstrap=ServiceContext, handlers=handlers.HANDLERS
+    name="gt-bridge", settings=GtBridgeSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS
 )
 
 

@@ -1,24 +1,184 @@
-"""gt-bridge handlers: one plain function per event, registered in ``HANDLERS``.
+"""gt-bridge handlers: frames for people in, Ground Truth protocol out and back, labels onward.
 
-Minimal worker from the foundation issue: it validates and logs each HumanReviewRequested; the
-service's own issue replaces this with the real work.
+* HumanReviewRequested → one data object per configured modality, registered in DynamoDB and
+  published to that modality's level-1 job with a deterministic dedup id.
+* A job's output line → expired: the next generation (a NEW dedup id) is sent; labeled: the
+  label is written to the dataset (``dataset/human/...``), then either chained to the level-2 job
+  (carrying the level-1 label) or announced as LabelsCompleted.
+* The sweeper (:func:`sweep`) resends every object unlabeled for ``resend_after_s`` with the SAME
+  dedup id, so SQS's 14-day retention never silently drops one, and keeps the jobs alive.
+
+Each step is safe to repeat: conditional writes decide who acts, keys and event ids are derived
+from the object, so a redelivered message rewrites the same objects and publishes the same ids.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from labelloop import HumanReviewRequested, get_logger
+from labelloop import (
+    FramePredictions,
+    FrameRef,
+    HumanReviewRequested,
+    LabelingOutput,
+    LabelsCompleted,
+    PermanentError,
+    RetryableError,
+    deterministic_id,
+    get_logger,
+)
+from labelloop.groundtruth import OBJECT_ATTRIBUTE as OBJECT
+from labelloop.groundtruth import JobSpec, expired, input_line, label_of, line_dedup_id
+from labelloop.manifest import augmented_manifest_line
+
+from labelloop_gt_bridge.state import ObjectItem, object_key
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
 
+    from labelloop_gt_bridge.entrypoint import Deps
+
 log = get_logger()
 
 
-def handle_human_review_requested(event: HumanReviewRequested, deps: Any) -> None:
-    """Frames people should label."""
-    log.info("gt-bridge.received", placeholder=True)
+def _stamp(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-HANDLERS: dict[type[Any], Handler[Any]] = {HumanReviewRequested: handle_human_review_requested}
+def prefill(predictions: FramePredictions, modality: str, now: float) -> dict[str, Any]:
+    """The model's labels for one modality, in the output shape, to pre-annotate the task."""
+    line = augmented_manifest_line(
+        predictions, human_annotated=False, job_name="labelloop/model", created=datetime.fromtimestamp(now, UTC)
+    )
+    return label_of(line, modality)
+
+
+def publish_line(deps: Deps, topic_arn: str, line: dict[str, Any]) -> None:
+    deps.clients.sns.publish(TopicArn=topic_arn, Message=json.dumps(line))
+
+
+def send(deps: Deps, item: ObjectItem, *, resend: bool) -> bool:
+    """Publish the object's current line to its job and record it; False if another worker did."""
+    now = deps.clock.now()
+    job = deps.jobs.live(item.job_key, now)
+    publish_line(deps, job.input_topic, item.line)
+    return deps.state.mark_sent(item.key, item.generation, item.sent_at, now, resend=resend)
+
+
+def register_and_send(deps: Deps, spec: JobSpec, frame_uri: str, line: dict[str, Any]) -> None:
+    key = line[OBJECT]
+    deps.state.register(key, spec.key, line)
+    item = deps.state.get(key)
+    if item is None:  # registered a moment ago; only a deleted table could cause this
+        raise RetryableError(f"object {key} vanished right after registration")
+    if item.status == "sent" and item.sent_at == 0:  # new, or a retry after a crash before publishing
+        send(deps, item, resend=False)
+
+
+def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> None:
+    """A frame for people: one level-1 data object per modality."""
+    frame = event.predictions.frame
+    now = deps.clock.now()
+    for modality in deps.settings.modalities:
+        spec = deps.jobs.specs[f"{modality}-l1"]
+        key = object_key(frame.uri, modality, 1)
+        line = input_line(
+            source_ref=frame.uri,
+            object_key=key,
+            generation=0,
+            frame={"clip_id": event.clip_id, "reason": event.reason, **frame.model_dump(mode="json")},
+            prefill=prefill(event.predictions, modality, now),
+        )
+        register_and_send(deps, spec, frame.uri, line)
+    log.info("gt_bridge.requested", frame=frame.uri, reason=event.reason, modalities=list(deps.settings.modalities))
+
+
+def _human_key(frame: FrameRef, clip_id: str, spec: JobSpec) -> str:
+    return f"dataset/human/{clip_id}/{frame.frame_no:06d}-{spec.modality}-l{spec.level}.json"
+
+
+def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
+    """A job's output line: expired → next generation; labeled → dataset, then level 2 or done."""
+    line = event.line
+    key = line.get(OBJECT)
+    item = deps.state.get(key) if isinstance(key, str) else None
+    if item is None:
+        raise PermanentError(f"output line for an object gt-bridge never sent ({line.get('source-ref')!r})")
+    spec = deps.jobs.specs[item.job_key]
+    if line_dedup_id(line) != line_dedup_id(item.line):
+        log.info("gt_bridge.stale_output", object=key, generation=item.generation)  # an older generation's echo
+        return
+    if expired(line, spec.label_attribute):
+        _resend_expired(deps, item)
+        return
+    if spec.label_attribute not in line:
+        raise PermanentError(f"output line for {key} has neither {spec.label_attribute!r} nor an expiry")
+    frame_fields = dict(item.line["labelloop-frame"])
+    clip_id = frame_fields.pop("clip_id")
+    frame_fields.pop("reason", None)
+    frame = FrameRef.model_validate(frame_fields)
+    data_key = _human_key(frame, clip_id, spec)
+    deps.clients.s3.put_object(
+        Bucket=deps.data_bucket, Key=data_key, Body=json.dumps(line).encode(), ContentType="application/json"
+    )
+    output_uri = f"s3://{deps.data_bucket}/{data_key}"
+    if spec.level == 1 and spec.modality in deps.settings.level2:
+        level2 = deps.jobs.specs[f"{spec.modality}-l2"]
+        next_line = input_line(
+            source_ref=frame.uri,
+            object_key=object_key(frame.uri, spec.modality, 2),
+            generation=0,
+            frame=item.line["labelloop-frame"],
+            level1_labels=label_of(line, spec.label_attribute),
+        )
+        register_and_send(deps, level2, frame.uri, next_line)
+    else:
+        job = deps.state.job(spec.key)
+        deps.publisher.publish(
+            LabelsCompleted(
+                event_id=deterministic_id("LabelsCompleted", item.key),
+                correlation_id=clip_id,
+                clip_id=clip_id,
+                frame=frame,
+                modality=spec.modality,
+                level=spec.level,
+                job_name=job.job_name if job else spec.key,
+                dataset_object_id=line_dedup_id(line) or item.key,
+                output_uri=output_uri,
+            )
+        )
+    deps.state.complete(item.key, item.generation)
+    log.info("gt_bridge.labeled", object=item.key, level=spec.level, output=output_uri)
+
+
+def _resend_expired(deps: Deps, item: ObjectItem) -> None:
+    next_line = {**item.line, **input_line(
+        source_ref=item.line["source-ref"], object_key=item.key, generation=item.generation + 1,
+        frame=item.line["labelloop-frame"],
+    )}  # fmt: skip
+    if deps.state.next_generation(item.key, item.generation, next_line):
+        log.info("gt_bridge.expired_resend", object=item.key, generation=item.generation + 1)
+    current = deps.state.get(item.key)
+    if current is not None and current.status == "sent" and current.sent_at == 0:
+        send(deps, current, resend=True)
+
+
+def sweep(deps: Deps) -> int:
+    """Resend objects unlabeled for ``resend_after_s`` with the same dedup id; returns how many."""
+    now = deps.clock.now()
+    for spec in deps.jobs.specs.values():
+        deps.jobs.ensure(spec, now)
+    resent = 0
+    for item in deps.state.objects(due_before=now - deps.settings.resend_after_s):
+        resent += send(deps, item, resend=item.sent_at > 0)
+    if resent:
+        log.info("gt_bridge.swept", resent=resent)
+    return resent
+
+
+HANDLERS: dict[type[Any], Handler[Any]] = {
+    HumanReviewRequested: handle_human_review_requested,
+    LabelingOutput: handle_labeling_output,
+}

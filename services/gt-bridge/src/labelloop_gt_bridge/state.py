@@ -1,0 +1,218 @@
+"""gt-bridge's state in DynamoDB: the active job per modality and level, and every data object.
+
+Every change is one conditional write, so two workers (or a retry racing the sweeper) can never
+both resend, both bump a generation or both complete an object.
+
+Items (table ``labeling``, key ``pk``):
+
+* ``job#<spec key>`` → ``job_name``, ``incarnation``, ``input_topic``, ``output_topic``;
+* ``obj#<frame uri>#<modality>#l<level>`` → ``job_key``, ``generation``, ``status``
+  (``sent`` | ``completed``), ``sent_at`` (0 until the first publish succeeded), ``line`` (the
+  input line, JSON), ``resends``, ``expiries``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def object_key(frame_uri: str, modality: str, level: int) -> str:
+    return f"obj#{frame_uri}#{modality}#l{level}"
+
+
+@dataclass(frozen=True)
+class ObjectItem:
+    key: str
+    job_key: str
+    generation: int
+    status: str
+    sent_at: float
+    line: dict[str, Any]
+    resends: int
+    expiries: int
+
+
+@dataclass(frozen=True)
+class JobItem:
+    spec_key: str
+    job_name: str
+    incarnation: int
+    input_topic: str
+    output_topic: str
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class LabelingState:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def job(self, spec_key: str) -> JobItem | None:
+        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"job#{spec_key}"}}, ConsistentRead=True)
+        found = item.get("Item")
+        if not found:
+            return None
+        return JobItem(
+            spec_key=spec_key,
+            job_name=found["job_name"]["S"],
+            incarnation=int(found["incarnation"]["N"]),
+            input_topic=found["input_topic"]["S"],
+            output_topic=found["output_topic"]["S"],
+        )
+
+    def record_job(self, job: JobItem, previous_incarnation: int | None) -> bool:
+        """Store ``job`` as the active one, if nobody replaced the previous one first."""
+        condition = "attribute_not_exists(pk)" if previous_incarnation is None else "incarnation = :previous"
+        values = {} if previous_incarnation is None else {":previous": {"N": str(previous_incarnation)}}
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": f"job#{job.spec_key}"},
+                    "job_name": {"S": job.job_name},
+                    "incarnation": {"N": str(job.incarnation)},
+                    "input_topic": {"S": job.input_topic},
+                    "output_topic": {"S": job.output_topic},
+                },
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),  # type: ignore[arg-type]
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    # -- objects ------------------------------------------------------------------------------
+
+    def register(self, key: str, job_key: str, line: dict[str, Any]) -> bool:
+        """Create the object at generation 0, not yet sent; False if it already exists."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": key},
+                    "job_key": {"S": job_key},
+                    "generation": {"N": "0"},
+                    "status": {"S": "sent"},
+                    "sent_at": {"N": "0"},
+                    "line": {"S": json.dumps(line)},
+                    "resends": {"N": "0"},
+                    "expiries": {"N": "0"},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def get(self, key: str) -> ObjectItem | None:
+        found = self._db.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        return _object(found) if found else None
+
+    def mark_sent(self, key: str, generation: int, previous_sent_at: float, now: float, *, resend: bool) -> bool:
+        """Record a (re)send of ``generation``; False if someone else recorded one first."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET sent_at = :now ADD resends :inc",
+                ConditionExpression="generation = :g AND sent_at = :previous AND #s = :sent",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":now": {"N": repr(now)},
+                    ":inc": {"N": "1" if resend else "0"},
+                    ":g": {"N": str(generation)},
+                    ":previous": {"N": repr(previous_sent_at)},
+                    ":sent": {"S": "sent"},
+                },
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def next_generation(self, key: str, expired_generation: int, line: dict[str, Any]) -> bool:
+        """After an expiry: the object's next generation (new dedup id), not yet sent."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET generation = :next, sent_at = :zero, line = :line ADD expiries :one",
+                ConditionExpression="generation = :g AND #s = :sent",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":next": {"N": str(expired_generation + 1)},
+                    ":zero": {"N": "0"},
+                    ":line": {"S": json.dumps(line)},
+                    ":one": {"N": "1"},
+                    ":g": {"N": str(expired_generation)},
+                    ":sent": {"S": "sent"},
+                },
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def complete(self, key: str, generation: int) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET #s = :done",
+                ConditionExpression="generation = :g AND #s = :sent",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":done": {"S": "completed"},
+                    ":g": {"N": str(generation)},
+                    ":sent": {"S": "sent"},
+                },
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def objects(self, *, due_before: float | None = None) -> list[ObjectItem]:
+        """Every object (``due_before``: only unlabeled ones last sent before that time)."""
+        args: dict[str, Any] = {"TableName": self._table, "FilterExpression": "begins_with(pk, :obj)",
+                                "ExpressionAttributeValues": {":obj": {"S": "obj#"}}}  # fmt: skip
+        if due_before is not None:
+            args["FilterExpression"] += " AND #s = :sent AND sent_at < :due"
+            args["ExpressionAttributeNames"] = {"#s": "status"}
+            args["ExpressionAttributeValues"] |= {":sent": {"S": "sent"}, ":due": {"N": repr(due_before)}}
+        found: list[ObjectItem] = []
+        for page in self._db.get_paginator("scan").paginate(**args):
+            found += [_object(item) for item in page["Items"]]
+        return found
+
+
+def _object(item: dict[str, Any]) -> ObjectItem:
+    return ObjectItem(
+        key=item["pk"]["S"],
+        job_key=item["job_key"]["S"],
+        generation=int(item["generation"]["N"]),
+        status=item["status"]["S"],
+        sent_at=float(item["sent_at"]["N"]),
+        line=json.loads(item["line"]["S"]),
+        resends=int(item["resends"]["N"]),
+        expiries=int(item["expiries"]["N"]),
+    )

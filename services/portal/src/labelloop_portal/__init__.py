@@ -1,0 +1,1 @@
+"""Labelloop portal: the self-hosted labeling backend speaking the Ground Truth streaming protocol."""

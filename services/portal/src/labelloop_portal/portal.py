@@ -1,0 +1,274 @@
+"""The portal's work loop: take tasks from each job's queue, let them be answered or expire, write
+outputs in Ground Truth's S3 layout, and notify the job's output topic.
+
+Ground Truth's rules, kept here:
+
+* a job starts ``Initializing``; the portal creates the job's own queue on its input topic
+  (Ground Truth's ``GroundTruth-<job>``), then marks it ``InProgress``;
+* an object whose dedup id the job has seen is dropped (the same id never shows twice);
+* at most ``MaxConcurrentTaskCount`` tasks are open; the rest wait in the queue;
+* a task not answered within ``TaskAvailabilityLifetimeInSeconds`` expires: its output line
+  carries ``failure-reason: ClientError: Annotation tasks expired``;
+* a job idle for 10 days stops, for good.
+
+Tasks and dedup ids live in DynamoDB, so a restarted portal carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from labelloop import AwsClients, StackNames, get_logger
+from labelloop.bootstrap import subscribe_queue
+from labelloop.clock import Clock
+from labelloop.groundtruth import expired_output_line, line_dedup_id
+from labelloop.portal_api import IDLE_STOP_S, PortalJob, list_jobs, save_job
+
+from labelloop_portal.annotator import SimulatedAnnotator
+
+log = get_logger()
+RETENTION_S = 14 * 24 * 3600
+
+
+@dataclass
+class Task:
+    job: str
+    object_id: int
+    dedup_id: str
+    line: dict[str, Any]
+    created_at: float
+    expires_at: float
+    answer_at: float | None  # None: waits for a person (or was abandoned by the simulation)
+    status: str = "open"
+
+
+@dataclass
+class JobTasks:
+    open: dict[int, Task] = field(default_factory=dict)
+    manifest_lines: list[str] = field(default_factory=list)
+
+
+def _stamp(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class Portal:
+    def __init__(
+        self, clients: AwsClients, names: StackNames, clock: Clock, annotator: SimulatedAnnotator | None
+    ) -> None:
+        self._clients = clients
+        self._names = names
+        self._table = names.physical("portal")
+        self._clock = clock
+        self._annotator = annotator
+        self._jobs: dict[str, JobTasks] = {}
+        self.counts = {"received": 0, "duplicates": 0, "answered": 0, "expired": 0, "invalid": 0}
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, tick_s: float) -> None:
+        self._load_open_tasks()
+        while not stop.is_set():
+            try:
+                self.tick()
+            except ClientError as error:
+                log.warning("portal.tick_failed", error=str(error))
+            stop.wait(tick_s)
+
+    def tick(self) -> None:
+        now = self._clock.now()
+        for job in list_jobs(self._clients.dynamodb, self._table):
+            if job.status == "Initializing":
+                self._open(job, now)
+            if job.status != "InProgress":
+                continue
+            tasks = self._jobs.setdefault(job.name, JobTasks())
+            active = self._intake(job, tasks, now)
+            active |= self._answer(job, tasks, now)
+            active |= self._expire(job, tasks, now)
+            self._flush_manifest(job, tasks)
+            if active:
+                job.last_activity_at = now
+                save_job(self._clients.dynamodb, self._table, job)
+            elif not tasks.open and now - job.last_activity_at > IDLE_STOP_S:
+                job.status = "Stopped"
+                save_job(self._clients.dynamodb, self._table, job)
+                log.info("portal.job_stopped_idle", job=job.name)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def _open(self, job: PortalJob, now: float) -> None:
+        sqs = self._clients.sqs
+        url = sqs.create_queue(
+            QueueName=self._names.physical(f"portal-{job.name}")[:80],
+            Attributes={"MessageRetentionPeriod": str(RETENTION_S), "VisibilityTimeout": "60"},
+        )["QueueUrl"]
+        subscribe_queue(self._clients, job.input_topic_arn, url)
+        job.queue_url, job.status, job.last_activity_at = url, "InProgress", now
+        save_job(self._clients.dynamodb, self._table, job)
+        log.info("portal.job_in_progress", job=job.name, queue=url)
+
+    # -- intake -------------------------------------------------------------------------------
+
+    def _intake(self, job: PortalJob, tasks: JobTasks, now: float) -> bool:
+        room = job.max_concurrent_tasks - len(tasks.open)
+        taken = False
+        while room > 0:
+            batch = self._clients.sqs.receive_message(
+                QueueUrl=job.queue_url, MaxNumberOfMessages=min(10, room), WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                room -= self._take(job, tasks, message, now)
+            # Taken, dropped as duplicates or invalid (logged): either way done with.
+            self._clients.sqs.delete_message_batch(
+                QueueUrl=job.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+            taken = True
+        return taken
+
+    def _take(self, job: PortalJob, tasks: JobTasks, message: Any, now: float) -> int:
+        """One input message → a task (1), or dropped as a duplicate or invalid (0)."""
+        self.counts["received"] += 1
+        try:
+            line = json.loads(message["Body"])
+            if not isinstance(line, dict) or not isinstance(line.get("source-ref"), str):
+                raise ValueError("not a manifest line with a source-ref")
+        except ValueError as error:
+            self.counts["invalid"] += 1
+            log.error("portal.invalid_input", job=job.name, reason=str(error), body=message["Body"][:200])
+            return 0
+        dedup = line_dedup_id(line) or message["MessageId"]
+        if not self._claim(f"dedup#{job.name}#{dedup}"):
+            self.counts["duplicates"] += 1
+            return 0
+        object_id = self._next_object_id(job.name)
+        plan = self._annotator.plan(dedup) if self._annotator else None
+        task = Task(
+            job=job.name,
+            object_id=object_id,
+            dedup_id=dedup,
+            line=line,
+            created_at=now,
+            expires_at=now + job.task_lifetime_s,
+            answer_at=None if plan is None or plan.abandon else now + plan.delay_s,
+        )
+        self._save(task)
+        tasks.open[object_id] = task
+        return 1
+
+    def _claim(self, key: str) -> bool:
+        try:
+            self._clients.dynamodb.put_item(
+                TableName=self._table, Item={"pk": {"S": key}}, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _next_object_id(self, job: str) -> int:
+        result = self._clients.dynamodb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"seq#{job}"}},
+            UpdateExpression="ADD next_id :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(result["Attributes"]["next_id"]["N"]) - 1
+
+    def _save(self, task: Task) -> None:
+        self._clients.dynamodb.put_item(
+            TableName=self._table,
+            Item={"pk": {"S": f"task#{task.job}#{task.object_id}"}, "task": {"S": json.dumps(task.__dict__)}},
+        )
+
+    def _load_open_tasks(self) -> None:
+        pages = self._clients.dynamodb.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="begins_with(pk, :t)",
+            ExpressionAttributeValues={":t": {"S": "task#"}},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                task = Task(**json.loads(item["task"]["S"]))
+                if task.status == "open":
+                    self._jobs.setdefault(task.job, JobTasks()).open[task.object_id] = task
+
+    # -- outcomes -----------------------------------------------------------------------------
+
+    def _answer(self, job: PortalJob, tasks: JobTasks, now: float) -> bool:
+        if self._annotator is None:
+            return False
+        due = [t for t in tasks.open.values() if t.answer_at is not None and t.answer_at <= now and t.expires_at > now]
+        for task in due:
+            label = self._annotator.answer(task.dedup_id, task.line, job, now)
+            self._finish(job, tasks, task, {**task.line, **label}, now, worker="simulated-annotator")
+            self.counts["answered"] += 1
+        return bool(due)
+
+    def submit(self, job: PortalJob, object_id: int, label: dict[str, Any], worker: str) -> None:
+        """A person's answer from the web UI."""
+        tasks = self._jobs.setdefault(job.name, JobTasks())
+        task = tasks.open.get(object_id)
+        if task is None:
+            raise KeyError(f"task {object_id} of {job.name} is not open")
+        self._finish(job, tasks, task, {**task.line, **label}, self._clock.now(), worker=worker)
+        self._flush_manifest(job, tasks)
+
+    def _expire(self, job: PortalJob, tasks: JobTasks, now: float) -> bool:
+        gone = [t for t in tasks.open.values() if t.expires_at <= now]
+        for task in gone:
+            line = expired_output_line(task.line, job.label_attribute, job.name, _stamp(now))
+            self._finish(job, tasks, task, line, now, worker=None)
+            self.counts["expired"] += 1
+        return bool(gone)
+
+    def _finish(  # noqa: PLR0917 - one private call shape for answers, submissions and expiries
+        self, job: PortalJob, tasks: JobTasks, task: Task, output: dict[str, Any], now: float, worker: str | None
+    ) -> None:
+        """Write the task's outputs in Ground Truth's layout, notify, and close the task."""
+        bucket, _, prefix = job.output_s3_uri.removeprefix("s3://").partition("/")
+        base = f"{prefix.rstrip('/')}/{job.name}/annotations"
+        stamp = _stamp(now).replace(":", "-")
+        s3 = self._clients.s3
+        if worker is not None:
+            response = {"answers": [{
+                "workerId": worker, "answerContent": {job.label_attribute: output.get(job.label_attribute)},
+                "acceptanceTime": _stamp(task.created_at), "submissionTime": _stamp(now),
+                "timeSpentInSeconds": round(now - task.created_at, 1),
+            }]}  # fmt: skip
+            s3.put_object(Bucket=bucket, Key=f"{base}/worker-response/iteration-1/{task.object_id}/{stamp}.json",
+                          Body=json.dumps(response).encode())  # fmt: skip
+        s3.put_object(Bucket=bucket, Key=f"{base}/consolidated-annotation/output/{task.object_id}/{stamp}.json",
+                      Body=json.dumps(output).encode())  # fmt: skip
+        self._clients.sns.publish(TopicArn=job.output_topic_arn, Message=json.dumps(output))
+        task.status = "done" if worker is not None else "expired"
+        self._save(task)
+        tasks.open.pop(task.object_id, None)
+        tasks.manifest_lines.append(json.dumps(output))
+
+    def _flush_manifest(self, job: PortalJob, tasks: JobTasks) -> None:
+        """Append this tick's lines to ``manifests/output/output.manifest`` (Ground Truth updates it periodically)."""
+        if not tasks.manifest_lines:
+            return
+        bucket, _, prefix = job.output_s3_uri.removeprefix("s3://").partition("/")
+        key = f"{prefix.rstrip('/')}/{job.name}/manifests/output/output.manifest"
+        try:
+            existing = self._clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        except ClientError:
+            existing = ""
+        body = existing + "".join(line + "\n" for line in tasks.manifest_lines)
+        self._clients.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+        tasks.manifest_lines.clear()
+
+    def open_tasks(self, job_name: str) -> list[Task]:
+        return sorted(self._jobs.get(job_name, JobTasks()).open.values(), key=lambda t: t.object_id)

@@ -1,0 +1,77 @@
+"""The self-hosted portal's control plane: a labeling job is one record in the portal's table.
+
+What ``CreateLabelingJob``/``DescribeLabelingJob`` are to Ground Truth, :func:`create_job` and
+:func:`get_job` are to the portal. gt-bridge's portal adapter writes a job as ``Initializing``;
+the portal creates the job's own SQS queue on the input topic (as Ground Truth creates
+``GroundTruth-<job>``) and moves it to ``InProgress``; it stops a job that stayed idle too long.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+from labelloop.groundtruth import JobStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+IDLE_STOP_S = 10 * 24 * 3600  # Ground Truth stops a streaming job after 10 idle days
+
+
+class PortalJob(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    modality: Literal["head", "keypoints"]
+    level: Literal[1, 2]
+    label_attribute: str
+    input_topic_arn: str
+    output_topic_arn: str
+    output_s3_uri: str  # S3OutputPath; outputs land under <it>/<job name>/
+    task_lifetime_s: int
+    task_time_limit_s: int
+    max_concurrent_tasks: int
+    status: JobStatus = "Initializing"
+    queue_url: str = ""
+    created_at: float
+    last_activity_at: float
+
+
+def _key(name: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"job#{name}"}}
+
+
+def create_job(dynamodb: DynamoDBClient, table: str, job: PortalJob) -> bool:
+    """Register ``job``; False when a job of that name exists (names are never reused)."""
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item={**_key(job.name), "job": {"S": job.model_dump_json()}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def get_job(dynamodb: DynamoDBClient, table: str, name: str) -> PortalJob | None:
+    item = dynamodb.get_item(TableName=table, Key=_key(name), ConsistentRead=True).get("Item")
+    return PortalJob.model_validate_json(item["job"]["S"]) if item else None
+
+
+def save_job(dynamodb: DynamoDBClient, table: str, job: PortalJob) -> None:
+    dynamodb.put_item(TableName=table, Item={**_key(job.name), "job": {"S": job.model_dump_json()}})
+
+
+def list_jobs(dynamodb: DynamoDBClient, table: str) -> list[PortalJob]:
+    jobs = []
+    for page in dynamodb.get_paginator("scan").paginate(
+        TableName=table, FilterExpression="begins_with(pk, :job)", ExpressionAttributeValues={":job": {"S": "job#"}}
+    ):
+        jobs += [PortalJob.model_validate_json(item["job"]["S"]) for item in page["Items"]]
+    return sorted(jobs, key=lambda job: job.created_at)

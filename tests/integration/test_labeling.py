@@ -1,0 +1,217 @@
+"""gt-bridge and the self-hosted portal on a real moto server, with a clock the test moves.
+
+gt-bridge runs as a real worker on its queue; the portal's loop is ticked by the test, so days of
+a streaming job (resends before SQS's 14-day retention, task expiry, idle jobs) pass in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from labelloop import (
+    AwsClients,
+    EventPublisher,
+    HumanReviewRequested,
+    LabelsCompleted,
+    ServiceDefinition,
+    StackNames,
+    build_worker,
+)
+from labelloop.bootstrap import CreatedStack
+from labelloop.clock import ManualClock
+from labelloop.groundtruth import DEDUP_ATTRIBUTE
+from labelloop.portal_api import get_job
+from labelloop_gt_bridge import handlers
+from labelloop_gt_bridge.entrypoint import Deps, build_deps
+from labelloop_gt_bridge.settings import GtBridgeSettings
+from labelloop_portal.annotator import SimulatedAnnotator, truth_location
+from labelloop_portal.portal import Portal
+
+from tests.helpers import drain, eventually, worker_running
+from tests.predictions import frame
+
+pytestmark = pytest.mark.integration
+DAY = 24 * 3600.0
+VERSIONS: dict[str, str] = {"pose_main": "1", "pose_visible": "1", "head": "1"}
+
+
+@dataclass
+class Loop:
+    aws: AwsClients
+    stack: CreatedStack
+    clock: ManualClock
+    deps: Deps
+    portal: Portal
+    worker: Any
+
+    def job(self, key: str) -> Any:
+        item = self.deps.state.job(key)
+        assert item is not None
+        found = get_job(self.aws.dynamodb, "test-portal", item.job_name)
+        assert found is not None
+        return found
+
+    def settle(self, handled: int) -> None:
+        """Wait until gt-bridge has handled ``handled`` messages in all."""
+        eventually(lambda: self.worker.counts["handled"] >= handled, timeout_s=60)
+
+    def labels(self) -> list[LabelsCompleted]:
+        return [e for e in drain(self.aws, self.stack.queue_urls["trainer"]) if isinstance(e, LabelsCompleted)]
+
+
+@contextmanager
+def labeling_loop(aws: AwsClients, stack: CreatedStack, annotator: SimulatedAnnotator | None = None,
+                  **settings: Any) -> Iterator[Loop]:  # fmt: skip
+    clock = ManualClock()
+    config = GtBridgeSettings(**({"stack": "test", "poll_wait_s": 1, "concurrency": 8} | settings))
+    deps = build_deps(aws, config, StackNames("test"), clock)
+    for spec in deps.jobs.specs.values():
+        deps.jobs.ensure(spec, clock.now())
+    portal = Portal(aws, StackNames("test"), clock, annotator)
+    portal.tick()  # the portal opens the jobs' queues: InProgress
+    service = ServiceDefinition(
+        name="gt-bridge", settings=GtBridgeSettings, bootstrap=lambda *_: deps, handlers=handlers.HANDLERS
+    )
+    with worker_running(build_worker(service, config, aws)) as worker:
+        yield Loop(aws, stack, clock, deps, portal, worker)
+    assert worker.counts["dead_lettered"] == 0
+
+
+def review(frame_no: int, clip: str = "clip-1") -> HumanReviewRequested:
+    return HumanReviewRequested(
+        correlation_id=clip,
+        clip_id=clip,
+        predictions=frame(frame_no, clip=clip, points=[(0.7, 0.5)] * 5),
+        score=0.3,
+        strategy="least_confidence",
+        model_versions=VERSIONS,  # type: ignore[arg-type]
+        reason="uncertain",
+    )
+
+
+def human_label(modality: str) -> dict[str, Any]:
+    if modality == "head":
+        return {"head": {"image_size": [{"width": 640, "height": 480, "depth": 3}],
+                         "annotations": [{"class_id": 0, "left": 301, "top": 81, "width": 58, "height": 69}]},
+                "head-metadata": {"type": "groundtruth/object-detection", "human-annotated": "yes"}}  # fmt: skip
+    points = [{"label": "nose", "x": 210.0, "y": 150.0, "visibility": "occluded", "person": 0}]
+    return {modality: {"crowdKeypoint": {"inputImageProperties": {"height": 480, "width": 640}, "keypoints": points}},
+            f"{modality}-metadata": {"type": "groundTruth/custom", "human-annotated": "yes"}}  # fmt: skip
+
+
+def test_retention_resends_keep_the_dedup_id_and_the_portal_shows_the_object_once(
+    aws: AwsClients, stack: CreatedStack
+) -> None:
+    """An object unlabeled for 13 days is resent twice (days 5 and 10) with the SAME dedup id; the
+    portal drops both copies, holds one task, and the late label still completes the frame once."""
+    with labeling_loop(aws, stack, modalities=("head",), task_lifetime_s=int(30 * DAY)) as loop:
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(1))
+        loop.settle(1)
+        loop.portal.tick()
+        job = loop.job("head-l1")
+        [task] = loop.portal.open_tasks(job.name)
+        for _ in range(2):
+            loop.clock.advance(5 * DAY + 60)
+            assert handlers.sweep(loop.deps) == 1
+            loop.portal.tick()
+        assert loop.portal.counts == {"received": 3, "duplicates": 2, "answered": 0, "expired": 0, "invalid": 0}
+        assert [t.object_id for t in loop.portal.open_tasks(job.name)] == [task.object_id]
+        loop.clock.advance(3 * DAY)
+        loop.portal.submit(job, task.object_id, human_label("head"), worker="alice")
+        loop.settle(2)
+    [item] = loop.deps.state.objects()
+    assert (item.status, item.generation, item.resends, item.expiries) == ("completed", 0, 2, 0)
+    [label] = loop.labels()
+    assert (label.modality, label.level, label.frame.frame_no) == ("head", 1, 1)
+    stored = json.loads(
+        aws.s3.get_object(Bucket="test-data", Key="dataset/human/clip-1/000001-head-l1.json")["Body"].read()
+    )
+    assert stored["head"]["annotations"][0]["left"] == 301
+    assert stored[DEDUP_ATTRIBUTE] == task.dedup_id
+    layout = aws.s3.list_objects_v2(Bucket="test-data", Prefix=f"labeling/{job.name}/")["Contents"]
+    keys = sorted(o["Key"].removeprefix(f"labeling/{job.name}/") for o in layout)
+    assert keys[0].startswith(f"annotations/consolidated-annotation/output/{task.object_id}/")
+    assert keys[1].startswith(f"annotations/worker-response/iteration-1/{task.object_id}/")
+    assert keys[2] == "manifests/output/output.manifest"
+
+
+def test_an_expired_task_is_resent_once_with_a_new_dedup_id_and_then_labeled(
+    aws: AwsClients, stack: CreatedStack
+) -> None:
+    """Past TaskAvailabilityLifetime the portal reports expiry; gt-bridge resends exactly once with
+    a new dedup id, the portal accepts it as a new object, and its label completes the frame."""
+    with labeling_loop(aws, stack, modalities=("head",), task_lifetime_s=int(2 * DAY)) as loop:
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(2))
+        loop.settle(1)
+        loop.portal.tick()
+        job = loop.job("head-l1")
+        [first] = loop.portal.open_tasks(job.name)
+        loop.clock.advance(2 * DAY + 1)
+        loop.portal.tick()  # expires, notifies gt-bridge
+        loop.settle(2)
+        loop.portal.tick()
+        [second] = loop.portal.open_tasks(job.name)
+        assert second.dedup_id != first.dedup_id
+        loop.portal.submit(job, second.object_id, human_label("head"), worker="bob")
+        loop.settle(3)
+    assert loop.portal.counts["received"] == 2
+    assert loop.portal.counts["expired"] == 1
+    [item] = loop.deps.state.objects()
+    assert (item.status, item.generation, item.expiries) == ("completed", 1, 1)
+    assert len(loop.labels()) == 1
+
+
+def test_level_two_receives_the_level_one_label(aws: AwsClients, stack: CreatedStack) -> None:
+    """With keypoint adjustment on, the level-2 task carries the level-1 label; only the final level completes."""
+    with labeling_loop(aws, stack, modalities=("keypoints",), level2=("keypoints",)) as loop:
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(3))
+        loop.settle(1)
+        loop.portal.tick()
+        level1 = loop.job("keypoints-l1")
+        [task] = loop.portal.open_tasks(level1.name)
+        loop.portal.submit(level1, task.object_id, human_label("keypoints"), worker="carol")
+        loop.settle(2)
+        loop.portal.tick()
+        level2 = loop.job("keypoints-l2")
+        [adjust] = loop.portal.open_tasks(level2.name)
+        assert adjust.line["keypoints"]["crowdKeypoint"]["keypoints"][0]["visibility"] == "occluded"
+        assert adjust.line["keypoints-metadata"]["human-annotated"] == "yes"
+        loop.portal.submit(level2, adjust.object_id, human_label("keypoints-adjusted"), worker="dave")
+        loop.settle(3)
+    [label] = loop.labels()
+    assert (label.modality, label.level) == ("keypoints", 2)
+    for level in (1, 2):
+        aws.s3.head_object(Bucket="test-data", Key=f"dataset/human/clip-1/000003-keypoints-l{level}.json")
+
+
+def test_a_thousand_objects_with_abandonment_are_all_labeled(aws: AwsClients, stack: CreatedStack) -> None:
+    """1,000 frames, the simulated annotator abandons 20% of tasks: expiries are resent and every
+    frame ends labeled exactly once; no object is lost."""
+    frames = 1000
+    truth = frame(0, clip="truth").model_dump_json().encode()
+    for n in range(frames):
+        bucket, key = truth_location(f"s3://test-data/frames/big/{n:06d}.jpg")
+        aws.s3.put_object(Bucket=bucket, Key=key, Body=truth)
+    annotator = SimulatedAnnotator(aws.s3, delay_s=3600, error_rate=0.1, abandon_rate=0.2, seed=7)
+    with labeling_loop(aws, stack, annotator, modalities=("head",), task_lifetime_s=int(DAY)) as loop:
+        EventPublisher.for_stack(aws, StackNames("test")).publish_all([review(n, clip="big") for n in range(frames)])
+        labels: list[LabelsCompleted] = []
+        deadline = time.monotonic() + 240
+        while len(labels) < frames and time.monotonic() < deadline:
+            loop.portal.tick()
+            loop.clock.advance(6 * 3600)  # a quarter of a task's lifetime per tick
+            labels += loop.labels()
+    assert sorted(label.frame.frame_no for label in labels) == list(range(frames))
+    items = loop.deps.state.objects()
+    assert len(items) == frames
+    assert {item.status for item in items} == {"completed"}
+    expiries = sum(item.expiries for item in items)
+    assert 150 < expiries < 300  # ~20% abandoned, some of them twice
+    assert loop.portal.counts["expired"] == expiries
+    assert loop.portal.counts["duplicates"] == 0
