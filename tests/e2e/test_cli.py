@@ -73,7 +73,7 @@ def test_help_documents_every_command(cli_env: dict[str, str]) -> None:
     """`labelloop --help` lists every command and each has its own help."""
     result = labelloop("--help", env=cli_env)
     assert result.returncode == 0
-    for command in ("up", "bootstrap", "status", "upload", "dlq"):
+    for command in ("up", "bootstrap", "status", "upload", "dlq", "jobs"):
         assert command in result.stdout
         assert labelloop(command, "--help", env=cli_env).returncode == 0
     assert labelloop("--version", env=cli_env).stdout.startswith("labelloop ")
@@ -84,7 +84,7 @@ def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: d
     frame that the real models predict and the selector judges, and stops cleanly on Ctrl-C."""
     state = StackState.read(tmp_path / "state")
     assert state is not None
-    assert sorted(state.services) == ["gt-bridge", "inference", "ingest", "selector", "trainer"]
+    assert sorted(state.services) == ["gt-bridge", "inference", "ingest", "portal", "selector", "trainer"]
 
     status = labelloop("status", "--json", env=cli_env)
     assert status.returncode == 0, status.stderr

@@ -7,6 +7,9 @@ a streaming job (resends before SQS's 14-day retention, task expiry, idle jobs) 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +29,7 @@ from labelloop import (
 from labelloop.bootstrap import CreatedStack
 from labelloop.clock import ManualClock
 from labelloop.groundtruth import DEDUP_ATTRIBUTE
+from labelloop.local.stack import LOCAL_AWS_ENV
 from labelloop.portal_api import get_job
 from labelloop_gt_bridge import handlers
 from labelloop_gt_bridge.entrypoint import Deps, build_deps
@@ -165,6 +169,15 @@ def test_an_expired_task_is_resent_once_with_a_new_dedup_id_and_then_labeled(
     [item] = loop.deps.state.objects()
     assert (item.status, item.generation, item.expiries) == ("completed", 1, 1)
     assert len(loop.labels()) == 1
+    report = subprocess.run(
+        [sys.executable, "-m", "labelloop", "jobs", "--json", "--endpoint-url", str(aws.endpoint_url), "--stack",
+         "test"],
+        env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert json.loads(report.stdout)["jobs"] == [
+        {"job": "head-l1", "job_name": "test-head-l1-1", "sent": 1, "in_portal": 0, "completed": 1, "expired": 1,
+         "resent": 0}
+    ]  # fmt: skip
 
 
 def test_level_two_receives_the_level_one_label(aws: AwsClients, stack: CreatedStack) -> None:

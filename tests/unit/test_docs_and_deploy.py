@@ -8,8 +8,11 @@ from pathlib import Path
 import yaml
 from labelloop import SERVICES, WorkerSettings
 from labelloop.local.stack import service_env_prefix, service_module
+from labelloop.topology import PROCESSES
+from labelloop_gt_bridge.settings import GtBridgeSettings
 from labelloop_inference.settings import InferenceSettings
 from labelloop_ingest.settings import IngestSettings
+from labelloop_portal.settings import PortalSettings
 from labelloop_selector.settings import SelectorSettings
 
 REPO = Path(__file__).parents[2]
@@ -17,7 +20,7 @@ REPO = Path(__file__).parents[2]
 
 def _settings_table(readme: str, heading: str) -> set[str]:
     section = readme.split(heading, 1)[1].split("\n#", 1)[0]
-    return set(re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.MULTILINE))
+    return set(re.findall(r"^\| `([A-Z0-9_]+)` \|", section, flags=re.MULTILINE))
 
 
 def test_readme_documents_every_setting_and_prefix() -> None:
@@ -30,6 +33,8 @@ def test_readme_documents_every_setting_and_prefix() -> None:
         (IngestSettings, "### ingest (`LABELLOOP_INGEST_`)"),
         (SelectorSettings, "### selector (`LABELLOOP_SELECTOR_`)"),
         (InferenceSettings, "### inference (`LABELLOOP_INFERENCE_`)"),
+        (GtBridgeSettings, "### gt-bridge (`LABELLOOP_GT_BRIDGE_`)"),
+        (PortalSettings, "### portal (`LABELLOOP_PORTAL_`)"),
     ):
         own = set(settings.model_fields) - set(WorkerSettings.model_fields)
         assert _settings_table(readme, heading) == {name.upper() for name in own}
@@ -45,7 +50,7 @@ def test_readme_first_screen_has_the_two_commands() -> None:
 def test_compose_builds_every_service_from_its_own_dockerfile() -> None:
     """docker-compose.yml runs each service from services/<name>/Dockerfile after the bootstrap."""
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-    for service in SERVICES:
+    for service in PROCESSES:
         definition = compose["services"][service]
         dockerfile = definition["build"]["dockerfile"]
         assert dockerfile == f"services/{service}/Dockerfile"
@@ -56,7 +61,7 @@ def test_compose_builds_every_service_from_its_own_dockerfile() -> None:
 
 def test_each_dockerfile_runs_its_own_module_as_non_root() -> None:
     """Each image installs the shared library and its service only, runs as a user, and starts the right module."""
-    for service in SERVICES:
+    for service in PROCESSES:
         dockerfile = (REPO / "services" / service / "Dockerfile").read_text()
         assert f'CMD ["python", "-m", "{service_module(service)}"]' in dockerfile
         assert "USER labelloop" in dockerfile

@@ -123,7 +123,11 @@ class Topology:
 
 
 SERVICES = ("ingest", "inference", "selector", "gt-bridge", "trainer")
-"""Every service, in pipeline order; each runs as its own process and container."""
+"""Every queue-consuming service, in pipeline order; each runs as its own process and container."""
+
+PROCESSES = (*SERVICES, "portal")
+"""Every process of the local stack: the services plus the self-hosted labeling portal, which
+consumes its jobs' own queues (created per job, like Ground Truth's) rather than a declared one."""
 
 TOPOLOGY = Topology(
     buckets=(

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from labelloop import TOPOLOGY, AwsClients, EventPublisher, ServiceDefinition, StackNames, get_logger, run_service
 from labelloop.clock import Clock, clock_from_env
 from labelloop.groundtruth import JobSpec
+from labelloop.labeling_state import LabelingState
 
 from labelloop_gt_bridge import handlers
 from labelloop_gt_bridge.backends import GroundTruthBackend, LabelingBackend, PortalBackend
 from labelloop_gt_bridge.jobs import JobManager
 from labelloop_gt_bridge.settings import GtBridgeSettings
-from labelloop_gt_bridge.state import LabelingState
 
 log = get_logger()
 

@@ -31,9 +31,8 @@ from labelloop import (
 )
 from labelloop.groundtruth import OBJECT_ATTRIBUTE as OBJECT
 from labelloop.groundtruth import JobSpec, expired, input_line, label_of, line_dedup_id
+from labelloop.labeling_state import ObjectItem, object_key
 from labelloop.manifest import augmented_manifest_line
-
-from labelloop_gt_bridge.state import ObjectItem, object_key
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
@@ -162,7 +161,7 @@ def _resend_expired(deps: Deps, item: ObjectItem) -> None:
         log.info("gt_bridge.expired_resend", object=item.key, generation=item.generation + 1)
     current = deps.state.get(item.key)
     if current is not None and current.status == "sent" and current.sent_at == 0:
-        send(deps, current, resend=True)
+        send(deps, current, resend=False)  # the new generation's first send (its own dedup id)
 
 
 def sweep(deps: Deps) -> int:

@@ -13,9 +13,9 @@ from labelloop import AwsClients, StackNames, get_logger
 from labelloop.bootstrap import subscribe_queue
 from labelloop.errors import RetryableError
 from labelloop.groundtruth import JobSpec
+from labelloop.labeling_state import JobItem, LabelingState
 
 from labelloop_gt_bridge.backends import JobDefinition, LabelingBackend
-from labelloop_gt_bridge.state import JobItem, LabelingState
 
 log = get_logger()
 

@@ -17,13 +17,14 @@ from rich.table import Table
 
 from labelloop import __version__, dlq
 from labelloop.bootstrap import bootstrap as bootstrap_topology
+from labelloop.cli._jobs import job_rows
 from labelloop.cli._status import queue_rows
 from labelloop.cli._target import Target, default_state_dir, resolve_target
 from labelloop.cli._upload import plan_uploads, upload
 from labelloop.exit_codes import ExitCode
 from labelloop.local.stack import EmbeddedStack, StackState
 from labelloop.logs import configure_logging
-from labelloop.topology import SERVICES, TOPOLOGY
+from labelloop.topology import PROCESSES, SERVICES, TOPOLOGY
 from labelloop.uploads import metadata_for, parse_taxonomy_assignments
 
 app = typer.Typer(
@@ -102,7 +103,7 @@ def up(
     port: Annotated[int, typer.Option(help="Port of the local AWS emulator (moto) on 127.0.0.1.")] = 4599,
     services: Annotated[
         str, typer.Option(help="Comma-separated services to run; '' runs none (emulator and topology only).")
-    ] = ",".join(SERVICES),
+    ] = ",".join(PROCESSES),
     stack: Annotated[str, typer.Option(help="Resource name prefix.")] = "labelloop",
     state_dir: StateDirOption = None,
     models: Annotated[
@@ -117,8 +118,8 @@ def up(
     Runs in the foreground until Ctrl-C, then drains the services and stops everything.
     """
     chosen = tuple(s for s in (part.strip() for part in services.split(",")) if s)
-    if unknown := [s for s in chosen if s not in SERVICES]:
-        raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICES)}", ExitCode.USAGE)
+    if unknown := [s for s in chosen if s not in PROCESSES]:
+        raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(PROCESSES)}", ExitCode.USAGE)
     state_dir = state_dir or default_state_dir()
     if running := StackState.read(state_dir):
         raise _fail(
@@ -205,6 +206,31 @@ def status(
             console.print(f"local services: {alive or '(none)'}")
     if check and any(row.dead_letters for row in rows):
         raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+@app.command("jobs")
+def jobs_command(
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Labeling jobs per modality and level: sent, in portal, completed, expired, resent."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    try:
+        rows = job_rows(target)
+    except (BotoCoreError, ClientError) as error:
+        raise _unreachable(target, error) from None
+    if as_json:
+        sys.stdout.write(json.dumps({"jobs": [row.as_dict() for row in rows]}) + "\n")
+        return
+    table = Table(title=f"labeling jobs of stack {target.names.stack}")
+    for column in ("job", "live job name", "sent", "in portal", "completed", "expired", "resent"):
+        table.add_column(column, justify="left" if "job" in column else "right")
+    for row in rows:
+        table.add_row(row.job, row.job_name, str(row.sent), str(row.in_portal), str(row.completed),
+                      str(row.expired), str(row.resent))  # fmt: skip
+    console.print(table if rows else "no labeling objects yet")
 
 
 dlq_app = typer.Typer(help="Inspect and replay dead letters (messages a service gave up on, with the reason).")

@@ -20,7 +20,7 @@ from labelloop.local._children import spawn
 from labelloop.local.moto import MotoServer
 from labelloop.local.triton import TritonServer, install_initial_models
 from labelloop.logs import get_logger
-from labelloop.topology import SERVICES, StackNames
+from labelloop.topology import PROCESSES, StackNames
 
 log = get_logger()
 
@@ -108,7 +108,7 @@ class EmbeddedStack:
         state_dir: Path,
         stack: str = "labelloop",
         port: int | None = None,
-        services: tuple[str, ...] = SERVICES,
+        services: tuple[str, ...] = PROCESSES,
         drain_timeout_s: float = 20.0,
         extra_env: dict[str, str] | None = None,
         initial_models: Path | None = None,

@@ -1,0 +1,118 @@
+"""The Ground Truth protocol helpers and the Ground Truth adapter's requests, against botocore's model."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from labelloop import LabelingOutput, parse_body
+from labelloop.groundtruth import (
+    DEDUP_ATTRIBUTE,
+    DEDUP_KEY_PATTERN,
+    EXPIRED_FAILURE,
+    JobSpec,
+    dedup_id,
+    expired,
+    expired_output_line,
+    input_line,
+    label_of,
+    line_dedup_id,
+)
+from labelloop_gt_bridge.backends import GroundTruthBackend, JobDefinition
+from labelloop_gt_bridge.settings import GtBridgeSettings
+
+ARN = "arn:aws:sns:us-east-1:123456789012:"
+
+
+def test_dedup_ids_are_stable_per_generation_and_new_after_expiry() -> None:
+    """Resends reuse the id; the next generation gets another; the key name fits GT's pattern."""
+    assert dedup_id("obj#a", 0) == dedup_id("obj#a", 0)
+    assert dedup_id("obj#a", 1) != dedup_id("obj#a", 0)
+    assert DEDUP_KEY_PATTERN.match(DEDUP_ATTRIBUTE)
+
+
+def test_input_line_names_its_dedup_attribute_and_carries_level_one_labels() -> None:
+    """The line says which key holds the dedup id; a level-2 line carries <LAN1> and its metadata."""
+    labels = {"keypoints": {"crowdKeypoint": {}}, "keypoints-metadata": {"human-annotated": "yes"}}
+    line = input_line(source_ref="s3://b/f.jpg", object_key="obj#f", generation=2, frame={}, level1_labels=labels)
+    assert line["dataset-objectid-attribute-name"] == DEDUP_ATTRIBUTE
+    assert line_dedup_id(line) == dedup_id("obj#f", 2)
+    assert label_of(line, "keypoints") == labels
+
+
+def test_expired_output_lines_are_recognised() -> None:
+    """GT's expiry line (failure-reason in <LAN>-metadata) is an expiry; a labeled line is not."""
+    line = input_line(source_ref="s3://b/f.jpg", object_key="obj#f", generation=0, frame={})
+    gone = expired_output_line(line, "head", "job-1", "2026-01-01T00:00:00")
+    assert gone["head-metadata"]["failure-reason"] == EXPIRED_FAILURE
+    assert expired(gone, "head")
+    assert not expired({**line, "head": {}, "head-metadata": {"human-annotated": "yes"}}, "head")
+
+
+def test_output_lines_parse_as_labeling_output_with_a_stable_id() -> None:
+    """A raw output line on the gt-bridge queue becomes a LabelingOutput; the same line, the same id."""
+    line = {
+        **input_line(source_ref="s3://b/f.jpg", object_key="obj#f", generation=0, frame={}),
+        "head": {},
+        "head-metadata": {},
+    }
+    [parsed] = parse_body(json.dumps(line))
+    assert isinstance(parsed, LabelingOutput)
+    assert parsed.event_id == LabelingOutput(line=line).event_id
+    assert parsed.correlation_id == "obj#f"
+
+
+def test_job_names_follow_ground_truths_rule() -> None:
+    """Names are stack-spec-incarnation; a stack name that breaks the rule is refused."""
+    assert JobSpec("keypoints", 2).job_name("labelloop", 3) == "labelloop-keypoints-l2-3"
+    assert JobSpec("keypoints", 2).label_attribute == "keypoints-adjusted"
+    with pytest.raises(ValueError, match="naming rule"):
+        JobSpec("head", 1).job_name("x" * 70, 1)
+
+
+def _settings() -> GtBridgeSettings:
+    return GtBridgeSettings(
+        backend="ground-truth",
+        role_arn="arn:aws:iam::123456789012:role/labelloop-ground-truth",
+        workteam_arn="arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/cabin",
+        ui_template_s3_uri="s3://labelloop-models/templates/keypoints.liquid.html",
+        pre_lambda_arn="arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox",
+        consolidation_lambda_arn="arn:aws:lambda:us-east-1:432418664414:function:ACS-BoundingBox",
+    )
+
+
+@pytest.mark.parametrize("spec", [JobSpec("head", 1), JobSpec("keypoints", 1), JobSpec("keypoints", 2)])
+def test_create_labeling_job_requests_validate_against_botocores_model(spec: JobSpec) -> None:
+    """Every CreateLabelingJob we would send passes botocore's parameter validation (Stubber), and
+    status comes from DescribeLabelingJob."""
+    client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    backend = GroundTruthBackend(client, _settings(), "us-east-1")
+    job = JobDefinition(spec.job_name("labelloop", 1), spec, ARN + "in", ARN + "out", "s3://labelloop-data/labeling")
+    request = backend.request(job)
+    with Stubber(client) as stub:
+        stub.add_response("create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:::labeling-job/x"}, request)
+        stub.add_response(
+            "describe_labeling_job",
+            {
+                "LabelingJobStatus": "InProgress",
+                "LabelCounters": {},
+                "CreationTime": "2026-11-23T00:00:00Z",
+                "LastModifiedTime": "2026-11-23T00:00:00Z",
+                "JobReferenceCode": "x",
+                "LabelingJobName": job.name,
+                "LabelingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/x",
+                "LabelAttributeName": spec.label_attribute,
+                "InputConfig": request["InputConfig"],
+                "OutputConfig": request["OutputConfig"],
+                "RoleArn": request["RoleArn"],
+                "HumanTaskConfig": request["HumanTaskConfig"],
+            },
+            {"LabelingJobName": job.name},
+        )
+        backend.create_job(job, 0.0)
+        assert backend.status(job.name) == "InProgress"
+        stub.assert_no_pending_responses()
+    assert request["LabelAttributeName"] == spec.label_attribute
+    assert request["HumanTaskConfig"]["TaskAvailabilityLifetimeInSeconds"] == 10 * 24 * 3600
