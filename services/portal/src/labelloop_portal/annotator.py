@@ -21,6 +21,8 @@ from labelloop.groundtruth import PREFILL_ATTRIBUTE
 from labelloop.manifest import augmented_manifest_line
 from labelloop.portal_api import PortalJob
 
+from labelloop_portal.labels import output_label
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -77,19 +79,7 @@ class SimulatedAnnotator:
                 truth, human_annotated=True, job_name=f"labeling-job/{job.name}", created=created
             )
             label = full[job.modality]
-        metadata = {
-            "type": "groundtruth/object-detection" if job.modality == "head" else "groundTruth/custom",
-            "human-annotated": "yes",
-            "creation-date": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-            "job-name": f"labeling-job/{job.name}",
-            **metadata_extra,
-        }
-        if job.modality == "head":
-            metadata["class-map"] = {"0": "head"}
-            metadata["objects"] = [{"confidence": 1.0} for _ in label.get("annotations", [])]
-        if job.level == 2:
-            metadata["adjustment-status"] = "unadjusted" if line.get(job.modality) == label else "adjusted"
-        return {job.label_attribute: label, f"{job.label_attribute}-metadata": metadata}
+        return output_label(job, label, now, line, **metadata_extra)
 
 
 def _mistake(truth: FramePredictions, rng: random.Random) -> FramePredictions:

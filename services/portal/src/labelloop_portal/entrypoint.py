@@ -6,6 +6,7 @@ import signal
 import threading
 from types import FrameType
 
+import uvicorn
 from labelloop import ExitCode, StackNames, configure_logging, get_logger
 from labelloop.aws import AwsClients
 from labelloop.clock import clock_from_env
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from labelloop_portal.annotator import SimulatedAnnotator
 from labelloop_portal.portal import Portal
 from labelloop_portal.settings import PortalSettings
+from labelloop_portal.web import create_app
 
 log = get_logger()
 
@@ -29,6 +31,13 @@ def build_portal(settings: PortalSettings, clients: AwsClients) -> Portal:
             seed=settings.sim_seed,
         )
     return Portal(clients, StackNames(settings.stack), clock_from_env(), annotator)
+
+
+def serve_web(portal: Portal, host: str, port: int) -> uvicorn.Server:
+    """The web page on a daemon thread beside the work loop."""
+    server = uvicorn.Server(uvicorn.Config(create_app(portal), host=host, port=port, log_level="warning"))
+    threading.Thread(target=server.run, name="portal-web", daemon=True).start()
+    return server
 
 
 def main() -> None:
@@ -47,7 +56,9 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("portal.started", mode=settings.mode)
+    if settings.http_port:
+        serve_web(portal, settings.http_host, settings.http_port)
+    log.info("portal.started", mode=settings.mode, url=f"http://{settings.http_host}:{settings.http_port}/")
     portal.run(stop, settings.tick_s)
     log.info("portal.stopped", **portal.counts)
     raise SystemExit(ExitCode.OK)

@@ -67,6 +67,8 @@ class Portal:
         self._clock = clock
         self._annotator = annotator
         self._jobs: dict[str, JobTasks] = {}
+        # The loop and the web page's submissions touch the same open tasks.
+        self._lock = threading.RLock()
         self.counts = {"received": 0, "duplicates": 0, "answered": 0, "expired": 0, "invalid": 0}
 
     # -- the loop -----------------------------------------------------------------------------
@@ -80,7 +82,30 @@ class Portal:
                 log.warning("portal.tick_failed", error=str(error))
             stop.wait(tick_s)
 
+    @property
+    def dynamodb(self) -> Any:
+        return self._clients.dynamodb
+
+    @property
+    def s3(self) -> Any:
+        return self._clients.s3
+
+    @property
+    def table(self) -> str:
+        return self._table
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def job_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._jobs)
+
     def tick(self) -> None:
+        with self._lock:
+            self._tick()
+
+    def _tick(self) -> None:
         now = self._clock.now()
         for job in list_jobs(self._clients.dynamodb, self._table):
             if job.status == "Initializing":
@@ -216,13 +241,14 @@ class Portal:
         return bool(due)
 
     def submit(self, job: PortalJob, object_id: int, label: dict[str, Any], worker: str) -> None:
-        """A person's answer from the web UI."""
-        tasks = self._jobs.setdefault(job.name, JobTasks())
-        task = tasks.open.get(object_id)
-        if task is None:
-            raise KeyError(f"task {object_id} of {job.name} is not open")
-        self._finish(job, tasks, task, {**task.line, **label}, self._clock.now(), worker=worker)
-        self._flush_manifest(job, tasks)
+        """A person's answer from the web page."""
+        with self._lock:
+            tasks = self._jobs.setdefault(job.name, JobTasks())
+            task = tasks.open.get(object_id)
+            if task is None:
+                raise KeyError(f"task {object_id} of {job.name} is not open")
+            self._finish(job, tasks, task, {**task.line, **label}, self._clock.now(), worker=worker)
+            self._flush_manifest(job, tasks)
 
     def _expire(self, job: PortalJob, tasks: JobTasks, now: float) -> bool:
         gone = [t for t in tasks.open.values() if t.expires_at <= now]
@@ -271,4 +297,5 @@ class Portal:
         tasks.manifest_lines.clear()
 
     def open_tasks(self, job_name: str) -> list[Task]:
-        return sorted(self._jobs.get(job_name, JobTasks()).open.values(), key=lambda t: t.object_id)
+        with self._lock:
+            return sorted(self._jobs.get(job_name, JobTasks()).open.values(), key=lambda t: t.object_id)

@@ -22,3 +22,5 @@ class PortalSettings(ServiceSettings):
         default=0.0, ge=0, le=1, description="Share of tasks the simulation never answers (they expire)."
     )
     sim_seed: int = Field(default=0, description="Seed of the simulated annotator's choices (per task, reproducible).")
+    http_host: str = Field(default="127.0.0.1", description="Address the web page listens on.")
+    http_port: int = Field(default=8088, ge=0, le=65535, description="Port of the web page; 0 serves none.")

@@ -133,6 +133,7 @@ def up(
             Panel.fit(
                 f"endpoint  [bold]{stack_.endpoint_url}[/]\nstack     {stack}\n"
                 f"triton    {stack_.triton_url or '(not started)'}\n"
+                f"portal    {stack_.portal_url or '(not started)'}\n"
                 f"services  {', '.join(chosen) or '(none)'}\n\n"
                 "labelloop upload FILE...   send clips/images\n"
                 "labelloop status           queues and dead letters\n"

@@ -17,7 +17,7 @@ from labelloop.aws import AwsClients
 from labelloop.bootstrap import bootstrap
 from labelloop.exit_codes import ExitCode
 from labelloop.local._children import spawn
-from labelloop.local.moto import MotoServer
+from labelloop.local.moto import MotoServer, free_port
 from labelloop.local.triton import TritonServer, install_initial_models
 from labelloop.logs import get_logger
 from labelloop.topology import PROCESSES, StackNames
@@ -60,6 +60,7 @@ class StackState:
     started_at: float = field(default_factory=time.time)
     triton_url: str | None = None
     model_repository: str | None = None
+    portal_url: str | None = None
 
     @staticmethod
     def path(state_dir: Path) -> Path:
@@ -124,12 +125,18 @@ class EmbeddedStack:
         self._initial_models = initial_models
         self.model_repository = state_dir / "model-repository"
         self._triton: TritonServer | None = None
+        self._portal_port = free_port()
         self._children: dict[str, _Child] = {}
         self._stopping = False
 
     @property
     def endpoint_url(self) -> str:
         return self._moto.url
+
+    @property
+    def portal_url(self) -> str | None:
+        """The labeling portal's web page, when the portal runs."""
+        return f"http://127.0.0.1:{self._portal_port}/" if "portal" in self._services else None
 
     @property
     def triton_url(self) -> str | None:
@@ -153,6 +160,7 @@ class EmbeddedStack:
                 services={name: child.process.pid for name, child in self._children.items()},
                 triton_url=self._triton.http_url if self._triton else None,
                 model_repository=str(self.model_repository) if self._triton else None,
+                portal_url=self.portal_url,
             ).write(self._state_dir)
             if on_ready is not None:
                 on_ready(self)
@@ -190,6 +198,7 @@ class EmbeddedStack:
             # Short polls make Ctrl-C snappy; against the local emulator the extra requests cost nothing.
             f"{prefix}POLL_WAIT_S": "2",
             **self._triton_env(service),
+            "LABELLOOP_PORTAL_HTTP_PORT": str(self._portal_port),
             **self._extra_env,
         }
 

@@ -1,0 +1,108 @@
+"""The portal's web page for people: a task list, and a canvas to adjust boxes and skeletons.
+
+Served by the portal process (FastAPI under uvicorn, on a thread beside the work loop). A task
+page shows the frame pre-annotated with the model's labels (level 1) or with the level-1 labels
+to adjust (level 2); a person drags points and boxes, sets each point visible, occluded or
+outside, and submits. The answer goes through the same path as the simulated annotator's.
+"""
+
+from __future__ import annotations
+
+import html
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse, Response
+from labelloop.groundtruth import FRAME_ATTRIBUTE, PREFILL_ATTRIBUTE
+from labelloop.portal_api import PortalJob, get_job
+from pydantic import BaseModel, Field
+
+from labelloop_portal.labels import head_content, keypoints_content, output_label
+
+if TYPE_CHECKING:
+    from labelloop_portal.portal import Portal, Task
+
+TASK_PAGE = resources.files("labelloop_portal").joinpath("static/task.html").read_text()
+
+
+class BoxIn(BaseModel):
+    left: float
+    top: float
+    width: float = Field(ge=0)
+    height: float = Field(ge=0)
+
+
+class PointIn(BaseModel):
+    label: str
+    x: float
+    y: float
+    visibility: Literal["visible", "occluded", "outside"]
+    person: int = Field(default=0, ge=0)
+
+
+class Answer(BaseModel):
+    boxes: list[BoxIn] | None = None
+    keypoints: list[PointIn] | None = None
+
+
+def _starting_labels(task: Task, job: PortalJob) -> dict[str, Any]:
+    """What the page starts from: level-1 labels at level 2, else the model's pre-annotation."""
+    source = task.line if job.level == 2 else (task.line.get(PREFILL_ATTRIBUTE) or {})
+    content = source.get(job.modality) or {}
+    boxes = content.get("annotations", []) if job.modality == "head" else []
+    points = content.get("crowdKeypoint", {}).get("keypoints", []) if job.modality == "keypoints" else []
+    return {"boxes": boxes, "keypoints": points}
+
+
+def create_app(portal: Portal) -> FastAPI:
+    app = FastAPI(title="Labelloop portal", docs_url=None, redoc_url=None)
+
+    def job_and_task(job_name: str, object_id: int) -> tuple[PortalJob, Task]:
+        job = get_job(portal.dynamodb, portal.table, job_name)
+        task = next((t for t in portal.open_tasks(job_name) if t.object_id == object_id), None)
+        if job is None or task is None:
+            raise HTTPException(404, f"no open task {object_id} in job {job_name}")
+        return job, task
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        rows = [
+            f'<li><a href="/tasks/{html.escape(job)}/{task.object_id}">{html.escape(job)} · task {task.object_id}</a> '
+            f"— {html.escape(task.line['source-ref'])}</li>"
+            for job in portal.job_names()
+            for task in portal.open_tasks(job)
+        ]
+        return "<h2>Labelloop portal: open tasks</h2><ul>" + ("".join(rows) or "<li>none</li>") + "</ul>"
+
+    @app.get("/tasks/{job_name}/{object_id}", response_class=HTMLResponse)
+    def task_page(job_name: str, object_id: int) -> str:
+        job_and_task(job_name, object_id)
+        return TASK_PAGE
+
+    @app.get("/api/tasks/{job_name}/{object_id}")
+    def task_json(job_name: str, object_id: int) -> dict[str, Any]:
+        job, task = job_and_task(job_name, object_id)
+        return {"job": job.name, "object_id": object_id, "modality": job.modality, "level": job.level,
+                "source_ref": task.line["source-ref"], **_starting_labels(task, job)}  # fmt: skip
+
+    @app.get("/api/tasks/{job_name}/{object_id}/image")
+    def task_image(job_name: str, object_id: int) -> Response:
+        _, task = job_and_task(job_name, object_id)
+        bucket, _, key = task.line["source-ref"].removeprefix("s3://").partition("/")
+        body = portal.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return Response(body, media_type="image/jpeg")
+
+    @app.post("/api/tasks/{job_name}/{object_id}")
+    def submit(job_name: str, object_id: int, answer: Answer) -> dict[str, str]:
+        job, task = job_and_task(job_name, object_id)
+        frame = task.line.get(FRAME_ATTRIBUTE) or {}
+        width, height = int(frame.get("width", 0)), int(frame.get("height", 0))
+        if job.modality == "head":
+            content = head_content(width, height, [b.model_dump() for b in answer.boxes or []])
+        else:
+            content = keypoints_content(width, height, [p.model_dump() for p in answer.keypoints or []])
+        portal.submit(job, object_id, output_label(job, content, portal.now(), task.line), worker="web")
+        return {"status": "submitted"}
+
+    return app
