@@ -25,11 +25,14 @@ from labelloop import (
     ServiceDefinition,
     StackNames,
     build_worker,
+    utc_now,
 )
 from labelloop.bootstrap import CreatedStack
 from labelloop.clock import ManualClock
+from labelloop.dataset import effective_lines
 from labelloop.groundtruth import DEDUP_ATTRIBUTE
 from labelloop.local.stack import LOCAL_AWS_ENV
+from labelloop.manifest import augmented_manifest_line
 from labelloop.portal_api import get_job
 from labelloop_gt_bridge import handlers
 from labelloop_gt_bridge.entrypoint import Deps, build_deps
@@ -133,6 +136,14 @@ def test_retention_resends_keep_the_dedup_id_and_the_portal_shows_the_object_onc
     assert (item.status, item.generation, item.resends, item.expiries) == ("completed", 0, 2, 0)
     [label] = loop.labels()
     assert (label.modality, label.level, label.frame.frame_no) == ("head", 1, 1)
+    auto = augmented_manifest_line(review(1).predictions, human_annotated=False, job_name="auto", created=utc_now())
+    aws.s3.put_object(
+        Bucket="test-data", Key="dataset/auto/clip-1/000001-000001-x.jsonl", Body=json.dumps(auto).encode()
+    )
+    [effective] = effective_lines(aws.s3, "test-data").values()
+    assert effective["head"]["annotations"][0]["left"] == 301  # the human label replaced the model's
+    assert effective["head-metadata"]["human-annotated"] == "yes"
+    assert effective["keypoints"] == auto["keypoints"]  # no human keypoints job here: the auto label stays
     stored = json.loads(
         aws.s3.get_object(Bucket="test-data", Key="dataset/human/clip-1/000001-head-l1.json")["Body"].read()
     )
@@ -201,6 +212,33 @@ def test_level_two_receives_the_level_one_label(aws: AwsClients, stack: CreatedS
     assert (label.modality, label.level) == ("keypoints", 2)
     for level in (1, 2):
         aws.s3.head_object(Bucket="test-data", Key=f"dataset/human/clip-1/000003-keypoints-l{level}.json")
+    [effective] = effective_lines(aws.s3, "test-data").values()
+    assert effective["keypoints"] == human_label("keypoints-adjusted")["keypoints-adjusted"]  # level 2 wins
+
+
+def test_a_job_stopped_after_ten_idle_days_is_replaced_and_takes_new_frames(
+    aws: AwsClients, stack: CreatedStack
+) -> None:
+    """The portal stops a job idle for 10 days (as Ground Truth does); the sweep creates the next
+    incarnation on the same topics and new frames are labeled there."""
+    with labeling_loop(aws, stack, modalities=("head",)) as loop:
+        first = loop.job("head-l1")
+        loop.clock.advance(10 * DAY + 60)
+        loop.portal.tick()
+        assert get_job(aws.dynamodb, "test-portal", first.name).status == "Stopped"  # type: ignore[union-attr]
+        handlers.sweep(loop.deps)
+        loop.portal.tick()
+        second = loop.job("head-l1")
+        assert (second.name, second.status) == ("test-head-l1-2", "InProgress")
+        assert second.input_topic_arn == first.input_topic_arn
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(4))
+        loop.settle(1)
+        loop.portal.tick()
+        [task] = loop.portal.open_tasks(second.name)
+        loop.portal.submit(second, task.object_id, human_label("head"), worker="erin")
+        loop.settle(2)
+    [label] = loop.labels()
+    assert label.job_name == "test-head-l1-2"
 
 
 def test_a_thousand_objects_with_abandonment_are_all_labeled(aws: AwsClients, stack: CreatedStack) -> None:

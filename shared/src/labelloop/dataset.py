@@ -1,0 +1,66 @@
+"""The dataset as its readers see it: auto-labels, with human labels replacing them per modality.
+
+Writers never rewrite each other's objects, so the history stays in S3:
+
+* the selector appends auto-label lines to ``dataset/auto/{clip}/...jsonl`` (one JSONL per batch;
+  a frame judged again by a newer model appears again, with a later ``creation-date``);
+* gt-bridge writes each human answer to ``dataset/human/{clip}/{frame:06d}-{modality}-l{level}.json``.
+
+:func:`effective_lines` merges them: per ``source-ref``, the newest auto line, whose ``head`` and
+``keypoints`` attributes are replaced by the highest-level human label of that modality.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+AUTO_PREFIX = "dataset/auto/"
+HUMAN_PREFIX = "dataset/human/"
+_HUMAN_KEY = re.compile(r"(?P<frame>\d+)-(?P<modality>head|keypoints)-l(?P<level>[12])\.json$")
+MODALITIES = ("head", "keypoints")
+
+
+def _keys(s3: S3Client, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+def _created(line: dict[str, Any]) -> str:
+    return str((line.get("head-metadata") or {}).get("creation-date", ""))
+
+
+def effective_lines(s3: S3Client, bucket: str, clip_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """``source-ref`` → the frame's current labels (see the module docstring)."""
+    scope = f"{clip_id}/" if clip_id else ""
+    lines: dict[str, dict[str, Any]] = {}
+    for key in _keys(s3, bucket, AUTO_PREFIX + scope):
+        for text in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines():
+            if not text.strip():
+                continue
+            line = json.loads(text)
+            current = lines.get(line["source-ref"])
+            if current is None or _created(line) >= _created(current):
+                lines[line["source-ref"]] = line
+    best: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+    for key in _keys(s3, bucket, HUMAN_PREFIX + scope):
+        match = _HUMAN_KEY.search(key)
+        if match is None:
+            continue
+        human = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        level, modality = int(match["level"]), match["modality"]
+        slot = (human["source-ref"], modality)
+        if slot not in best or best[slot][0] < level:
+            best[slot] = (level, human)
+    for (source_ref, modality), (level, human) in best.items():
+        attribute = modality if level == 1 else f"{modality}-adjusted"
+        line = lines.setdefault(source_ref, {"source-ref": source_ref})
+        line[modality] = human[attribute]
+        line[f"{modality}-metadata"] = human[f"{attribute}-metadata"]
+    return lines
