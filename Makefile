@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVICES := ingest inference selector gt-bridge trainer portal
-EDITABLES := -e 'shared[local,triton,synth]' $(foreach s,$(SERVICES),-e services/$(s)) -e 'services/trainer[train]'
+EDITABLES := -e 'shared[local,triton,vision,synth]' $(foreach s,$(SERVICES),-e services/$(s)) -e 'services/trainer[train]'
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help

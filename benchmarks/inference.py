@@ -31,8 +31,8 @@ import onnxruntime
 from labelloop.local.triton import SERVED_MODELS, TritonServer, install_initial_models
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import render, sample_scene
+from labelloop.yolo import FloatArray, Letterbox, batch, decode
 from labelloop_inference.triton import TritonModels
-from labelloop_inference.yolo import FloatArray, Letterbox, batch, decode
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.9

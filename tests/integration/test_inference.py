@@ -30,11 +30,11 @@ from labelloop.bootstrap import CreatedStack
 from labelloop.local.triton import SERVED_MODELS, TritonServer, install_initial_models
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import render, sample_scene
+from labelloop.visibility import iou
+from labelloop.yolo import batch, decode
 from labelloop_inference.entrypoint import SERVICE
 from labelloop_inference.settings import InferenceSettings
 from labelloop_inference.triton import TritonModels
-from labelloop_inference.visibility import _iou
-from labelloop_inference.yolo import batch, decode
 
 from tests.crafted_models import write_crafted, yolo_output
 from tests.helpers import dead_letter_reasons, drain, eventually, worker_running
@@ -168,8 +168,8 @@ def test_shipped_models_find_the_people_of_unseen_cabins(tmp_path: Path) -> None
         heads = decode(outputs["head"][index], fits[index], (320, 240), keypoints=0, **options)
         for truth in scene.persons:
             people += 1
-            found += any(_iou(truth.box, p.box) > 0.5 for p in persons)
-            heads_found += truth.head is not None and any(_iou(truth.head, h.box) > 0.5 for h in heads)
+            found += any(iou(truth.box, p.box) > 0.5 for p in persons)
+            heads_found += truth.head is not None and any(iou(truth.head, h.box) > 0.5 for h in heads)
     assert found >= 0.8 * people, f"found {found} of {people} people"
     assert heads_found >= 0.8 * people, f"found {heads_found} of {people} heads"
 

@@ -14,6 +14,7 @@ from labelloop_inference.settings import InferenceSettings
 from labelloop_ingest.settings import IngestSettings
 from labelloop_portal.settings import PortalSettings
 from labelloop_selector.settings import SelectorSettings
+from labelloop_trainer.settings import TrainerSettings
 
 REPO = Path(__file__).parents[2]
 
@@ -35,6 +36,7 @@ def test_readme_documents_every_setting_and_prefix() -> None:
         (InferenceSettings, "### inference (`LABELLOOP_INFERENCE_`)"),
         (GtBridgeSettings, "### gt-bridge (`LABELLOOP_GT_BRIDGE_`)"),
         (PortalSettings, "### portal (`LABELLOOP_PORTAL_`)"),
+        (TrainerSettings, "### trainer (`LABELLOOP_TRAINER_`)"),
     ):
         own = set(settings.model_fields) - set(WorkerSettings.model_fields)
         assert _settings_table(readme, heading) == {name.upper() for name in own}

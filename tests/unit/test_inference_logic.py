@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from labelloop import FrameRef, FramesExtracted
+from labelloop.visibility import Thresholds, frame_predictions, pair, visibility
+from labelloop.yolo import Detection, decode, letterbox, nms
 from labelloop_inference.handlers import MAX_EVENT_BYTES, _events
 from labelloop_inference.triton import ServingVersions, TritonUnavailableError, retrying
-from labelloop_inference.visibility import Thresholds, frame_predictions, pair, visibility
-from labelloop_inference.yolo import Detection, decode, letterbox, nms
 
 from tests.crafted_models import yolo_output
 from tests.predictions import frame as crafted_frame

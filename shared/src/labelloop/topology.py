@@ -158,6 +158,8 @@ TOPOLOGY = Topology(
         Table("labeling", partition_key="pk"),
         # The self-hosted portal's own state: jobs, tasks, dedup ids (its "Ground Truth" side).
         Table("portal", partition_key="pk"),
+        # trainer: label counter, training lock, model registry (versions, metrics, serving).
+        Table("models", partition_key="pk"),
     ),
     notifications=(BucketNotification("uploads", "uploads"),),
 )

@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from labelloop import AwsClients, EventPublisher, ServiceDefinition, StackNames, run_service
+from labelloop.visibility import Thresholds
 
 from labelloop_inference import handlers
 from labelloop_inference.settings import InferenceSettings
 from labelloop_inference.triton import ModelServer, ServingVersions, TritonModels
-from labelloop_inference.visibility import Thresholds
 
 MODELS = ("pose_main", "pose_visible", "head")
 

@@ -24,11 +24,11 @@ from labelloop import (
     deterministic_id,
     get_logger,
 )
+from labelloop.visibility import frame_predictions
+from labelloop.yolo import batch, decode
 from numpy.typing import NDArray
 
 from labelloop_inference.triton import TritonUnavailableError, retrying
-from labelloop_inference.visibility import frame_predictions
-from labelloop_inference.yolo import batch, decode
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler

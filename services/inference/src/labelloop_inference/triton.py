@@ -23,9 +23,8 @@ import aiohttp
 import numpy as np
 import tritonclient.http.aio as triton_aio
 from labelloop.errors import RetryableError
+from labelloop.yolo import FloatArray, PixelArray
 from tritonclient.utils import InferenceServerException
-
-from labelloop_inference.yolo import FloatArray, PixelArray
 
 T = TypeVar("T")
 INPUT_NAME = "images"  # the names Ultralytics gives the exported graph's tensors

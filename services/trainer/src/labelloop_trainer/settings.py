@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from labelloop import WorkerSettings
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
 class TrainerSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_prefix="LABELLOOP_TRAINER_", extra="ignore", frozen=True)
+
+    concurrency: int = Field(default=2, ge=1, le=16, description="Messages handled at once (one training at a time).")
+    threshold: int = Field(default=50, ge=1, description="Human labels since the last model that start a training.")
+    lock_ttl_s: int = Field(default=3 * 3600, ge=60, description="A training lock older than this is taken over.")
+    epochs: int = Field(default=5, ge=1, description="Fine-tuning epochs per model and round.")
+    imgsz: int = Field(default=160, ge=32, multiple_of=32, description="Training and evaluation input size.")
+    include_auto: bool = Field(default=False, description="Train on confident auto-labels too, not only human ones.")
+    auto_min_confidence: float = Field(default=0.9, ge=0, le=1, description="Lowest auto-label confidence trained on.")
+    holdout_seed: int = Field(default=2_000_000, description="First seed of the fixed synthetic holdout.")
+    holdout_size: int = Field(default=64, ge=8, description="Scenes in the fixed holdout.")
+    promote_tolerance: float = Field(
+        default=0.0, ge=0, le=1, description="A candidate may trail the serving model by this much per metric."
+    )
+    initial_models: Path = Field(default=Path("models/initial"), description="The shipped models (version 1).")
+    model_repository: Path = Field(default=Path("model-repository"), description="Triton's model repository.")
+    triton_url: str = Field(default="127.0.0.1:8000", description="Triton's HTTP endpoint, to load new versions.")
+    work_dir: Path | None = Field(default=None, description="Where datasets and runs go; default: system temp.")

@@ -102,6 +102,8 @@ def write_dataset(
     config: dict[str, object] = {
         "path": str(root.resolve()),
         **{split: f"images/{split}" for split in splits},
+        # Ultralytics insists on a train split even to validate: an evaluation-only set names its own.
+        **({} if "train" in splits else {"train": f"images/{next(iter(splits))}"}),
         "names": {0: "head" if model == "head" else "person"},
     }
     if model != "head":

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,6 +19,7 @@ from rich.table import Table
 from labelloop import __version__, dlq
 from labelloop.bootstrap import bootstrap as bootstrap_topology
 from labelloop.cli._jobs import job_rows
+from labelloop.cli._models import model_versions
 from labelloop.cli._status import queue_rows
 from labelloop.cli._target import Target, default_state_dir, resolve_target
 from labelloop.cli._upload import plan_uploads, upload
@@ -35,6 +37,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console()
+T = TypeVar("T")
 err_console = Console(stderr=True)
 
 EndpointOption = Annotated[
@@ -186,10 +189,7 @@ def status(
 ) -> None:
     """Per-service queue depth, in-flight messages and dead letters."""
     target = resolve_target(endpoint_url, stack, state_dir)
-    try:
-        rows = queue_rows(target)
-    except (BotoCoreError, ClientError) as error:
-        raise _unreachable(target, error) from None
+    rows = _read(target, queue_rows)
     if as_json:
         sys.stdout.write(
             json.dumps({"endpoint_url": target.endpoint_url, "queues": [r.as_dict() for r in rows]}) + "\n"
@@ -209,6 +209,38 @@ def status(
         raise typer.Exit(ExitCode.CHECK_FAILED)
 
 
+def _read(target: Target, read: Callable[[Target], T]) -> T:
+    """``read(target)``, with an unreachable or unbootstrapped endpoint turned into its exit code."""
+    try:
+        return read(target)
+    except (BotoCoreError, ClientError) as error:
+        raise _unreachable(target, error) from None
+
+
+@app.command("models")
+def models_command(
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Model versions: status, parent, labels, data hash, holdout metrics, and which one serves."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    versions, serving = _read(target, model_versions)
+    if as_json:
+        sys.stdout.write(json.dumps({"serving": serving, "versions": [asdict(v) for v in versions]}) + "\n")
+        return
+    table = Table(title=f"model sets of stack {target.names.stack}")
+    metrics = ("person_map50", "pose_map50", "head_map50", "visibility_accuracy")
+    for column in ("version", "status", "parent", "labels", "data hash", *metrics):
+        table.add_column(column, justify="left" if column in {"status", "data hash"} else "right")
+    for v in versions:
+        status = f"[bold green]{v.status}, serving[/]" if v.version == serving else v.status
+        table.add_row(str(v.version), status, str(v.parent or "-"), str(v.labels), v.data_hash,
+                      *(f"{v.metrics.get(m, float('nan')):.3f}" for m in metrics))  # fmt: skip
+    console.print(table if versions else "no model versions registered yet (the first training registers version 1)")
+
+
 @app.command("jobs")
 def jobs_command(
     endpoint_url: EndpointOption = None,
@@ -218,10 +250,7 @@ def jobs_command(
 ) -> None:
     """Labeling jobs per modality and level: sent, in portal, completed, expired, resent."""
     target = resolve_target(endpoint_url, stack, state_dir)
-    try:
-        rows = job_rows(target)
-    except (BotoCoreError, ClientError) as error:
-        raise _unreachable(target, error) from None
+    rows = _read(target, job_rows)
     if as_json:
         sys.stdout.write(json.dumps({"jobs": [row.as_dict() for row in rows]}) + "\n")
         return

@@ -2,6 +2,7 @@
 
 from labelloop.rig import BODY_JOINTS, IN_CABIN_17, SKELETON, Rig
 from labelloop.synth.scene import Look, PersonTruth, Pose, Rendered, Scene, interpolate, render, sample_scene
+from labelloop.synth.truth import truth_predictions
 
 __all__ = [
     "BODY_JOINTS",
@@ -16,4 +17,5 @@ __all__ = [
     "interpolate",
     "render",
     "sample_scene",
+    "truth_predictions",
 ]

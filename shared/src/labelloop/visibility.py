@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from labelloop.events import Box, FramePredictions, FrameRef, Keypoint, Person, Visibility
 
-from labelloop_inference.yolo import Detection
+from labelloop.events import Box, FramePredictions, FrameRef, Keypoint, Person, Visibility
+from labelloop.yolo import Detection
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def visibility(main_confidence: float, visible_confidence: float, thresholds: Th
     return "outside"
 
 
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     width = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
     height = max(0.0, min(ay2, by2) - max(a[1], b[1]))
@@ -48,13 +48,11 @@ def pair(main: list[Detection], visible: list[Detection], min_iou: float) -> lis
     Greedy by IoU, each visible person used at most once: two people side by side in a cabin must
     not both borrow one person's visibility.
     """
-    pairs = sorted(
-        ((_iou(m.box, v.box), i, j) for i, m in enumerate(main) for j, v in enumerate(visible)), reverse=True
-    )
+    pairs = sorted(((iou(m.box, v.box), i, j) for i, m in enumerate(main) for j, v in enumerate(visible)), reverse=True)
     matched: list[Detection | None] = [None] * len(main)
     used: set[int] = set()
-    for iou, i, j in pairs:
-        if iou < min_iou:
+    for overlap, i, j in pairs:
+        if overlap < min_iou:
             break
         if matched[i] is None and j not in used:
             matched[i] = visible[j]

@@ -1,0 +1,80 @@
+"""Evaluation on the fixed holdout: Ultralytics' mAPs, plus the visibility accuracy of the whole
+inference path (both pose models through the same decoding and rule that inference applies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime
+from labelloop import FrameRef
+from labelloop.rig import Rig
+from labelloop.synth import render, sample_scene
+from labelloop.visibility import Thresholds, frame_predictions, iou
+from labelloop.yolo import batch, decode
+
+from labelloop_trainer.training import validate
+
+METRICS = ("person_map50", "pose_map50", "head_map50", "visibility_accuracy")
+"""What a candidate must not be worse at than the serving models."""
+
+
+def visibility_accuracy(pose_main: Path, pose_visible: Path, seeds: range, rig: Rig, *, imgsz: int) -> float:
+    """Share of the true persons' keypoints whose predicted visibility is right (persons matched by IoU)."""
+    sessions = [
+        onnxruntime.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (pose_main, pose_visible)
+    ]
+    right = total = 0
+    scenes = [render(sample_scene(seed)) for seed in seeds]
+    for start in range(0, len(scenes), 8):
+        chunk = scenes[start : start + 8]
+        tensor, fits = batch([scene.image for scene in chunk], imgsz)
+        main_out, visible_out = (session.run(None, {"images": tensor})[0] for session in sessions)
+        for index, scene in enumerate(chunk):
+            height, width = scene.image.shape[:2]
+            options = {"conf_threshold": 0.25, "iou_threshold": 0.6, "max_detections": 6}
+            main = decode(main_out[index], fits[index], (width, height), keypoints=len(rig), **options)  # type: ignore[arg-type]
+            visible = decode(visible_out[index], fits[index], (width, height), keypoints=len(rig), **options)  # type: ignore[arg-type]
+            frame = FrameRef(
+                uri="s3://holdout-frames/x.jpg", frame_no=index, timestamp_s=0.0, width=width, height=height
+            )
+            predicted = frame_predictions(frame, main=main, visible=visible, heads=[], keypoint_names=rig.keypoints,
+                                          thresholds=Thresholds()).persons  # fmt: skip
+            for truth in scene.persons:
+                total += len(rig)
+                match = max(
+                    predicted,
+                    key=lambda p: iou(truth.box, (p.box.left, p.box.top, p.box.width, p.box.height)),
+                    default=None,
+                )
+                if (
+                    match is None
+                    or iou(truth.box, (match.box.left, match.box.top, match.box.width, match.box.height)) < 0.5
+                ):
+                    continue
+                right += sum(point.visibility == truth.keypoints[point.name][2] for point in match.keypoints)
+    return right / total if total else 0.0
+
+
+def evaluate(
+    weights: dict[str, Path],
+    onnx: dict[str, Path],
+    *,
+    data: dict[str, Path],
+    seeds: range,
+    rig: Rig,
+    workdir: Path,
+    imgsz: int,
+) -> dict[str, float]:
+    """The holdout metrics of one model set."""
+    pose = validate(weights["pose_main"], data["pose_main"], workdir, imgsz=imgsz)
+    head = validate(weights["head"], data["head"], workdir, imgsz=imgsz)
+    return {
+        "person_map50": pose.get("box_map50", 0.0),
+        "pose_map50": pose.get("pose_map50", 0.0),
+        "head_map50": head.get("box_map50", 0.0),
+        "visibility_accuracy": visibility_accuracy(onnx["pose_main"], onnx["pose_visible"], seeds, rig, imgsz=imgsz),
+    }
+
+
+def not_worse(candidate: dict[str, float], serving: dict[str, float], tolerance: float) -> bool:
+    return all(candidate.get(m, 0.0) + tolerance >= serving.get(m, 0.0) for m in METRICS)

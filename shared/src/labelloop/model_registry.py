@@ -1,0 +1,127 @@
+"""The model registry (S3 + DynamoDB), the label counter and the training lock.
+
+Table ``models`` (key ``pk``):
+
+* ``labels`` → ``count``: human labels since the last training started (atomic ADD);
+* ``lock`` → ``owner``, ``expires``: one training at a time; a crashed trainer's lock expires;
+* ``version#<n>`` → a model set (pose_main, pose_visible, head trained together): ``status``
+  (``promoted`` | ``rejected``), ``metrics``, ``data_hash``, ``parent``, ``created_at``;
+* ``serving`` → ``version``: what Triton serves.
+
+Files: ``s3://<models>/registry/<n>/<model>.pt|.onnx`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def _failed_condition(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    version: int
+    status: str
+    metrics: dict[str, float]
+    data_hash: str
+    parent: int | None
+    created_at: float
+    labels: int
+
+
+class Registry:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    # -- counting and locking -----------------------------------------------------------------
+
+    def add_labels(self, count: int) -> int:
+        """Add to the label counter; returns the new total."""
+        result = self._db.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": "labels"}},
+            UpdateExpression="ADD #c :n",
+            ExpressionAttributeNames={"#c": "count"},
+            ExpressionAttributeValues={":n": {"N": str(count)}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(result["Attributes"]["count"]["N"])
+
+    def labels(self) -> int:
+        """Human labels counted since the last finished training."""
+        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": "labels"}}, ConsistentRead=True).get("Item")
+        return int(item["count"]["N"]) if item else 0
+
+    def acquire(self, owner: str, ttl_s: float, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={"pk": {"S": "lock"}, "owner": {"S": owner}, "expires": {"N": repr(now + ttl_s)}},
+                ConditionExpression="attribute_not_exists(pk) OR expires < :now",
+                ExpressionAttributeValues={":now": {"N": repr(now)}},
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                return False
+            raise
+        return True
+
+    def release(self, owner: str) -> None:
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": "lock"}},
+                ConditionExpression="#o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as error:
+            if not _failed_condition(error):  # someone took over an expired lock: theirs now
+                raise
+
+    # -- versions -----------------------------------------------------------------------------
+
+    def record(self, record: VersionRecord) -> None:
+        """Register a version once (a retried training cannot register it twice)."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={"pk": {"S": f"version#{record.version}"}, "record": {"S": json.dumps(record.__dict__)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if not _failed_condition(error):
+                raise
+
+    def versions(self) -> list[VersionRecord]:
+        found: list[VersionRecord] = []
+        pages = self._db.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="begins_with(pk, :v)",
+            ExpressionAttributeValues={":v": {"S": "version#"}},
+        )
+        for page in pages:
+            found += [VersionRecord(**json.loads(item["record"]["S"])) for item in page["Items"]]
+        return sorted(found, key=lambda r: r.version)
+
+    def serving(self) -> int | None:
+        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": "serving"}}, ConsistentRead=True).get("Item")
+        return int(item["version"]["N"]) if item else None
+
+    def set_serving(self, version: int) -> None:
+        self._db.put_item(TableName=self._table, Item={"pk": {"S": "serving"}, "version": {"N": str(version)}})
+
+    def metrics_of(self, version: int) -> dict[str, Any] | None:
+        return next((r.metrics for r in self.versions() if r.version == version), None)
