@@ -225,7 +225,7 @@ def promote(deps: Deps, version: int, previous: int, onnx: dict[str, Path], metr
     client = triton_http.InferenceServerClient(deps.settings.triton_url)
     for model in SERVED_MODELS:
         write_onnx_model(deps.settings.model_repository, model, onnx[model].read_bytes(), version=version,
-                         inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS)  # fmt: skip
+                         inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS, backend=deps.settings.triton_backend)  # fmt: skip
         client.load_model(model)
     deps.registry.set_serving(version)
     for model in SERVED_MODELS:

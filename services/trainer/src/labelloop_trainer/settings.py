@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from labelloop import WorkerSettings
 from pydantic import Field
@@ -27,4 +28,7 @@ class TrainerSettings(WorkerSettings):
     initial_models: Path = Field(default=Path("models/initial"), description="The shipped models (version 1).")
     model_repository: Path = Field(default=Path("model-repository"), description="Triton's model repository.")
     triton_url: str = Field(default="127.0.0.1:8000", description="Triton's HTTP endpoint, to load new versions.")
+    triton_backend: Literal["python", "onnxruntime"] = Field(
+        default="python", description="python: the local stack's Triton; onnxruntime: a full Triton image."
+    )
     work_dir: Path | None = Field(default=None, description="Where datasets and runs go; default: system temp.")

@@ -53,9 +53,15 @@ def write_onnx_model(
     outputs: list[TensorSpec],
     max_batch_size: int = 8,
     queue_delay_us: int = 2000,
+    backend: str = "python",
 ) -> Path:
-    """Write ``<repository>/<name>/config.pbtxt`` and ``<version>/{model.onnx,model.py}``, the
-    production repository shape with the local Python-backend wrapper; returns the version folder."""
+    """Write ``<repository>/<name>/config.pbtxt`` and ``<version>/model.onnx``, the production
+    repository shape; returns the version folder.
+
+    ``backend="python"`` (the local stack: the wheel's Triton has only the Python backend) adds
+    the ``model.py`` wrapper that runs the ONNX file; ``"onnxruntime"`` is for a full Triton
+    image (docker compose, ECS), which runs it natively.
+    """
 
     def tensors(specs: list[TensorSpec]) -> str:
         return ", ".join(
@@ -67,10 +73,11 @@ def write_onnx_model(
     version_dir = model_dir / str(version)
     version_dir.mkdir(parents=True, exist_ok=True)
     (version_dir / "model.onnx").write_bytes(onnx_model)
-    shutil.copyfile(ONNX_WRAPPER, version_dir / "model.py")
+    if backend == "python":
+        shutil.copyfile(ONNX_WRAPPER, version_dir / "model.py")
     (model_dir / "config.pbtxt").write_text(
         f'name: "{name}"\n'
-        'backend: "python"\n'
+        f'backend: "{backend}"\n'
         f"max_batch_size: {max_batch_size}\n"
         f"input [ {tensors(inputs)} ]\n"
         f"output [ {tensors(outputs)} ]\n"
@@ -180,7 +187,7 @@ YOLO_INPUTS = [TensorSpec("images", "UINT8", (3, -1, -1))]
 YOLO_OUTPUTS = [TensorSpec("output0", "FP32", (-1, -1))]
 
 
-def install_initial_models(repository: Path, source: Path) -> list[str]:
+def install_initial_models(repository: Path, source: Path, backend: str = "python") -> list[str]:
     """Put the shipped models into ``repository`` as version 1 of each, unless it has them already.
 
     A repository the trainer has since added versions to is left alone; returns the models written.
@@ -196,6 +203,8 @@ def install_initial_models(repository: Path, source: Path) -> list[str]:
         if (repository / name / "config.pbtxt").exists():
             continue
         onnx_model = (source / f"{name}.onnx").read_bytes()
-        write_onnx_model(repository, name, onnx_model, version=1, inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS)
+        write_onnx_model(
+            repository, name, onnx_model, version=1, inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS, backend=backend
+        )
         written.append(name)
     return written

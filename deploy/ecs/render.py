@@ -1,0 +1,863 @@
+"""Render deploy/ecs/labelloop.yaml (CloudFormation) from the one topology declaration.
+
+    .venv/bin/python deploy/ecs/render.py            # rewrite the template
+    .venv/bin/python deploy/ecs/render.py --check    # exit 1 if the committed template is stale
+
+Queues, DLQs, topics, subscriptions, buckets, tables and the S3 notification come from
+``labelloop.topology.TOPOLOGY``; what each service may touch (ACCESS below) becomes its task
+role, with no ``*`` action anywhere. CPU services run on Fargate; Triton runs on an EC2 GPU
+capacity provider and shares the model repository with the trainer on EFS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from labelloop.topology import PROCESSES, TOPOLOGY, Queue
+
+TEMPLATE = Path(__file__).with_name("labelloop.yaml")
+SERVICE_PORT_TRITON = 8000
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one service's task role allows, beyond consuming its own queue."""
+
+    publishes: tuple[str, ...] = ()  # event types (→ topics)
+    read: tuple[str, ...] = ()  # "bucket:prefix"
+    write: tuple[str, ...] = ()  # "bucket:prefix"
+    tables: tuple[str, ...] = ()
+    extra: tuple[dict[str, Any], ...] = ()  # further statements (labeling topics, jobs, queues)
+    cpu: int = 512
+    memory: int = 1024
+
+
+def _labeling(stack_sub: str) -> str:
+    return f"arn:${{AWS::Partition}}:sns:${{AWS::Region}}:${{AWS::AccountId}}:{stack_sub}-labeling-*"
+
+
+ACCESS: dict[str, Access] = {
+    "ingest": Access(
+        publishes=("FramesExtracted",),
+        read=("uploads:*",),
+        write=("data:frames/*",),
+        tables=("idempotency",),
+        cpu=2048,
+        memory=4096,
+    ),
+    "inference": Access(
+        publishes=("PredictionsReady",), read=("data:frames/*",), tables=("idempotency",), cpu=1024, memory=2048
+    ),
+    "selector": Access(
+        publishes=("AutoAccepted", "HumanReviewRequested"),
+        write=("data:dataset/auto/*", "data:dataset/deferred/*"),
+        tables=("idempotency", "selector-state"),
+    ),
+    "gt-bridge": Access(
+        publishes=("LabelsCompleted",),
+        write=("data:dataset/human/*",),
+        tables=("idempotency", "labeling", "portal"),
+        extra=(
+            {
+                "Effect": "Allow",
+                "Action": ["sns:CreateTopic", "sns:Publish", "sns:Subscribe", "sns:ListSubscriptionsByTopic"],
+                "Resource": {"Fn::Sub": _labeling("${Stack}")},
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["sagemaker:CreateLabelingJob", "sagemaker:DescribeLabelingJob"],
+                "Resource": {
+                    "Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:labeling-job/${Stack}-*"  # noqa: E501 - one ARN or sentence
+                },
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["sqs:GetQueueAttributes", "sqs:SetQueueAttributes"],
+                "Resource": {"Fn::GetAtt": ["GtBridgeQueue", "Arn"]},
+            },
+        ),
+    ),
+    "trainer": Access(
+        publishes=("ModelPromoted",),
+        read=("data:dataset/*", "data:frames/*"),
+        write=("models:registry/*",),
+        tables=("idempotency", "models"),
+        cpu=4096,
+        memory=16384,
+    ),
+    "portal": Access(
+        read=("data:frames/*", "data:truth/*"),
+        write=("data:labeling/*",),
+        tables=("portal",),
+        extra=(
+            {
+                "Effect": "Allow",
+                "Action": ["sns:Publish", "sns:Subscribe", "sns:ListSubscriptionsByTopic"],
+                "Resource": {"Fn::Sub": _labeling("${Stack}")},
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:CreateQueue",
+                    "sqs:GetQueueAttributes",
+                    "sqs:SetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueUrl",
+                ],
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Stack}-portal-*"},
+            },
+        ),
+    ),
+}
+
+
+def logical(name: str) -> str:
+    """``gt-bridge`` → ``GtBridge``: CloudFormation logical-id form of a declared name."""
+    return "".join(part.capitalize() for part in name.replace("_", "-").split("-"))
+
+
+def physical(name: str) -> dict[str, str]:
+    return {"Fn::Sub": f"${{Stack}}-{name}"}
+
+
+def _queue_resources(queue: Queue) -> dict[str, Any]:
+    base = logical(queue.name)
+    topics = [{"Ref": f"{logical(t)}Topic"} for t in queue.topics]
+    resources: dict[str, Any] = {
+        f"{base}Dlq": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": physical(queue.dlq_name),
+                "MessageRetentionPeriod": queue.retention_s,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+        f"{base}Queue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": physical(queue.name),
+                "VisibilityTimeout": queue.visibility_timeout_s,
+                "MessageRetentionPeriod": queue.retention_s,
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [f"{base}Dlq", "Arn"]},
+                    "maxReceiveCount": queue.max_receive_count,
+                },
+            },
+        },
+        f"{base}QueuePolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": f"{base}Queue"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "AllowSubscribedTopics",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": [f"{base}Queue", "Arn"]},
+                            "Condition": {"ArnEquals": {"aws:SourceArn": topics}},
+                        }
+                    ],
+                },
+            },
+        },
+        f"{base}DlqAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmName": {"Fn::Sub": f"${{Stack}}-{queue.dlq_name}-not-empty"},
+                "AlarmDescription": f"{queue.service} dead-lettered messages: see `labelloop dlq list {queue.service}`",
+                "Namespace": "AWS/SQS",
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [f"{base}Dlq", "QueueName"]}}],
+                "Statistic": "Maximum",
+                "Period": 60,
+                "EvaluationPeriods": 1,
+                "Threshold": 0,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": [{"Ref": "AlarmTopic"}],
+            },
+        },
+    }
+    for topic in queue.topics:
+        resources[f"{base}From{logical(topic)}"] = {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {
+                "TopicArn": {"Ref": f"{logical(topic)}Topic"},
+                "Protocol": "sqs",
+                "RawMessageDelivery": True,
+                "Endpoint": {"Fn::GetAtt": [f"{base}Queue", "Arn"]},
+            },
+        }
+    return resources
+
+
+def _topology_resources() -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    for bucket in TOPOLOGY.buckets:
+        notify = [n for n in TOPOLOGY.notifications if n.bucket == bucket.name]
+        properties: dict[str, Any] = {
+            "BucketName": physical(bucket.name),
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": True}
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+        }
+        if notify:
+            properties["NotificationConfiguration"] = {
+                "TopicConfigurations": [
+                    {"Event": "s3:ObjectCreated:*", "Topic": {"Ref": f"{logical(n.topic)}Topic"}} for n in notify
+                ]
+            }
+        resources[f"{logical(bucket.name)}Bucket"] = {
+            "Type": "AWS::S3::Bucket",
+            "Properties": properties,
+            **({"DependsOn": [f"{logical(n.topic)}TopicPolicy" for n in notify]} if notify else {}),
+        }
+    for topic in TOPOLOGY.topics:
+        resources[f"{logical(topic.name)}Topic"] = {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"TopicName": physical(topic.name), "KmsMasterKeyId": "alias/aws/sns"},
+        }
+    for note in TOPOLOGY.notifications:
+        resources[f"{logical(note.topic)}TopicPolicy"] = {
+            "Type": "AWS::SNS::TopicPolicy",
+            "Properties": {
+                "Topics": [{"Ref": f"{logical(note.topic)}Topic"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "AllowBucketNotifications",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": {"Ref": f"{logical(note.topic)}Topic"},
+                            "Condition": {
+                                "ArnLike": {
+                                    "aws:SourceArn": {
+                                        "Fn::Sub": f"arn:${{AWS::Partition}}:s3:::${{Stack}}-{note.bucket}"
+                                    }
+                                }
+                            },
+                        }
+                    ],
+                },
+            },
+        }
+    for queue in TOPOLOGY.queues:
+        resources |= _queue_resources(queue)
+    for table in TOPOLOGY.tables:
+        keys = [{"AttributeName": table.partition_key, "KeyType": "HASH"}]
+        properties = {
+            "TableName": physical(table.name),
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": table.partition_key, "AttributeType": "S"}],
+            "KeySchema": keys,
+            "SSESpecification": {"SSEEnabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        }
+        if table.ttl_attribute:
+            properties["TimeToLiveSpecification"] = {"AttributeName": table.ttl_attribute, "Enabled": True}
+        resources[f"{logical(table.name)}Table"] = {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+    return resources
+
+
+def _s3_statements(access: Access) -> list[dict[str, Any]]:
+    statements = []
+    for actions, paths in (
+        (["s3:GetObject"], access.read),
+        (["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], access.write),
+    ):
+        if paths:
+            statements.append(
+                {
+                    "Effect": "Allow",
+                    "Action": actions,
+                    "Resource": [
+                        {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::${{Stack}}-{p.split(':')[0]}/{p.split(':')[1]}"}
+                        for p in paths
+                    ],
+                }
+            )
+    buckets = sorted({p.split(":")[0] for p in (*access.read, *access.write)})
+    if buckets:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [{"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::${{Stack}}-{b}"} for b in buckets],
+            }
+        )
+    return statements
+
+
+def _task_role(service: str, access: Access) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = []
+    if service in {q.service for q in TOPOLOGY.queues}:
+        queue = logical(TOPOLOGY.queue_for(service).name)
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                ],
+                "Resource": {"Fn::GetAtt": [f"{queue}Queue", "Arn"]},
+            }
+        )
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                "Resource": {"Fn::GetAtt": [f"{queue}Dlq", "Arn"]},
+            }
+        )
+    topics = sorted({TOPOLOGY.topic_for(event) for event in access.publishes})
+    if topics:
+        statements.append(
+            {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [{"Ref": f"{logical(t)}Topic"} for t in topics]}
+        )
+    if access.tables:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:Scan",
+                    "dynamodb:Query",
+                ],
+                "Resource": [{"Fn::GetAtt": [f"{logical(t)}Table", "Arn"]} for t in access.tables],
+            }
+        )
+    statements += _s3_statements(access)
+    statements += list(access.extra)
+    statements.append(
+        {"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": "*"}
+    )  # no resource-level scope exists
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            },
+            "Policies": [
+                {
+                    "PolicyName": f"{service}-least-privilege",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                }
+            ],
+        },
+    }
+
+
+def _service_resources(service: str, access: Access) -> dict[str, Any]:
+    base = logical(service)
+    prefix = "LABELLOOP_" + service.replace("-", "_").upper() + "_"
+    environment = [
+        {"Name": f"{prefix}STACK", "Value": {"Ref": "Stack"}},
+        {"Name": f"{prefix}LOG_FORMAT", "Value": "json"},
+    ]
+    if service in {"inference", "trainer"}:
+        environment.append(
+            {"Name": f"{prefix}TRITON_URL", "Value": {"Fn::Sub": f"triton.${{Stack}}.internal:{SERVICE_PORT_TRITON}"}}
+        )
+    container: dict[str, Any] = {
+        "Name": service,
+        "Essential": True,
+        "Image": {"Fn::Sub": f"${{ImageRegistry}}/labelloop/{service}:${{ImageTag}}"},
+        "Environment": environment,
+        "LogConfiguration": {
+            "LogDriver": "awslogs",
+            "Options": {
+                "awslogs-group": {"Ref": f"{base}Logs"},
+                "awslogs-region": {"Ref": "AWS::Region"},
+                "awslogs-stream-prefix": service,
+            },
+        },
+        "StopTimeout": 30,
+    }
+    volumes: list[dict[str, Any]] = []
+    if service == "trainer":
+        environment.append({"Name": f"{prefix}MODEL_REPOSITORY", "Value": "/models/repository"})
+        environment.append({"Name": f"{prefix}TRITON_BACKEND", "Value": "onnxruntime"})
+        container["MountPoints"] = [{"SourceVolume": "model-repository", "ContainerPath": "/models/repository"}]
+        volumes = [_efs_volume()]
+    resources: dict[str, Any] = {
+        f"{base}Logs": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"LogGroupName": {"Fn::Sub": f"/labelloop/${{Stack}}/{service}"}, "RetentionInDays": 30},
+        },
+        f"{base}TaskRole": _task_role(service, access),
+        f"{base}TaskDefinition": {
+            "Type": "AWS::ECS::TaskDefinition",
+            "Properties": {
+                "Family": {"Fn::Sub": f"${{Stack}}-{service}"},
+                "RequiresCompatibilities": ["FARGATE"],
+                "NetworkMode": "awsvpc",
+                "Cpu": str(access.cpu),
+                "Memory": str(access.memory),
+                "ExecutionRoleArn": {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
+                "TaskRoleArn": {"Fn::GetAtt": [f"{base}TaskRole", "Arn"]},
+                "ContainerDefinitions": [container],
+                **({"Volumes": volumes} if volumes else {}),
+            },
+        },
+        f"{base}Service": {
+            "Type": "AWS::ECS::Service",
+            "Properties": {
+                "ServiceName": service,
+                "Cluster": {"Ref": "Cluster"},
+                "LaunchType": "FARGATE",
+                "TaskDefinition": {"Ref": f"{base}TaskDefinition"},
+                "DesiredCount": {"Ref": "DesiredCount"},
+                "NetworkConfiguration": {
+                    "AwsvpcConfiguration": {
+                        "Subnets": {"Ref": "SubnetIds"},
+                        "SecurityGroups": [{"Ref": "ServiceSecurityGroup"}],
+                    }
+                },
+            },
+        },
+    }
+    if service in {q.service for q in TOPOLOGY.queues}:
+        resources |= _autoscaling(service, base)
+    return resources
+
+
+def _autoscaling(service: str, base: str) -> dict[str, Any]:
+    """Target tracking on backlog per task: visible messages / running tasks, held near BacklogPerTask."""
+    queue = logical(TOPOLOGY.queue_for(service).name)
+    return {
+        f"{base}ScalableTarget": {
+            "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+            "Properties": {
+                "ServiceNamespace": "ecs",
+                "ScalableDimension": "ecs:service:DesiredCount",
+                "ResourceId": {"Fn::Sub": f"service/${{Cluster}}/${{{base}Service.Name}}"},
+                "MinCapacity": {"Ref": "DesiredCount"},
+                "MaxCapacity": {"Ref": "MaxCount"},
+            },
+        },
+        f"{base}BacklogScaling": {
+            "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
+            "Properties": {
+                "PolicyName": {"Fn::Sub": f"${{Stack}}-{service}-backlog-per-task"},
+                "PolicyType": "TargetTrackingScaling",
+                "ScalingTargetId": {"Ref": f"{base}ScalableTarget"},
+                "TargetTrackingScalingPolicyConfiguration": {
+                    "TargetValue": {"Ref": "BacklogPerTask"},
+                    "CustomizedMetricSpecification": {
+                        "Metrics": [
+                            {
+                                "Id": "backlog",
+                                "ReturnData": False,
+                                "MetricStat": {
+                                    "Stat": "Average",
+                                    "Metric": {
+                                        "Namespace": "AWS/SQS",
+                                        "MetricName": "ApproximateNumberOfMessagesVisible",
+                                        "Dimensions": [
+                                            {
+                                                "Name": "QueueName",
+                                                "Value": {"Fn::GetAtt": [f"{queue}Queue", "QueueName"]},
+                                            }
+                                        ],
+                                    },
+                                },
+                            },
+                            {
+                                "Id": "tasks",
+                                "ReturnData": False,
+                                "MetricStat": {
+                                    "Stat": "Average",
+                                    "Metric": {
+                                        "Namespace": "ECS/ContainerInsights",
+                                        "MetricName": "RunningTaskCount",
+                                        "Dimensions": [
+                                            {"Name": "ClusterName", "Value": {"Ref": "Cluster"}},
+                                            {
+                                                "Name": "ServiceName",
+                                                "Value": {"Fn::GetAtt": [f"{base}Service", "Name"]},
+                                            },
+                                        ],
+                                    },
+                                },
+                            },
+                            {
+                                "Id": "backlog_per_task",
+                                "Expression": "backlog / MAX([tasks, 1])",
+                                "ReturnData": True,
+                                "Label": "messages waiting per running task",
+                            },
+                        ]
+                    },
+                },
+            },
+        },
+    }
+
+
+def _efs_volume() -> dict[str, Any]:
+    return {
+        "Name": "model-repository",
+        "EFSVolumeConfiguration": {
+            "FilesystemId": {"Ref": "ModelRepository"},
+            "TransitEncryption": "ENABLED",
+            "AuthorizationConfig": {"AccessPointId": {"Ref": "ModelRepositoryAccessPoint"}, "IAM": "ENABLED"},
+        },
+    }
+
+
+def _platform() -> dict[str, Any]:
+    """Cluster, networking, the shared model repository and Triton on GPU capacity."""
+    return {
+        "Cluster": {
+            "Type": "AWS::ECS::Cluster",
+            "Properties": {
+                "ClusterName": {"Ref": "Stack"},
+                "ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}],
+                "CapacityProviders": ["FARGATE"],
+            },
+        },
+        "ClusterCapacity": {
+            "Type": "AWS::ECS::ClusterCapacityProviderAssociations",
+            "Properties": {
+                "Cluster": {"Ref": "Cluster"},
+                "CapacityProviders": ["FARGATE", {"Ref": "GpuCapacityProvider"}],
+                "DefaultCapacityProviderStrategy": [{"CapacityProvider": "FARGATE", "Weight": 1}],
+            },
+        },
+        "AlarmTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"TopicName": {"Fn::Sub": "${Stack}-alarms"}, "KmsMasterKeyId": "alias/aws/sns"},
+        },
+        "ServiceSecurityGroup": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {
+                "GroupDescription": "Labelloop services (egress only; Triton takes 8000 from them)",
+                "VpcId": {"Ref": "VpcId"},
+            },
+        },
+        "TritonIngress": {
+            "Type": "AWS::EC2::SecurityGroupIngress",
+            "Properties": {
+                "GroupId": {"Ref": "ServiceSecurityGroup"},
+                "IpProtocol": "tcp",
+                "FromPort": SERVICE_PORT_TRITON,
+                "ToPort": SERVICE_PORT_TRITON,
+                "SourceSecurityGroupId": {"Ref": "ServiceSecurityGroup"},
+            },
+        },
+        "EfsIngress": {
+            "Type": "AWS::EC2::SecurityGroupIngress",
+            "Properties": {
+                "GroupId": {"Ref": "ServiceSecurityGroup"},
+                "IpProtocol": "tcp",
+                "FromPort": 2049,
+                "ToPort": 2049,
+                "SourceSecurityGroupId": {"Ref": "ServiceSecurityGroup"},
+            },
+        },
+        "ExecutionRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "ManagedPolicyArns": [
+                    {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}
+                ],
+            },
+        },
+        "ModelRepository": {
+            "Type": "AWS::EFS::FileSystem",
+            "Properties": {"Encrypted": True, "PerformanceMode": "generalPurpose"},
+        },
+        "ModelRepositoryAccessPoint": {
+            "Type": "AWS::EFS::AccessPoint",
+            "Properties": {
+                "FileSystemId": {"Ref": "ModelRepository"},
+                "PosixUser": {"Uid": "10001", "Gid": "10001"},
+                "RootDirectory": {
+                    "Path": "/repository",
+                    "CreationInfo": {"OwnerUid": "10001", "OwnerGid": "10001", "Permissions": "750"},
+                },
+            },
+        },
+        "ModelRepositoryMountA": {
+            "Type": "AWS::EFS::MountTarget",
+            "Properties": {
+                "FileSystemId": {"Ref": "ModelRepository"},
+                "SubnetId": {"Fn::Select": [0, {"Ref": "SubnetIds"}]},
+                "SecurityGroups": [{"Ref": "ServiceSecurityGroup"}],
+            },
+        },
+        "ModelRepositoryMountB": {
+            "Type": "AWS::EFS::MountTarget",
+            "Properties": {
+                "FileSystemId": {"Ref": "ModelRepository"},
+                "SubnetId": {"Fn::Select": [1, {"Ref": "SubnetIds"}]},
+                "SecurityGroups": [{"Ref": "ServiceSecurityGroup"}],
+            },
+        },
+        "Namespace": {
+            "Type": "AWS::ServiceDiscovery::PrivateDnsNamespace",
+            "Properties": {"Name": {"Fn::Sub": "${Stack}.internal"}, "Vpc": {"Ref": "VpcId"}},
+        },
+        "TritonDiscovery": {
+            "Type": "AWS::ServiceDiscovery::Service",
+            "Properties": {
+                "Name": "triton",
+                "NamespaceId": {"Ref": "Namespace"},
+                "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 10}], "RoutingPolicy": "MULTIVALUE"},
+            },
+        },
+        "GpuInstanceRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                },
+                "ManagedPolicyArns": [
+                    {
+                        "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"  # noqa: E501 - one ARN or sentence
+                    }
+                ],
+            },
+        },
+        "GpuInstanceProfile": {
+            "Type": "AWS::IAM::InstanceProfile",
+            "Properties": {"Roles": [{"Ref": "GpuInstanceRole"}]},
+        },
+        "GpuLaunchTemplate": {
+            "Type": "AWS::EC2::LaunchTemplate",
+            "Properties": {
+                "LaunchTemplateData": {
+                    "ImageId": {"Ref": "GpuAmi"},
+                    "InstanceType": {"Ref": "TritonInstanceType"},
+                    "IamInstanceProfile": {"Arn": {"Fn::GetAtt": ["GpuInstanceProfile", "Arn"]}},
+                    "SecurityGroupIds": [{"Ref": "ServiceSecurityGroup"}],
+                    "MetadataOptions": {"HttpTokens": "required"},
+                    "UserData": {
+                        "Fn::Base64": {"Fn::Sub": "#!/bin/bash\necho ECS_CLUSTER=${Cluster} >> /etc/ecs/ecs.config\n"}
+                    },
+                }
+            },
+        },
+        "GpuAutoScalingGroup": {
+            "Type": "AWS::AutoScaling::AutoScalingGroup",
+            "Properties": {
+                "MinSize": "0",
+                "MaxSize": {"Ref": "TritonMaxInstances"},
+                "VPCZoneIdentifier": {"Ref": "SubnetIds"},
+                "LaunchTemplate": {
+                    "LaunchTemplateId": {"Ref": "GpuLaunchTemplate"},
+                    "Version": {"Fn::GetAtt": ["GpuLaunchTemplate", "LatestVersionNumber"]},
+                },
+                "NewInstancesProtectedFromScaleIn": True,
+            },
+        },
+        "GpuCapacityProvider": {
+            "Type": "AWS::ECS::CapacityProvider",
+            "Properties": {
+                "AutoScalingGroupProvider": {
+                    "AutoScalingGroupArn": {"Ref": "GpuAutoScalingGroup"},
+                    "ManagedTerminationProtection": "ENABLED",
+                    "ManagedScaling": {"Status": "ENABLED", "TargetCapacity": 100},
+                }
+            },
+        },
+        "TritonLogs": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"LogGroupName": {"Fn::Sub": "/labelloop/${Stack}/triton"}, "RetentionInDays": 30},
+        },
+        "TritonTaskDefinition": {
+            "Type": "AWS::ECS::TaskDefinition",
+            "Properties": {
+                "Family": {"Fn::Sub": "${Stack}-triton"},
+                "RequiresCompatibilities": ["EC2"],
+                "NetworkMode": "awsvpc",
+                "ExecutionRoleArn": {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
+                "Volumes": [_efs_volume()],
+                "ContainerDefinitions": [
+                    {
+                        "Name": "triton",
+                        "Essential": True,
+                        "Image": {"Ref": "TritonImage"},
+                        "Memory": {"Ref": "TritonMemory"},
+                        "Command": [
+                            "tritonserver",
+                            "--model-repository=/models/repository",
+                            "--model-control-mode=explicit",
+                            "--load-model=*",
+                            "--strict-readiness=true",
+                        ],
+                        "PortMappings": [{"ContainerPort": SERVICE_PORT_TRITON, "Protocol": "tcp"}],
+                        "ResourceRequirements": [{"Type": "GPU", "Value": "1"}],
+                        "MountPoints": [
+                            {
+                                "SourceVolume": "model-repository",
+                                "ContainerPath": "/models/repository",
+                                "ReadOnly": True,
+                            }
+                        ],
+                        "HealthCheck": {
+                            "Command": [
+                                "CMD-SHELL",
+                                f"curl -sf localhost:{SERVICE_PORT_TRITON}/v2/health/ready || exit 1",
+                            ],
+                            "Interval": 15,
+                            "Timeout": 5,
+                            "Retries": 3,
+                            "StartPeriod": 60,
+                        },
+                        "LogConfiguration": {
+                            "LogDriver": "awslogs",
+                            "Options": {
+                                "awslogs-group": {"Ref": "TritonLogs"},
+                                "awslogs-region": {"Ref": "AWS::Region"},
+                                "awslogs-stream-prefix": "triton",
+                            },
+                        },
+                    }
+                ],
+            },
+        },
+        "TritonService": {
+            "Type": "AWS::ECS::Service",
+            "DependsOn": ["ClusterCapacity"],
+            "Properties": {
+                "ServiceName": "triton",
+                "Cluster": {"Ref": "Cluster"},
+                "TaskDefinition": {"Ref": "TritonTaskDefinition"},
+                "DesiredCount": 1,
+                "CapacityProviderStrategy": [{"CapacityProvider": {"Ref": "GpuCapacityProvider"}, "Weight": 1}],
+                "ServiceRegistries": [{"RegistryArn": {"Fn::GetAtt": ["TritonDiscovery", "Arn"]}}],
+                "NetworkConfiguration": {
+                    "AwsvpcConfiguration": {
+                        "Subnets": {"Ref": "SubnetIds"},
+                        "SecurityGroups": [{"Ref": "ServiceSecurityGroup"}],
+                    }
+                },
+            },
+        },
+    }
+
+
+PARAMETERS: dict[str, Any] = {
+    "Stack": {
+        "Type": "String",
+        "Default": "labelloop",
+        "AllowedPattern": "^[a-z][a-z0-9-]{1,30}$",
+        "Description": "Prefix of every resource name (LABELLOOP_<SVC>_STACK).",
+    },
+    "ImageRegistry": {
+        "Type": "String",
+        "Description": "Registry holding labelloop/<service> images, e.g. <acct>.dkr.ecr.<region>.amazonaws.com.",
+    },
+    "ImageTag": {
+        "Type": "String",
+        "Default": "latest",
+        "Description": "Tag of every service image (roll back by deploying the previous tag).",
+    },
+    "TritonImage": {
+        "Type": "String",
+        "Default": "nvcr.io/nvidia/tritonserver:24.10-py3",
+        "Description": "Triton image with the onnxruntime backend.",
+    },
+    "TritonInstanceType": {"Type": "String", "Default": "g4dn.xlarge", "Description": "GPU instance type for Triton."},
+    "TritonMemory": {"Type": "Number", "Default": 12288, "Description": "MiB reserved for the Triton container."},
+    "TritonMaxInstances": {"Type": "Number", "Default": 2},
+    "GpuAmi": {
+        "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+        "Default": "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id",
+    },
+    "VpcId": {"Type": "AWS::EC2::VPC::Id"},
+    "SubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>", "Description": "Private subnets in two AZs at least."},
+    "DesiredCount": {"Type": "Number", "Default": 1, "MinValue": 1, "Description": "Tasks per service at rest."},
+    "MaxCount": {"Type": "Number", "Default": 10, "Description": "Most tasks per service under backlog."},
+    "BacklogPerTask": {
+        "Type": "Number",
+        "Default": 100,
+        "Description": "Messages waiting per task that autoscaling holds.",
+    },
+}
+
+
+def template() -> dict[str, Any]:
+    resources = _topology_resources() | _platform()
+    for service in PROCESSES:
+        resources |= _service_resources(service, ACCESS[service])
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Labelloop on ECS: topology (rendered from labelloop.topology), services, Triton on GPU, autoscaling, alarms.",  # noqa: E501 - one ARN or sentence
+        "Parameters": PARAMETERS,
+        "Resources": dict(sorted(resources.items())),
+        "Outputs": {
+            "ClusterName": {"Value": {"Ref": "Cluster"}},
+            "AlarmTopicArn": {
+                "Value": {"Ref": "AlarmTopic"},
+                "Description": "Subscribe the on-call to DLQ alarms here.",
+            },
+        },
+    }
+
+
+def rendered() -> str:
+    header = "# Rendered by deploy/ecs/render.py from labelloop.topology; edit the renderer, not this file.\n"
+    return header + yaml.safe_dump(template(), sort_keys=False, width=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if the committed template is not the rendered one")
+    args = parser.parse_args()
+    if args.check:
+        if not TEMPLATE.exists() or TEMPLATE.read_text() != rendered():
+            sys.exit(f"{TEMPLATE} is stale: run deploy/ecs/render.py")
+        return
+    TEMPLATE.write_text(rendered())
+    print(f"wrote {TEMPLATE}")  # noqa: T201 - a script reporting what it wrote
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""deploy/ecs: the CloudFormation template is current, lints clean, matches the topology, and is least-privilege."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.validate import ParamValidator
+from labelloop.topology import PROCESSES, TOPOLOGY
+
+REPO = Path(__file__).parents[2]
+DEPLOY = REPO / "deploy" / "ecs"
+TEMPLATE = DEPLOY / "labelloop.yaml"
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Any]:
+    return dict(yaml.safe_load(TEMPLATE.read_text())["Resources"])
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def _name(value: Any) -> str:
+    """The logical name of a ``${Stack}-<name>`` physical name."""
+    return str(value["Fn::Sub"]).removeprefix("${Stack}-")
+
+
+def test_the_committed_template_is_the_rendered_one() -> None:
+    """deploy/ecs/labelloop.yaml is what render.py makes of today's topology (edit the renderer, not the YAML)."""
+    check = subprocess.run([sys.executable, str(DEPLOY / "render.py"), "--check"], capture_output=True, text=True,
+                           check=False, timeout=60)  # fmt: skip
+    assert check.returncode == 0, check.stderr
+
+
+def test_cfn_lint_passes_on_every_template() -> None:
+    """cfn-lint (errors and warnings) on every template under deploy/."""
+    templates = sorted(str(p) for p in (REPO / "deploy").rglob("*.yaml"))
+    assert templates
+    cfn_lint = shutil.which("cfn-lint") or str(Path(sys.executable).with_name("cfn-lint"))
+    result = subprocess.run([cfn_lint, *templates], capture_output=True, text=True, check=False, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_queues_topics_and_subscriptions_match_the_topology(resources: dict[str, Any]) -> None:
+    """Every declared queue (with its DLQ), topic and subscription is in the template, and nothing else."""
+    queues = {_name(r["Properties"]["QueueName"]) for r in _of_type(resources, "AWS::SQS::Queue").values()}
+    assert queues == {q.name for q in TOPOLOGY.queues} | {q.dlq_name for q in TOPOLOGY.queues}
+    topics = {
+        logical: _name(r["Properties"]["TopicName"]) for logical, r in _of_type(resources, "AWS::SNS::Topic").items()
+    }
+    assert set(topics.values()) - {"alarms"} == {t.name for t in TOPOLOGY.topics}
+    queue_names = {
+        logical: _name(r["Properties"]["QueueName"]) for logical, r in _of_type(resources, "AWS::SQS::Queue").items()
+    }
+    subscriptions = {
+        (topics[r["Properties"]["TopicArn"]["Ref"]], queue_names[r["Properties"]["Endpoint"]["Fn::GetAtt"][0]])
+        for r in _of_type(resources, "AWS::SNS::Subscription").values()
+    }
+    assert subscriptions == {(topic, q.name) for q in TOPOLOGY.queues for topic in q.topics}
+    assert all(r["Properties"]["RawMessageDelivery"] for r in _of_type(resources, "AWS::SNS::Subscription").values())
+    for queue in TOPOLOGY.queues:
+        declared = next(r["Properties"] for r in _of_type(resources, "AWS::SQS::Queue").values()
+                        if _name(r["Properties"]["QueueName"]) == queue.name)  # fmt: skip
+        assert declared["VisibilityTimeout"] == queue.visibility_timeout_s
+        assert declared["RedrivePolicy"]["maxReceiveCount"] == queue.max_receive_count
+    tables = {_name(r["Properties"]["TableName"]) for r in _of_type(resources, "AWS::DynamoDB::Table").values()}
+    assert tables == {t.name for t in TOPOLOGY.tables}
+
+
+def test_everything_at_rest_is_encrypted_and_every_dlq_alarms(resources: dict[str, Any]) -> None:
+    """SSE on buckets, queues, topics and tables; one alarm per dead-letter queue."""
+    assert all(r["Properties"]["BucketEncryption"] for r in _of_type(resources, "AWS::S3::Bucket").values())
+    assert all(r["Properties"]["SqsManagedSseEnabled"] for r in _of_type(resources, "AWS::SQS::Queue").values())
+    assert all(r["Properties"]["KmsMasterKeyId"] for r in _of_type(resources, "AWS::SNS::Topic").values())
+    assert all(
+        r["Properties"]["SSESpecification"]["SSEEnabled"] for r in _of_type(resources, "AWS::DynamoDB::Table").values()
+    )
+    alarmed = {
+        r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for r in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+    }
+    assert alarmed == {f"{name}" for name in resources if name.endswith("Dlq")}
+
+
+def _statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, resource in _of_type(resources, "AWS::IAM::Role").items():
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                yield name, statement
+
+
+def test_iam_policies_grant_no_wildcard_actions(resources: dict[str, Any]) -> None:
+    """No statement allows `*` or `service:*`; each service role names its own queue only."""
+    for role, statement in _statements(resources):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not [a for a in actions if a == "*" or a.endswith(":*")], (role, actions)
+    for queue in TOPOLOGY.queues:
+        role = "".join(part.capitalize() for part in queue.service.split("-")) + "TaskRole"
+        consumed = {s["Resource"]["Fn::GetAtt"][0] for r, s in _statements(resources)
+                    if r == role and "sqs:ReceiveMessage" in s["Action"] and "Fn::GetAtt" in s["Resource"]}  # fmt: skip
+        assert consumed == {"".join(p.capitalize() for p in queue.name.split("-")) + "Queue"}
+
+
+_API_NAMES = {"EFSVolumeConfiguration": "efsVolumeConfiguration", "FilesystemId": "fileSystemId", "IAM": "iam"}
+
+
+def _api_shape(value: Any) -> Any:
+    """CloudFormation properties → RegisterTaskDefinition parameters (camelCase, intrinsics as strings)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref")):
+            return "resolved-at-deploy"
+        return {_API_NAMES.get(k, k[0].lower() + k[1:]) if not re.match(r"^awslogs-", k) else k: _api_shape(v)
+                for k, v in value.items()}  # fmt: skip
+    if isinstance(value, list):
+        return [_api_shape(v) for v in value]
+    return value
+
+
+def test_task_definitions_validate_against_botocores_ecs_model(resources: dict[str, Any]) -> None:
+    """Every task definition is a valid RegisterTaskDefinition request; every process has one, plus Triton on a GPU."""
+    shape = (
+        boto3.session.Session().get_available_services()
+        and boto3.client("ecs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        .meta.service_model.operation_model("RegisterTaskDefinition")
+        .input_shape
+    )
+    definitions = _of_type(resources, "AWS::ECS::TaskDefinition")
+    for name, definition in definitions.items():
+        params = _api_shape(definition["Properties"])
+        for container in params["containerDefinitions"]:
+            if isinstance(container.get("memory"), str):
+                container["memory"] = 1024  # a parameter reference: a number at deploy time
+        report = ParamValidator().validate(params, shape)
+        assert not report.has_errors(), (name, report.generate_report())
+    families = {_name(d["Properties"]["Family"]) for d in definitions.values()}
+    assert families == {*PROCESSES, "triton"}
+    triton = definitions["TritonTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    assert triton["ResourceRequirements"] == [{"Type": "GPU", "Value": "1"}]
