@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 from labelloop import AwsClients, FramesExtracted, build_worker, parse_body
 from labelloop.bootstrap import CreatedStack
+from labelloop.portal_api import PortalJob
+from labelloop.synth import store_truth, write_clip
 from labelloop_ingest.entrypoint import SERVICE
 from labelloop_ingest.media import probe, sampled_frames
 from labelloop_ingest.settings import IngestSettings
+from labelloop_portal.annotator import SimulatedAnnotator
 
 from tests.helpers import dead_letter_reasons, eventually, worker_running
 from tests.media import audio_only, h264_clip, image, opencv_sample, vtest_avi
@@ -262,3 +265,26 @@ def test_bad_uploads_end_in_the_dlq_with_a_reason_and_leave_nothing(
     assert reason in reasons[0]
     assert event.source_uri.endswith("images/good.png")
     assert frame_keys(aws) == [f"frames/{event.clip_id}/000000.jpg", f"frames/{event.clip_id}/manifest.jsonl"]
+
+
+def test_a_synthetic_clip_is_ingested_and_its_frames_find_their_hidden_truth(
+    aws: AwsClients, stack: CreatedStack, ingest: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A rendered cabin clip (H.264) goes through ingest at 2 fps; the simulated annotator answers
+    each extracted frame with that source frame's truth, not the pre-annotation."""
+    rendered = write_clip(tmp_path / "cabin.mp4", 21, seconds=2, fps=10)
+    store_truth(aws.s3, DATA, "clips/cabin.mp4", rendered, fps=10)
+    with ingest():
+        upload(aws, tmp_path / "cabin.mp4", "clips/cabin.mp4", {"fps": "2"})
+        [event] = extracted(aws, stack)
+    assert [f.frame_no for f in event.frames] == [0, 5, 10, 15]
+    annotator = SimulatedAnnotator(aws.s3, delay_s=0, error_rate=0, abandon_rate=0, seed=0)
+    job = PortalJob(name="j", modality="head", level=1, label_attribute="head", input_topic_arn="a",
+                    output_topic_arn="b", output_s3_uri="s3://test-data/labeling", task_lifetime_s=60,
+                    task_time_limit_s=60, max_concurrent_tasks=1, created_at=0, last_activity_at=0)  # fmt: skip
+    for frame in event.frames:
+        label = annotator.answer(str(frame.frame_no), {"source-ref": frame.uri}, job, now=0.0)
+        truth = [p.head for p in rendered[frame.frame_no].persons if p.head]
+        boxes = [(a["left"], a["top"], a["width"], a["height"]) for a in label["head"]["annotations"]]
+        assert boxes == [tuple(round(v) for v in head) for head in truth]
+        assert "labelloop-answer-source" not in label["head-metadata"]

@@ -34,10 +34,11 @@ from labelloop.groundtruth import DEDUP_ATTRIBUTE
 from labelloop.local.stack import LOCAL_AWS_ENV
 from labelloop.manifest import augmented_manifest_line
 from labelloop.portal_api import get_job
+from labelloop.truth_layout import frame_truth_location
 from labelloop_gt_bridge import handlers
 from labelloop_gt_bridge.entrypoint import Deps, build_deps
 from labelloop_gt_bridge.settings import GtBridgeSettings
-from labelloop_portal.annotator import SimulatedAnnotator, truth_location
+from labelloop_portal.annotator import SimulatedAnnotator
 from labelloop_portal.portal import Portal
 
 from tests.helpers import drain, eventually, worker_running
@@ -247,7 +248,7 @@ def test_a_thousand_objects_with_abandonment_are_all_labeled(aws: AwsClients, st
     frames = 1000
     truth = frame(0, clip="truth").model_dump_json().encode()
     for n in range(frames):
-        bucket, key = truth_location(f"s3://test-data/frames/big/{n:06d}.jpg")
+        bucket, key = frame_truth_location(f"s3://test-data/frames/big/{n:06d}.jpg")
         aws.s3.put_object(Bucket=bucket, Key=key, Body=truth)
     annotator = SimulatedAnnotator(aws.s3, delay_s=3600, error_rate=0.1, abandon_rate=0.2, seed=7)
     with labeling_loop(aws, stack, annotator, modalities=("head",), task_lifetime_s=int(DAY)) as loop:

@@ -1,6 +1,7 @@
 """Synthetic in-cabin data with known ground truth: training images, test clips, hidden answers."""
 
 from labelloop.rig import BODY_JOINTS, IN_CABIN_17, SKELETON, Rig
+from labelloop.synth.clips import store_truth, write_clip
 from labelloop.synth.scene import Look, PersonTruth, Pose, Rendered, Scene, interpolate, render, sample_scene
 from labelloop.synth.truth import truth_predictions
 
@@ -17,5 +18,7 @@ __all__ = [
     "interpolate",
     "render",
     "sample_scene",
+    "store_truth",
+    "write_clip",
     "truth_predictions",
 ]
