@@ -3,7 +3,8 @@
 Hidden truth (a FramePredictions with the true boxes and points) is where
 :mod:`labelloop.truth_layout` says: the frame's own, or its synthetic clip's for that source frame
 (found through ingest's frame manifest); only this annotator and the evaluator read it. A frame
-with no truth is answered with the model's pre-annotation, as a tired person would, and the answer says so in its metadata.
+with no truth is answered with the model's pre-annotation, as a tired person would, and the
+answer says so in its metadata.
 Every choice is seeded by the task's dedup id, so a run is reproducible.
 """
 
