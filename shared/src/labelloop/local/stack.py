@@ -206,7 +206,12 @@ class EmbeddedStack:
         if self._triton is None:
             return {}
         prefix = service_env_prefix(service)
-        return {f"{prefix}TRITON_URL": self._triton.http_url, f"{prefix}MODEL_REPOSITORY": str(self.model_repository)}
+        return {
+            f"{prefix}TRITON_URL": self._triton.http_url,
+            f"{prefix}MODEL_REPOSITORY": str(self.model_repository),
+            # The trainer registers the shipped set as version 1 from here, whatever its cwd.
+            f"{prefix}INITIAL_MODELS": str(self._initial_models.resolve()) if self._initial_models else "",
+        }
 
     def _spawn(self, service: str) -> subprocess.Popen[bytes]:
         return spawn([sys.executable, "-m", service_module(service)], env=self._env(service))
