@@ -267,3 +267,21 @@ def test_a_thousand_objects_with_abandonment_are_all_labeled(aws: AwsClients, st
     assert 150 < expiries < 300  # ~20% abandoned, some of them twice
     assert loop.portal.counts["expired"] == expiries
     assert loop.portal.counts["duplicates"] == 0
+
+
+def test_the_portal_holds_at_most_max_concurrent_tasks_and_the_rest_wait(aws: AwsClients, stack: CreatedStack) -> None:
+    """With MaxConcurrentTaskCount 2, five objects make two tasks; the others wait in the job's queue
+    and become tasks as answers free room."""
+    with labeling_loop(aws, stack, modalities=("head",), max_concurrent_tasks=2) as loop:
+        publisher = EventPublisher.for_stack(aws, StackNames("test"))
+        publisher.publish_all([review(n, clip="cap") for n in range(5)])
+        loop.settle(5)
+        loop.portal.tick()
+        job = loop.job("head-l1")
+        assert len(loop.portal.open_tasks(job.name)) == 2
+        assert loop.portal.counts["received"] == 2
+        for task in loop.portal.open_tasks(job.name):
+            loop.portal.submit(job, task.object_id, human_label("head"), worker="frank")
+        loop.portal.tick()
+        assert len(loop.portal.open_tasks(job.name)) == 2
+        assert loop.portal.counts["received"] == 4
