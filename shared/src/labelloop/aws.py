@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -86,3 +88,18 @@ class AwsClients:
     @cached_property
     def partition(self) -> str:
         return self._session.get_partition_for_region(self.region_name)
+
+
+def conditionally(write: Callable[[], object]) -> bool:
+    """Run one DynamoDB conditional write; False when its condition did not hold.
+
+    The one place that tells "someone else got there first" (an answer) from every other
+    ClientError (a failure, re-raised).
+    """
+    try:
+        write()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from labelloop.aws import conditionally
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -48,10 +48,6 @@ class JobItem:
     output_topic: str
 
 
-def _conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class LabelingState:
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._db = dynamodb
@@ -76,8 +72,8 @@ class LabelingState:
         """Store ``job`` as the active one, if nobody replaced the previous one first."""
         condition = "attribute_not_exists(pk)" if previous_incarnation is None else "incarnation = :previous"
         values = {} if previous_incarnation is None else {":previous": {"N": str(previous_incarnation)}}
-        try:
-            self._db.put_item(
+        return conditionally(
+            lambda: self._db.put_item(
                 TableName=self._table,
                 Item={
                     "pk": {"S": f"job#{job.spec_key}"},
@@ -89,18 +85,14 @@ class LabelingState:
                 ConditionExpression=condition,
                 **({"ExpressionAttributeValues": values} if values else {}),  # type: ignore[arg-type]
             )
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        )
 
     # -- objects ------------------------------------------------------------------------------
 
     def register(self, key: str, job_key: str, line: dict[str, Any]) -> bool:
         """Create the object at generation 0, not yet sent; False if it already exists."""
-        try:
-            self._db.put_item(
+        return conditionally(
+            lambda: self._db.put_item(
                 TableName=self._table,
                 Item={
                     "pk": {"S": key},
@@ -114,11 +106,7 @@ class LabelingState:
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        )
 
     def get(self, key: str) -> ObjectItem | None:
         found = self._db.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
@@ -126,8 +114,8 @@ class LabelingState:
 
     def mark_sent(self, key: str, generation: int, previous_sent_at: float, now: float, *, resend: bool) -> bool:
         """Record a (re)send of ``generation``; False if someone else recorded one first."""
-        try:
-            self._db.update_item(
+        return conditionally(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
                 UpdateExpression="SET sent_at = :now ADD resends :inc",
@@ -141,16 +129,12 @@ class LabelingState:
                     ":sent": {"S": "sent"},
                 },
             )
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        )
 
     def next_generation(self, key: str, expired_generation: int, line: dict[str, Any]) -> bool:
         """After an expiry: the object's next generation (new dedup id), not yet sent."""
-        try:
-            self._db.update_item(
+        return conditionally(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
                 UpdateExpression="SET generation = :next, sent_at = :zero, line = :line ADD expiries :one",
@@ -165,15 +149,11 @@ class LabelingState:
                     ":sent": {"S": "sent"},
                 },
             )
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        )
 
     def complete(self, key: str, generation: int) -> bool:
-        try:
-            self._db.update_item(
+        return conditionally(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
                 UpdateExpression="SET #s = :done",
@@ -185,11 +165,7 @@ class LabelingState:
                     ":sent": {"S": "sent"},
                 },
             )
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        )
 
     def objects(self, *, due_before: float | None = None) -> list[ObjectItem]:
         """Every object (``due_before``: only unlabeled ones last sent before that time)."""

@@ -18,14 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from labelloop.aws import conditionally
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-def _failed_condition(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 @dataclass(frozen=True)
@@ -65,45 +61,38 @@ class Registry:
 
     def acquire(self, owner: str, ttl_s: float, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        try:
-            self._db.put_item(
+        return conditionally(
+            lambda: self._db.put_item(
                 TableName=self._table,
                 Item={"pk": {"S": "lock"}, "owner": {"S": owner}, "expires": {"N": repr(now + ttl_s)}},
                 ConditionExpression="attribute_not_exists(pk) OR expires < :now",
                 ExpressionAttributeValues={":now": {"N": repr(now)}},
             )
-        except ClientError as error:
-            if _failed_condition(error):
-                return False
-            raise
-        return True
+        )
 
     def release(self, owner: str) -> None:
-        try:
-            self._db.delete_item(
+        # False: someone took over an expired lock, which is theirs now.
+        conditionally(
+            lambda: self._db.delete_item(
                 TableName=self._table,
                 Key={"pk": {"S": "lock"}},
                 ConditionExpression="#o = :owner",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
-        except ClientError as error:
-            if not _failed_condition(error):  # someone took over an expired lock: theirs now
-                raise
+        )
 
     # -- versions -----------------------------------------------------------------------------
 
     def record(self, record: VersionRecord) -> None:
         """Register a version once (a retried training cannot register it twice)."""
-        try:
-            self._db.put_item(
+        conditionally(
+            lambda: self._db.put_item(
                 TableName=self._table,
                 Item={"pk": {"S": f"version#{record.version}"}, "record": {"S": json.dumps(record.__dict__)}},
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        except ClientError as error:
-            if not _failed_condition(error):
-                raise
+        )
 
     def versions(self) -> list[VersionRecord]:
         found: list[VersionRecord] = []

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from labelloop.aws import conditionally
 from labelloop.groundtruth import JobStatus
 
 if TYPE_CHECKING:
@@ -46,17 +46,13 @@ def _key(name: str) -> dict[str, dict[str, str]]:
 
 def create_job(dynamodb: DynamoDBClient, table: str, job: PortalJob) -> bool:
     """Register ``job``; False when a job of that name exists (names are never reused)."""
-    try:
-        dynamodb.put_item(
+    return conditionally(
+        lambda: dynamodb.put_item(
             TableName=table,
             Item={**_key(job.name), "job": {"S": job.model_dump_json()}},
             ConditionExpression="attribute_not_exists(pk)",
         )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    )
 
 
 def get_job(dynamodb: DynamoDBClient, table: str, name: str) -> PortalJob | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from labelloop.aws import conditionally
 
 from labelloop_selector.policy import Route, Signature
 
@@ -176,13 +177,7 @@ class SelectorState:
 
     def _spend(self, key: str, limit: int, sent: LastSent | None, retention_s: int) -> bool:
         """Count one more task under ``key`` unless that passes ``limit``; False when it would."""
-        try:
-            self._db.update_item(**self._spend_update(key, limit, sent, retention_s))
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return conditionally(lambda: self._db.update_item(**self._spend_update(key, limit, sent, retention_s)))
 
     def _refund(self, keys: list[str]) -> None:
         for key in keys:
