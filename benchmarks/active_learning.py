@@ -28,8 +28,8 @@ import onnxruntime
 from labelloop import FrameRef
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import render, sample_scene
-from labelloop.visibility import Thresholds, frame_predictions
-from labelloop.yolo import batch, decode
+from labelloop.visibility import Thresholds, decode_frame
+from labelloop.yolo import batch
 from labelloop_selector.scoring import ScoringContext, load_scorer
 from labelloop_trainer.evaluation import evaluate
 from labelloop_trainer.initial_models import synthetic_frames
@@ -58,15 +58,9 @@ def scores(onnx: dict[str, Path], seeds: list[int], strategy: str, imgsz: int) -
         tensor, fits = batch(images, imgsz)
         outputs = {m: s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
         for index, seed in enumerate(chunk):
-            decoded = {
-                m: decode(outputs[m][index], fits[index], (320, 240), keypoints=0 if m == "head" else 17,
-                          conf_threshold=0.25, iou_threshold=0.6, max_detections=6)
-                for m in MODELS
-            }  # fmt: skip
             frame = FrameRef(uri=f"s3://pool-frames/{seed}.jpg", frame_no=index, timestamp_s=0.0, width=320, height=240)
-            predictions = frame_predictions(frame, main=decoded["pose_main"], visible=decoded["pose_visible"],
-                                            heads=decoded["head"], keypoint_names=IN_CABIN_17.keypoints,
-                                            thresholds=Thresholds())  # fmt: skip
+            predictions = decode_frame(outputs, index, fits[index], frame, keypoint_names=IN_CABIN_17.keypoints,
+                                       thresholds=Thresholds())  # fmt: skip
             result[seed] = scorer(predictions, context)
     return result
 

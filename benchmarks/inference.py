@@ -28,24 +28,26 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
+from labelloop import FrameRef
 from labelloop.local.triton import SERVED_MODELS, TritonServer, install_initial_models
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import render, sample_scene
-from labelloop.yolo import FloatArray, Letterbox, batch, decode
+from labelloop.visibility import Thresholds, decode_frame
+from labelloop.yolo import FloatArray, Letterbox, batch
 from labelloop_inference.triton import TritonModels
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.9
-KEYPOINTS = {"pose_main": len(IN_CABIN_17), "pose_visible": len(IN_CABIN_17), "head": 0}
 
 
 def postprocess(outputs: dict[str, FloatArray], fits: list[Letterbox]) -> int:
-    """Decode every model's output like the service does; returns the detections (so none is skipped)."""
+    """Decode every frame as the service does (the shared decode_frame); returns the detections."""
     found = 0
-    for model, raw in outputs.items():
-        for index, fit in enumerate(fits):
-            found += len(decode(raw[index], fit, (320, 240), keypoints=KEYPOINTS[model], conf_threshold=0.25,
-                                iou_threshold=0.6, max_detections=6))  # fmt: skip
+    for index, fit in enumerate(fits):
+        frame = FrameRef(uri="s3://bench-frames/f.jpg", frame_no=index, timestamp_s=0.0, width=320, height=240)
+        predictions = decode_frame(outputs, index, fit, frame, keypoint_names=IN_CABIN_17.keypoints,
+                                   thresholds=Thresholds())  # fmt: skip
+        found += len(predictions.persons) + len(predictions.heads)
     return found
 
 

@@ -10,13 +10,14 @@ visible points only, so per point:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from labelloop.events import Box, FramePredictions, FrameRef, Keypoint, Person, Visibility
-from labelloop.yolo import Detection
+from labelloop.yolo import Detection, FloatArray, Letterbox, decode
 
 
 @dataclass(frozen=True)
@@ -106,4 +107,43 @@ def _box(detection: Detection, label: str) -> Box:
         height=round(height, 2),
         confidence=_published(detection.confidence),
         label=label,
+    )
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    conf_threshold: float = 0.25
+    iou_threshold: float = 0.6
+    max_detections: int = 6
+
+
+def decode_frame(
+    outputs: Mapping[str, FloatArray],
+    index: int,
+    fit: Letterbox,
+    frame: FrameRef,
+    *,
+    keypoint_names: tuple[str, ...],
+    thresholds: Thresholds,
+    options: DecodeOptions = DecodeOptions(),
+) -> FramePredictions:
+    """Frame ``index`` of a batch's raw outputs (``pose_main``, ``pose_visible``, ``head`` when
+    present) → its predictions. The one path from network output to contract: inference, the
+    trainer's evaluation and the benchmarks all take it. ValueError when an output does not fit
+    the rig."""
+
+    def detections(model: str, keypoints: int) -> list[Detection]:
+        if model not in outputs:
+            return []
+        return decode(outputs[model][index], fit, (frame.width, frame.height), keypoints=keypoints,
+                      conf_threshold=options.conf_threshold, iou_threshold=options.iou_threshold,
+                      max_detections=options.max_detections)  # fmt: skip
+
+    return frame_predictions(
+        frame,
+        main=detections("pose_main", len(keypoint_names)),
+        visible=detections("pose_visible", len(keypoint_names)),
+        heads=detections("head", 0),
+        keypoint_names=keypoint_names,
+        thresholds=thresholds,
     )

@@ -24,8 +24,8 @@ from labelloop import (
     deterministic_id,
     get_logger,
 )
-from labelloop.visibility import frame_predictions
-from labelloop.yolo import batch, decode
+from labelloop.visibility import DecodeOptions, decode_frame
+from labelloop.yolo import batch
 from numpy.typing import NDArray
 
 from labelloop_inference.triton import TritonUnavailableError, retrying
@@ -63,7 +63,7 @@ def predict(
 ) -> list[FramePredictions]:
     """Run the three models over ``images`` in requests of ``max_batch`` and decode the outputs."""
     settings = deps.settings
-    keypoints = len(settings.keypoints)
+    options = DecodeOptions(settings.detection_threshold, settings.nms_iou, settings.max_persons)
     results: list[FramePredictions] = []
     chunks = [
         (images[start : start + settings.max_batch], frames[start : start + settings.max_batch])
@@ -74,31 +74,20 @@ def predict(
     for (_, chunk_frames), (_, fits), outputs in zip(chunks, inputs, all_outputs, strict=True):
         for index, (frame, fit) in enumerate(zip(chunk_frames, fits, strict=True)):
             try:
-                main, visible, heads = (
-                    decode(
-                        outputs[model][index],
+                results.append(
+                    decode_frame(
+                        outputs,
+                        index,
                         fit,
-                        (frame.width, frame.height),
-                        keypoints=points,
-                        conf_threshold=settings.detection_threshold,
-                        iou_threshold=settings.nms_iou,
-                        max_detections=settings.max_persons,
+                        frame,
+                        keypoint_names=settings.keypoints,
+                        thresholds=deps.thresholds,
+                        options=options,
                     )
-                    for model, points in (("pose_main", keypoints), ("pose_visible", keypoints), ("head", 0))
                 )
-            except (ValueError, IndexError, KeyError) as error:
+            except (ValueError, IndexError) as error:
                 # The serving model does not match the configured rig: no retry will fix that.
                 raise PermanentError(f"model output does not match the configuration: {error}") from error
-            results.append(
-                frame_predictions(
-                    frame,
-                    main=main,
-                    visible=visible,
-                    heads=heads,
-                    keypoint_names=settings.keypoints,
-                    thresholds=deps.thresholds,
-                )
-            )
     return results
 
 

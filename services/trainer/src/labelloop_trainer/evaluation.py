@@ -9,8 +9,8 @@ import onnxruntime
 from labelloop import FrameRef
 from labelloop.rig import Rig
 from labelloop.synth import render, sample_scene
-from labelloop.visibility import Thresholds, frame_predictions, iou
-from labelloop.yolo import batch, decode
+from labelloop.visibility import Thresholds, decode_frame, iou
+from labelloop.yolo import batch
 
 from labelloop_trainer.training import validate
 
@@ -20,36 +20,31 @@ METRICS = ("person_map50", "pose_map50", "head_map50", "visibility_accuracy")
 
 def visibility_accuracy(pose_main: Path, pose_visible: Path, seeds: range, rig: Rig, *, imgsz: int) -> float:
     """Share of the true persons' keypoints whose predicted visibility is right (persons matched by IoU)."""
-    sessions = [
-        onnxruntime.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (pose_main, pose_visible)
-    ]
+    sessions = {
+        name: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        for name, path in (("pose_main", pose_main), ("pose_visible", pose_visible))
+    }
     right = total = 0
     scenes = [render(sample_scene(seed)) for seed in seeds]
     for start in range(0, len(scenes), 8):
         chunk = scenes[start : start + 8]
         tensor, fits = batch([scene.image for scene in chunk], imgsz)
-        main_out, visible_out = (session.run(None, {"images": tensor})[0] for session in sessions)
+        outputs = {name: session.run(None, {"images": tensor})[0] for name, session in sessions.items()}
         for index, scene in enumerate(chunk):
             height, width = scene.image.shape[:2]
-            options = {"conf_threshold": 0.25, "iou_threshold": 0.6, "max_detections": 6}
-            main = decode(main_out[index], fits[index], (width, height), keypoints=len(rig), **options)  # type: ignore[arg-type]
-            visible = decode(visible_out[index], fits[index], (width, height), keypoints=len(rig), **options)  # type: ignore[arg-type]
             frame = FrameRef(
                 uri="s3://holdout-frames/x.jpg", frame_no=index, timestamp_s=0.0, width=width, height=height
             )
-            predicted = frame_predictions(frame, main=main, visible=visible, heads=[], keypoint_names=rig.keypoints,
-                                          thresholds=Thresholds()).persons  # fmt: skip
+            predicted = decode_frame(outputs, index, fits[index], frame, keypoint_names=rig.keypoints,
+                                     thresholds=Thresholds()).persons  # fmt: skip
             for truth in scene.persons:
                 total += len(rig)
-                match = max(
-                    predicted,
-                    key=lambda p: iou(truth.box, (p.box.left, p.box.top, p.box.width, p.box.height)),
-                    default=None,
+                overlap, match = max(
+                    ((iou(truth.box, (p.box.left, p.box.top, p.box.width, p.box.height)), p) for p in predicted),
+                    key=lambda pair: pair[0],
+                    default=(0.0, None),
                 )
-                if (
-                    match is None
-                    or iou(truth.box, (match.box.left, match.box.top, match.box.width, match.box.height)) < 0.5
-                ):
+                if match is None or overlap < 0.5:
                     continue
                 right += sum(point.visibility == truth.keypoints[point.name][2] for point in match.keypoints)
     return right / total if total else 0.0
