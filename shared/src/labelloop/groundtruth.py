@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from labelloop.events import Modality, deterministic_id
@@ -57,6 +58,11 @@ class JobSpec:
         if not JOB_NAME_PATTERN.match(name):
             raise ValueError(f"job name {name!r} breaks Ground Truth's naming rule")
         return name
+
+
+def creation_date(epoch_s: float) -> str:
+    """A time as Ground Truth writes it in output metadata and worker responses (UTC, seconds)."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def dedup_id(object_key: str, generation: int) -> str:

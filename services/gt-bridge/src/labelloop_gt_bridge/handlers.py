@@ -42,10 +42,6 @@ if TYPE_CHECKING:
 log = get_logger()
 
 
-def _stamp(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
 def prefill(predictions: FramePredictions, modality: str, now: float) -> dict[str, Any]:
     """The model's labels for one modality, in the output shape, to pre-annotate the task."""
     line = augmented_manifest_line(
@@ -66,14 +62,19 @@ def send(deps: Deps, item: ObjectItem, *, resend: bool) -> bool:
     return deps.state.mark_sent(item.key, item.generation, item.sent_at, now, resend=resend)
 
 
-def register_and_send(deps: Deps, spec: JobSpec, frame_uri: str, line: dict[str, Any]) -> None:
-    key = line[OBJECT]
-    deps.state.register(key, spec.key, line)
+def send_pending(deps: Deps, key: str) -> None:
+    """Publish the object's current generation unless it went out already: it is new, a new
+    generation after an expiry, or a retry after a crash before publishing."""
     item = deps.state.get(key)
-    if item is None:  # registered a moment ago; only a deleted table could cause this
-        raise RetryableError(f"object {key} vanished right after registration")
-    if item.status == "sent" and item.sent_at == 0:  # new, or a retry after a crash before publishing
+    if item is None:  # written a moment ago; only a deleted table could cause this
+        raise RetryableError(f"object {key} vanished right after it was written")
+    if item.status == "sent" and item.sent_at == 0:
         send(deps, item, resend=False)
+
+
+def register_and_send(deps: Deps, spec: JobSpec, line: dict[str, Any]) -> None:
+    deps.state.register(line[OBJECT], spec.key, line)
+    send_pending(deps, line[OBJECT])
 
 
 def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> None:
@@ -90,7 +91,7 @@ def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> No
             frame={"clip_id": event.clip_id, "reason": event.reason, **frame.model_dump(mode="json")},
             prefill=prefill(event.predictions, modality, now),
         )
-        register_and_send(deps, spec, frame.uri, line)
+        register_and_send(deps, spec, line)
     log.info("gt_bridge.requested", frame=frame.uri, reason=event.reason, modalities=list(deps.settings.modalities))
 
 
@@ -132,7 +133,7 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
             frame=item.line["labelloop-frame"],
             level1_labels=label_of(line, spec.label_attribute),
         )
-        register_and_send(deps, level2, frame.uri, next_line)
+        register_and_send(deps, level2, next_line)
     else:
         job = deps.state.job(spec.key)
         deps.publisher.publish(
@@ -159,9 +160,7 @@ def _resend_expired(deps: Deps, item: ObjectItem) -> None:
     )}  # fmt: skip
     if deps.state.next_generation(item.key, item.generation, next_line):
         log.info("gt_bridge.expired_resend", object=item.key, generation=item.generation + 1)
-    current = deps.state.get(item.key)
-    if current is not None and current.status == "sent" and current.sent_at == 0:
-        send(deps, current, resend=False)  # the new generation's first send (its own dedup id)
+    send_pending(deps, item.key)  # the new generation's first send (its own dedup id)
 
 
 def sweep(deps: Deps) -> int:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from labelloop.groundtruth import creation_date
 from labelloop.portal_api import PortalJob
 
 
@@ -15,7 +15,7 @@ def output_label(
     metadata: dict[str, Any] = {
         "type": "groundtruth/object-detection" if job.modality == "head" else "groundTruth/custom",
         "human-annotated": "yes",
-        "creation-date": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "creation-date": creation_date(now),
         "job-name": f"labeling-job/{job.name}",
         **extra,
     }

@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 from labelloop import AwsClients, StackNames, get_logger
+from labelloop.aws import conditionally
 from labelloop.bootstrap import subscribe_queue
 from labelloop.clock import Clock
-from labelloop.groundtruth import expired_output_line, line_dedup_id
+from labelloop.groundtruth import creation_date, expired_output_line, line_dedup_id
 from labelloop.portal_api import IDLE_STOP_S, PortalJob, list_jobs, save_job
 
 from labelloop_portal.annotator import SimulatedAnnotator
@@ -51,10 +51,6 @@ class Task:
 class JobTasks:
     open: dict[int, Task] = field(default_factory=dict)
     manifest_lines: list[str] = field(default_factory=list)
-
-
-def _stamp(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class Portal:
@@ -190,15 +186,11 @@ class Portal:
         return 1
 
     def _claim(self, key: str) -> bool:
-        try:
-            self._clients.dynamodb.put_item(
+        return conditionally(
+            lambda: self._clients.dynamodb.put_item(
                 TableName=self._table, Item={"pk": {"S": key}}, ConditionExpression="attribute_not_exists(pk)"
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def _next_object_id(self, job: str) -> int:
         result = self._clients.dynamodb.update_item(
@@ -253,7 +245,7 @@ class Portal:
     def _expire(self, job: PortalJob, tasks: JobTasks, now: float) -> bool:
         gone = [t for t in tasks.open.values() if t.expires_at <= now]
         for task in gone:
-            line = expired_output_line(task.line, job.label_attribute, job.name, _stamp(now))
+            line = expired_output_line(task.line, job.label_attribute, job.name, creation_date(now))
             self._finish(job, tasks, task, line, now, worker=None)
             self.counts["expired"] += 1
         return bool(gone)
@@ -264,12 +256,12 @@ class Portal:
         """Write the task's outputs in Ground Truth's layout, notify, and close the task."""
         bucket, _, prefix = job.output_s3_uri.removeprefix("s3://").partition("/")
         base = f"{prefix.rstrip('/')}/{job.name}/annotations"
-        stamp = _stamp(now).replace(":", "-")
+        stamp = creation_date(now).replace(":", "-")
         s3 = self._clients.s3
         if worker is not None:
             response = {"answers": [{
                 "workerId": worker, "answerContent": {job.label_attribute: output.get(job.label_attribute)},
-                "acceptanceTime": _stamp(task.created_at), "submissionTime": _stamp(now),
+                "acceptanceTime": creation_date(task.created_at), "submissionTime": creation_date(now),
                 "timeSpentInSeconds": round(now - task.created_at, 1),
             }]}  # fmt: skip
             s3.put_object(Bucket=bucket, Key=f"{base}/worker-response/iteration-1/{task.object_id}/{stamp}.json",

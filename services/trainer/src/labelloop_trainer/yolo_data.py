@@ -13,7 +13,7 @@ visibility rule its two inputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -113,10 +113,3 @@ def write_dataset(
     data_yaml = root / "data.yaml"
     data_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
     return data_yaml
-
-
-def split_names(names: Sequence[str], val_fraction: float) -> tuple[list[str], list[str]]:
-    """A deterministic split: the last ``val_fraction`` of the (sorted) names validate."""
-    ordered = sorted(names)
-    cut = len(ordered) - max(1, round(len(ordered) * val_fraction))
-    return ordered[:cut], ordered[cut:]
