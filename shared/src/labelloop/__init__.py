@@ -43,7 +43,7 @@ from labelloop.publisher import EventPublisher
 from labelloop.service import ServiceContext, ServiceDefinition, build_worker, run_service
 from labelloop.settings import ServiceSettings, WorkerSettings
 from labelloop.topology import SERVICES, TOPOLOGY, StackNames, Topology
-from labelloop.worker import DEAD_LETTER_REASON, Outcome, ReceivedMessage, Worker
+from labelloop.worker import DEAD_LETTER_REASON, Outcome, Periodic, ReceivedMessage, Worker
 
 __version__ = "0.1.0"
 
@@ -77,6 +77,7 @@ __all__ = [
     "PermanentError",
     "Person",
     "PredictionsReady",
+    "Periodic",
     "ReceivedMessage",
     "RetryableError",
     "LabelingOutput",

@@ -22,7 +22,7 @@ from labelloop.idempotency import IdempotencyStore
 from labelloop.logs import configure_logging, get_logger
 from labelloop.settings import WorkerSettings
 from labelloop.topology import TOPOLOGY, StackNames
-from labelloop.worker import Worker
+from labelloop.worker import Periodic, Worker
 
 S = TypeVar("S", bound=WorkerSettings)
 D = TypeVar("D")
@@ -48,6 +48,8 @@ class ServiceDefinition(Generic[S, D]):
     settings: type[S]
     bootstrap: Callable[[AwsClients, S, StackNames], D]
     handlers: Mapping[type[Message], Handler[D]]
+    periodic: Callable[[D], tuple[Periodic, ...]] = lambda _deps: ()
+    """Timed work of the service, built from its dependencies; runs while its worker runs."""
 
 
 def build_worker(definition: ServiceDefinition[S, D], settings: S, clients: AwsClients) -> Worker:
@@ -56,12 +58,8 @@ def build_worker(definition: ServiceDefinition[S, D], settings: S, clients: AwsC
     queue = TOPOLOGY.queue_for(definition.name)
     queue_url = clients.sqs.get_queue_url(QueueName=names.physical(queue.name))["QueueUrl"]
     idempotency = IdempotencyStore(clients.dynamodb, names.physical("idempotency"), ttl_s=settings.idempotency_ttl_s)
-    dispatcher = Dispatcher(
-        service=definition.name,
-        handlers=definition.handlers,
-        deps=definition.bootstrap(clients, settings, names),
-        idempotency=idempotency,
-    )
+    deps = definition.bootstrap(clients, settings, names)
+    dispatcher = Dispatcher(service=definition.name, handlers=definition.handlers, deps=deps, idempotency=idempotency)
     return Worker(
         sqs=clients.sqs,
         queue_url=queue_url,
@@ -69,6 +67,7 @@ def build_worker(definition: ServiceDefinition[S, D], settings: S, clients: AwsC
         concurrency=settings.concurrency,
         poll_wait_s=settings.poll_wait_s,
         drain_timeout_s=settings.drain_timeout_s,
+        periodic=definition.periodic(deps),
     )
 
 

@@ -11,7 +11,9 @@ What it guarantees (ARCHITECTURE.md, HOUSE_STYLE.md §3 and §6):
   exponential backoff, and on the queue's last allowed receive it is dead-lettered the same way
   (the queue's own redrive policy stays as the backstop for crashes);
 * :meth:`Worker.stop` (SIGTERM/SIGINT) stops polling, lets in-flight handlers finish within
-  ``drain_timeout_s``, and makes the messages it could not finish visible again at once.
+  ``drain_timeout_s``, and makes the messages it could not finish visible again at once;
+* a service's :class:`Periodic` tasks (gt-bridge's resend sweep, the trainer's scheduler) run
+  on their own threads for exactly as long as the worker does; a failed run is logged, not fatal.
 
 The visibility timeout, DLQ and ``maxReceiveCount`` are read from the queue itself, so the
 topology declaration stays the single source of those numbers.
@@ -98,6 +100,22 @@ class _InFlight:
     visible_until: float
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """Work a service does on a timer rather than per message: ``run()`` every ``every_s`` seconds."""
+
+    name: str
+    every_s: float
+    run: Callable[[], object]
+
+    def loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.every_s):
+            try:
+                self.run()
+            except Exception as error:  # the next run retries: a bad minute of AWS must not end the task
+                log.exception("worker.periodic_failed", task=self.name, error=str(error))
+
+
 class Worker:
     """Consumes one SQS queue with bounded concurrency until :meth:`stop` is called."""
 
@@ -111,8 +129,10 @@ class Worker:
         poll_wait_s: int = 10,
         drain_timeout_s: float = 25.0,
         retry_delay_s: Callable[[int], int] = exponential_backoff,
+        periodic: tuple[Periodic, ...] = (),
     ) -> None:
         self._sqs = sqs
+        self._periodic = periodic
         self._queue_url = queue_url
         self._handle = handle
         self._concurrency = concurrency
@@ -140,6 +160,10 @@ class Worker:
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="sqs-heartbeat", daemon=True)
         acker.start()
         heartbeat.start()
+        timers = [threading.Thread(target=p.loop, args=(self._stopping,), name=p.name, daemon=True)
+                  for p in self._periodic]  # fmt: skip
+        for timer in timers:
+            timer.start()
         log.info(
             "worker.started",
             queue_url=self._queue_url,
@@ -151,6 +175,8 @@ class Worker:
             self._poll_loop()
         finally:
             self._drain()
+            for timer in timers:  # a run in progress gets what is left of the drain time
+                timer.join(timeout=max(0.1, self._stop_requested_at + self._drain_timeout_s - time.monotonic()))
             self._heartbeat_stopped.set()
             self._acks.put(None)
             acker.join(timeout=10)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
-from labelloop import TOPOLOGY, AwsClients, EventPublisher, ServiceDefinition, StackNames, get_logger, run_service
+from labelloop import (
+    TOPOLOGY,
+    AwsClients,
+    EventPublisher,
+    Periodic,
+    ServiceDefinition,
+    StackNames,
+    get_logger,
+    run_service,
+)
 from labelloop.clock import Clock, clock_from_env
 from labelloop.groundtruth import JobSpec
 from labelloop.labeling_state import LabelingState
@@ -61,31 +69,20 @@ def build_deps(clients: AwsClients, settings: GtBridgeSettings, names: StackName
     )
 
 
-def start_sweeper(deps: Deps, stop: threading.Event) -> threading.Thread:
-    """Resends and job checks every ``sweep_every_s`` until ``stop`` is set."""
-
-    def loop() -> None:
-        while not stop.wait(deps.settings.sweep_every_s):
-            try:
-                handlers.sweep(deps)
-            except Exception as error:  # noqa: BLE001 - the sweeper must outlive a bad minute of AWS
-                log.warning("gt_bridge.sweep_failed", error=str(error))
-
-    thread = threading.Thread(target=loop, name="gt-bridge-sweeper", daemon=True)
-    thread.start()
-    return thread
+def periodic(deps: Deps) -> tuple[Periodic, ...]:
+    """Resends and job checks every ``sweep_every_s``."""
+    return (Periodic("gt-bridge-sweeper", deps.settings.sweep_every_s, lambda: handlers.sweep(deps)),)
 
 
 def bootstrap(clients: AwsClients, settings: GtBridgeSettings, names: StackNames) -> Deps:
     deps = build_deps(clients, settings, names, clock_from_env())
     for spec in deps.jobs.specs.values():
         deps.jobs.ensure(spec, deps.clock.now())
-    start_sweeper(deps, threading.Event())
     return deps
 
 
 SERVICE = ServiceDefinition(
-    name="gt-bridge", settings=GtBridgeSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS
+    name="gt-bridge", settings=GtBridgeSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS, periodic=periodic
 )
 
 
