@@ -7,6 +7,9 @@ import json
 import pytest
 import structlog
 from labelloop import configure_logging, get_logger
+from labelloop.rig import IN_CABIN_17
+from labelloop_gt_bridge.settings import GtBridgeSettings
+from labelloop_inference.settings import InferenceSettings
 from labelloop_ingest.settings import IngestSettings
 from labelloop_selector.settings import SelectorSettings
 from pydantic import ValidationError
@@ -20,6 +23,16 @@ def test_each_service_reads_only_its_own_prefix(monkeypatch: pytest.MonkeyPatch)
     assert SelectorSettings().stack == "dev2"
     assert IngestSettings().concurrency == IngestSettings.model_fields["concurrency"].default
     assert IngestSettings().stack == "labelloop"
+
+
+def test_lists_come_from_the_environment_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As documented (head,keypoints), not as JSON: pydantic-settings would otherwise try to parse JSON and fail."""
+    monkeypatch.setenv("LABELLOOP_GT_BRIDGE_MODALITIES", "head, keypoints")
+    monkeypatch.setenv("LABELLOOP_GT_BRIDGE_LEVEL2", "keypoints")
+    monkeypatch.setenv("LABELLOOP_INFERENCE_KEYPOINTS", ",".join(IN_CABIN_17.keypoints))
+    bridge = GtBridgeSettings()
+    assert (bridge.modalities, bridge.level2) == (("head", "keypoints"), ("keypoints",))
+    assert InferenceSettings().keypoints == IN_CABIN_17.keypoints
 
 
 @pytest.mark.parametrize(("name", "value"), [("CONCURRENCY", "0"), ("STACK", "Bad_Name"), ("POLL_WAIT_S", "25")])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from labelloop import WorkerSettings
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 DAY_S = 24 * 3600
 
@@ -17,10 +17,11 @@ class GtBridgeSettings(WorkerSettings):
     backend: Literal["portal", "ground-truth"] = Field(
         default="portal", description="Who labels: the self-hosted portal, or AWS SageMaker Ground Truth."
     )
-    modalities: tuple[Literal["head", "keypoints"], ...] = Field(
+    # NoDecode: the environment lists them comma-separated (head,keypoints), not as JSON.
+    modalities: Annotated[tuple[Literal["head", "keypoints"], ...], NoDecode] = Field(
         default=("head", "keypoints"), description="One level-1 streaming job per modality."
     )
-    level2: tuple[Literal["head", "keypoints"], ...] = Field(
+    level2: Annotated[tuple[Literal["head", "keypoints"], ...], NoDecode] = Field(
         default=(), description="Modalities whose level-1 labels go through a level-2 adjustment job."
     )
     resend_after_s: float = Field(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from labelloop import WorkerSettings
 from labelloop.rig import IN_CABIN_17, Rig
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 
 class InferenceSettings(WorkerSettings):
@@ -27,7 +29,9 @@ class InferenceSettings(WorkerSettings):
     detection_threshold: float = Field(default=0.25, ge=0, le=1, description="Lowest person/head confidence kept.")
     nms_iou: float = Field(default=0.6, gt=0, le=1, description="Overlap above which NMS drops the weaker box.")
     max_persons: int = Field(default=6, ge=1, le=50, description="Most persons (and heads) kept per frame.")
-    keypoints: tuple[str, ...] = Field(default=IN_CABIN_17.keypoints, description="The rig, in model output order.")
+    keypoints: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=IN_CABIN_17.keypoints, description="The rig, in model output order."
+    )
     version_refresh_s: float = Field(
         default=30.0, ge=0, description="How often the serving model versions are re-read."
     )
