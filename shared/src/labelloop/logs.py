@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from labelloop.settings import LogFormat
@@ -28,7 +29,8 @@ def configure_logging(*, service: str, level: str = "INFO", log_format: LogForma
     ]
     renderer: Processor
     if json_lines:
-        shared.append(structlog.processors.dict_tracebacks)
+        # Without locals: they can hold credentials and whole payloads (megabytes per line).
+        shared.append(structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)))
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer()
