@@ -7,6 +7,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from labelloop.events import FramePredictions
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 CLIP_TRUTH_PREFIX = "truth/clips/"
 
 
@@ -18,3 +28,36 @@ def frame_truth_location(frame_uri: str) -> tuple[str, str]:
 
 def clip_truth_key(upload_key: str, frame_no: int) -> str:
     return f"{CLIP_TRUTH_PREFIX}{upload_key}/{frame_no:06d}.json"
+
+
+class TruthReader:
+    """A frame's hidden truth: its own, else its synthetic clip's (found through ingest's frame manifest)."""
+
+    def __init__(self, s3: S3Client) -> None:
+        self._s3 = s3
+        self._uploads: dict[str, str | None] = {}  # clip id -> the upload key it came from
+
+    def _read(self, bucket: str, key: str) -> bytes | None:
+        try:
+            return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError:
+            return None
+
+    def truth(self, frame_uri: str) -> FramePredictions | None:
+        body = self._read(*frame_truth_location(frame_uri))
+        if body is None:
+            body = self._clip_truth(frame_uri)
+        return FramePredictions.model_validate_json(body) if body else None
+
+    def _clip_truth(self, frame_uri: str) -> bytes | None:
+        bucket, _, key = frame_uri.removeprefix("s3://").partition("/")
+        parts = key.split("/")
+        if len(parts) != 3 or parts[0] != "frames":  # frames/<clip_id>/<n>.jpg is ingest's layout
+            return None
+        clip_id, frame_no = parts[1], int(parts[2].split(".")[0])
+        if clip_id not in self._uploads:
+            manifest = self._read(bucket, f"frames/{clip_id}/manifest.jsonl")
+            first = json.loads(manifest.decode().splitlines()[0]) if manifest else {}
+            self._uploads[clip_id] = str(first.get("source_uri", "")).removeprefix("s3://").partition("/")[2] or None
+        upload_key = self._uploads[clip_id]
+        return self._read(bucket, clip_truth_key(upload_key, frame_no)) if upload_key else None

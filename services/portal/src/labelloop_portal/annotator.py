@@ -11,18 +11,16 @@ Every choice is seeded by the task's dedup id, so a run is reproducible.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from labelloop import FramePredictions
 from labelloop.groundtruth import PREFILL_ATTRIBUTE
 from labelloop.manifest import augmented_manifest_line
 from labelloop.portal_api import PortalJob
-from labelloop.truth_layout import clip_truth_key, frame_truth_location
+from labelloop.truth_layout import TruthReader
 
 from labelloop_portal.labels import output_label
 
@@ -43,7 +41,7 @@ class SimulatedAnnotator:
         self._error_rate = error_rate
         self._abandon_rate = abandon_rate
         self._seed = seed
-        self._uploads: dict[str, str | None] = {}  # clip id -> the upload it came from
+        self._truths = TruthReader(s3)
 
     def _rng(self, task_id: str, purpose: str) -> random.Random:
         digest = hashlib.sha256(f"{self._seed}:{purpose}:{task_id}".encode()).digest()
@@ -53,35 +51,9 @@ class SimulatedAnnotator:
         rng = self._rng(task_id, "plan")
         return Plan(abandon=rng.random() < self._abandon_rate, delay_s=self._delay_s * rng.uniform(0.5, 1.5))
 
-    def _read(self, bucket: str, key: str) -> bytes | None:
-        try:
-            return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError:
-            return None
-
-    def _truth(self, frame_uri: str) -> FramePredictions | None:
-        """A frame's own truth, else its clip's (found through ingest's frame manifest)."""
-        body = self._read(*frame_truth_location(frame_uri))
-        if body is None:
-            body = self._clip_truth(frame_uri)
-        return FramePredictions.model_validate_json(body) if body else None
-
-    def _clip_truth(self, frame_uri: str) -> bytes | None:
-        bucket, _, key = frame_uri.removeprefix("s3://").partition("/")
-        parts = key.split("/")
-        if len(parts) != 3 or parts[0] != "frames":  # frames/<clip_id>/<n>.jpg is ingest's layout
-            return None
-        clip_id, frame_no = parts[1], int(parts[2].split(".")[0])
-        if clip_id not in self._uploads:
-            manifest = self._read(bucket, f"frames/{clip_id}/manifest.jsonl")
-            first = json.loads(manifest.decode().splitlines()[0]) if manifest else {}
-            self._uploads[clip_id] = str(first.get("source_uri", "")).removeprefix("s3://").partition("/")[2] or None
-        upload_key = self._uploads[clip_id]
-        return self._read(bucket, clip_truth_key(upload_key, frame_no)) if upload_key else None
-
     def answer(self, task_id: str, line: dict[str, Any], job: PortalJob, now: float) -> dict[str, Any]:
         """``{<LAN>: ..., <LAN>-metadata: ...}``: the label this annotator gives the task."""
-        truth = self._truth(line["source-ref"])
+        truth = self._truths.truth(line["source-ref"])
         metadata_extra: dict[str, Any] = {}
         if truth is None:
             label = dict((line.get(PREFILL_ATTRIBUTE) or line).get(job.modality) or {})
