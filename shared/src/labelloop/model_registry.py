@@ -2,7 +2,8 @@
 
 Table ``models`` (key ``pk``):
 
-* ``labels`` → ``count``: human labels since the last training started (atomic ADD);
+* ``labels`` → ``count``: human labels since the last training started (atomic ADD), and
+  ``last_at``: when the newest arrived (the trainer waits for a burst to settle);
 * ``lock`` → ``owner``, ``expires``: one training at a time; a crashed trainer's lock expires;
 * ``version#<n>`` → a model set (pose_main, pose_visible, head trained together): ``status``
   (``promoted`` | ``rejected``), ``metrics``, ``data_hash``, ``parent``, ``created_at``;
@@ -42,22 +43,35 @@ class Registry:
 
     # -- counting and locking -----------------------------------------------------------------
 
-    def add_labels(self, count: int) -> int:
-        """Add to the label counter; returns the new total."""
+    def add_labels(self, count: int, *, arrived_at: float | None = None) -> int:
+        """Add to the label counter (stamping when labels ``arrived_at``, if given); returns the new total."""
+        stamp = arrived_at is not None
         result = self._db.update_item(
             TableName=self._table,
             Key={"pk": {"S": "labels"}},
-            UpdateExpression="ADD #c :n",
+            UpdateExpression="ADD #c :n SET last_at = :t" if stamp else "ADD #c :n",
             ExpressionAttributeNames={"#c": "count"},
-            ExpressionAttributeValues={":n": {"N": str(count)}},
+            ExpressionAttributeValues={":n": {"N": str(count)}, **({":t": {"N": repr(arrived_at)}} if stamp else {})},
             ReturnValues="UPDATED_NEW",
         )
         return int(result["Attributes"]["count"]["N"])
 
+    def label_state(self) -> tuple[int, float]:
+        """(human labels counted since the last finished training, when the newest arrived; 0 if never)."""
+        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": "labels"}}, ConsistentRead=True).get("Item")
+        if not item:
+            return 0, 0.0
+        return int(item["count"]["N"]), float(item.get("last_at", {"N": "0"})["N"])
+
     def labels(self) -> int:
         """Human labels counted since the last finished training."""
-        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": "labels"}}, ConsistentRead=True).get("Item")
-        return int(item["count"]["N"]) if item else 0
+        return self.label_state()[0]
+
+    def training_owner(self, now: float | None = None) -> str | None:
+        """Who holds an unexpired training lock, if anyone."""
+        now = time.time() if now is None else now
+        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": "lock"}}, ConsistentRead=True).get("Item")
+        return item["owner"]["S"] if item and float(item["expires"]["N"]) >= now else None
 
     def acquire(self, owner: str, ttl_s: float, now: float | None = None) -> bool:
         now = time.time() if now is None else now

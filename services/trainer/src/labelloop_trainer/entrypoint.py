@@ -1,14 +1,21 @@
-"""Wiring of the trainer service: dependencies, handler registry, process entry point."""
+"""Wiring of the trainer service: dependencies, handler registry, training scheduler, process entry point."""
 
 from __future__ import annotations
 
+import atexit
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 
-from labelloop import AwsClients, EventPublisher, ServiceDefinition, StackNames, run_service
+from botocore.exceptions import BotoCoreError, ClientError
+from labelloop import AwsClients, EventPublisher, Periodic, ServiceDefinition, StackNames, get_logger, run_service
 from labelloop.model_registry import Registry
 
 from labelloop_trainer import handlers
 from labelloop_trainer.settings import TrainerSettings
+
+log = get_logger()
 
 
 @dataclass(frozen=True)
@@ -19,6 +26,21 @@ class Deps:
     registry: Registry
     data_bucket: str
     models_bucket: str
+
+
+def periodic(deps: Deps) -> tuple[Periodic, ...]:
+    """The scheduler: every ``check_every_s``, a training round if one is due (run on its thread)."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def release_lock() -> None:
+        # A stopped trainer gives its lock back at once; only a killed one leaves it to expire.
+        try:
+            deps.registry.release(owner)
+        except (BotoCoreError, ClientError) as error:  # the endpoint went first: the lock's expiry frees it
+            log.warning("trainer.lock_not_released", error=str(error))
+
+    atexit.register(release_lock)
+    return (Periodic("trainer-scheduler", deps.settings.check_every_s, lambda: handlers.train_when_due(deps, owner)),)
 
 
 def bootstrap(clients: AwsClients, settings: TrainerSettings, names: StackNames) -> Deps:
@@ -32,7 +54,9 @@ def bootstrap(clients: AwsClients, settings: TrainerSettings, names: StackNames)
     )
 
 
-SERVICE = ServiceDefinition(name="trainer", settings=TrainerSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS)
+SERVICE = ServiceDefinition(
+    name="trainer", settings=TrainerSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS, periodic=periodic
+)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import onnxruntime
 from labelloop import FrameRef
 from labelloop.rig import Rig
-from labelloop.synth import render, sample_scene
+from labelloop.synth import Camera, render, sample_scene
 from labelloop.visibility import Thresholds, decode_frame, iou
 from labelloop.yolo import batch
 
@@ -18,14 +18,16 @@ METRICS = ("person_map50", "pose_map50", "head_map50", "visibility_accuracy")
 """What a candidate must not be worse at than the serving models."""
 
 
-def visibility_accuracy(pose_main: Path, pose_visible: Path, seeds: range, rig: Rig, *, imgsz: int) -> float:
+def visibility_accuracy(
+    pose_main: Path, pose_visible: Path, seeds: range, rig: Rig, *, imgsz: int, camera: Camera = "standard"
+) -> float:
     """Share of the true persons' keypoints whose predicted visibility is right (persons matched by IoU)."""
     sessions = {
         name: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         for name, path in (("pose_main", pose_main), ("pose_visible", pose_visible))
     }
     right = total = 0
-    scenes = [render(sample_scene(seed)) for seed in seeds]
+    scenes = [render(sample_scene(seed, camera=camera)) for seed in seeds]
     for start in range(0, len(scenes), 8):
         chunk = scenes[start : start + 8]
         tensor, fits = batch([scene.image for scene in chunk], imgsz)
@@ -59,15 +61,18 @@ def evaluate(
     rig: Rig,
     workdir: Path,
     imgsz: int,
+    camera: Camera = "standard",
 ) -> dict[str, float]:
-    """The holdout metrics of one model set."""
+    """The holdout metrics of one model set (``data`` and ``seeds`` are the same scenes, seen by ``camera``)."""
     pose = validate(weights["pose_main"], data["pose_main"], workdir, imgsz=imgsz)
     head = validate(weights["head"], data["head"], workdir, imgsz=imgsz)
     return {
         "person_map50": pose.get("box_map50", 0.0),
         "pose_map50": pose.get("pose_map50", 0.0),
         "head_map50": head.get("box_map50", 0.0),
-        "visibility_accuracy": visibility_accuracy(onnx["pose_main"], onnx["pose_visible"], seeds, rig, imgsz=imgsz),
+        "visibility_accuracy": visibility_accuracy(
+            onnx["pose_main"], onnx["pose_visible"], seeds, rig, imgsz=imgsz, camera=camera
+        ),
     }
 
 

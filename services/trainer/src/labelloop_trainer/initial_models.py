@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from labelloop.rig import IN_CABIN_17, Rig
-from labelloop.synth import render, sample_scene
+from labelloop.synth import Camera, render, sample_scene
 
 from labelloop_trainer.training import export_onnx, train
 from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson, TrainedModel, write_dataset
@@ -29,10 +29,10 @@ from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson, TrainedMode
 VALIDATION_SEED_OFFSET = 1_000_000  # validation scenes never share a seed with training scenes
 
 
-def synthetic_frames(seeds: range, *, width: int, height: int) -> Iterator[LabeledFrame]:
+def synthetic_frames(seeds: range, *, width: int, height: int, camera: Camera = "standard") -> Iterator[LabeledFrame]:
     """Rendered scenes as labeled frames, named by seed."""
     for seed in seeds:
-        rendered = render(sample_scene(seed, width=width, height=height))
+        rendered = render(sample_scene(seed, width=width, height=height, camera=camera))
         yield LabeledFrame(
             name=f"synthetic-{seed:07d}",
             image=rendered.image,

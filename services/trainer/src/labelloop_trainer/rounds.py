@@ -34,7 +34,10 @@ from labelloop_trainer.training import export_onnx, train
 from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson, TrainedModel, write_dataset
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
     from labelloop_trainer.entrypoint import Deps
+    from labelloop_trainer.settings import TrainerSettings
 
 log = get_logger()
 MODELS: tuple[TrainedModel, ...] = ("pose_main", "pose_visible", "head")
@@ -85,20 +88,20 @@ def _persons(line: dict[str, Any], width: int, height: int) -> tuple[LabeledPers
     return tuple(persons)
 
 
-def labeled_frames(deps: Deps, lines: Iterable[dict[str, Any]]) -> dict[TrainedModel, list[LabeledFrame]]:
-    """The training frames per model: human labels, and confident auto-labels if enabled."""
-    settings = deps.settings
+def labeled_frames(
+    s3: S3Client, lines: Iterable[dict[str, Any]], *, include_auto: bool = False, auto_min_confidence: float = 1.0
+) -> dict[TrainedModel, list[LabeledFrame]]:
+    """The training frames per model: human labels, and confident auto-labels if ``include_auto``."""
     chosen: dict[TrainedModel, list[LabeledFrame]] = {model: [] for model in MODELS}
     for line in lines:
         use = {
-            modality: _human(line, modality)
-            or (settings.include_auto and _confident(line, modality, settings.auto_min_confidence))
+            modality: _human(line, modality) or (include_auto and _confident(line, modality, auto_min_confidence))
             for modality in ("head", "keypoints")
         }
         if not any(use.values()):
             continue
         bucket, _, key = line["source-ref"].removeprefix("s3://").partition("/")
-        body = deps.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         image: np.ndarray | None = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)  # type: ignore[type-arg]
         if image is None:
             log.warning("trainer.undecodable_frame", frame=line["source-ref"])
@@ -150,57 +153,68 @@ def ensure_initial_version(deps: Deps, holdout: dict[str, Path], seeds: range, r
     onnx: dict[str, Path] = {model: source / f"{model}.onnx" for model in MODELS}
     _upload(deps, 1, weights)
     _upload(deps, 1, onnx)
-    metrics = evaluate(weights, onnx, data=holdout, seeds=seeds, rig=rig, workdir=work, imgsz=deps.settings.imgsz)
+    metrics = evaluate(weights, onnx, data=holdout, seeds=seeds, rig=rig, workdir=work, imgsz=deps.settings.imgsz,
+                       camera=deps.settings.holdout_camera)  # fmt: skip
     deps.registry.record(VersionRecord(1, "promoted", metrics, "initial", None, time.time(), 0))
     deps.registry.set_serving(1)
 
 
+def holdout(settings: TrainerSettings, root: Path) -> tuple[range, dict[str, Path]]:
+    """The fixed synthetic holdout: its seeds, and its dataset per model written under ``root``."""
+    seeds = range(settings.holdout_seed, settings.holdout_seed + settings.holdout_size)
+    data: dict[str, Path] = {
+        model: write_dataset(
+            root / "holdout" / model,
+            {"val": synthetic_frames(seeds, width=320, height=240, camera=settings.holdout_camera)},
+            model,
+            IN_CABIN_17,
+        )
+        for model in MODELS
+    }
+    return seeds, data
+
+
+def fit(
+    settings: TrainerSettings,
+    frames: dict[TrainedModel, list[LabeledFrame]],
+    parent_weights: dict[str, Path],
+    holdout_seeds: range,
+    root: Path,
+) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Fine-tune each model that has frames from its parent (the others carry over); (weights, ONNX) per model."""
+    weights: dict[str, Path] = {}
+    onnx: dict[str, Path] = {}
+    for model in MODELS:
+        if not frames[model]:
+            weights[model] = parent_weights[model]
+        else:
+            val = synthetic_frames(holdout_seeds[:16], width=320, height=240, camera=settings.holdout_camera)
+            data_yaml = write_dataset(root / "data" / model, {"train": frames[model], "val": val}, model, IN_CABIN_17)
+            result = train(model, data_yaml, root / "runs", parent=parent_weights[model], epochs=settings.epochs,
+                           imgsz=settings.imgsz)  # fmt: skip
+            weights[model] = root / "candidate" / f"{model}.pt"
+            weights[model].parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(result.weights, weights[model])
+        onnx[model] = export_onnx(weights[model], root / "candidate" / f"{model}.onnx", imgsz=settings.imgsz,
+                                  workdir=root)  # fmt: skip
+    return weights, onnx
+
+
 def run_round(deps: Deps, labels: int) -> RoundResult:
     settings = deps.settings
-    rig = IN_CABIN_17
     root = Path(tempfile.mkdtemp(prefix="labelloop-train-", dir=settings.work_dir))
     try:
-        seeds = range(settings.holdout_seed, settings.holdout_seed + settings.holdout_size)
         lines = effective_lines(deps.clients.s3, deps.data_bucket)
-        frames = labeled_frames(deps, lines.values())
-        holdout_yaml: dict[str, Path] = {
-            model: write_dataset(
-                root / "holdout" / model, {"val": synthetic_frames(seeds, width=320, height=240)}, model, rig
-            )
-            for model in MODELS
-        }
-        ensure_initial_version(deps, holdout_yaml, seeds, rig, root)
+        frames = labeled_frames(deps.clients.s3, lines.values(), include_auto=settings.include_auto,
+                                auto_min_confidence=settings.auto_min_confidence)  # fmt: skip
+        seeds, holdout_yaml = holdout(settings, root)
+        ensure_initial_version(deps, holdout_yaml, seeds, IN_CABIN_17, root)
         parent = deps.registry.serving() or 1
         parent_weights = _download(deps, parent, ".pt", root / "parent")
         version = max(r.version for r in deps.registry.versions()) + 1
-        weights: dict[str, Path] = {}
-        onnx: dict[str, Path] = {}
-        for model in MODELS:
-            train_frames = frames[model] or []
-            if not train_frames:  # nothing new for this model: it carries over unchanged
-                weights[model] = parent_weights[model]
-            else:
-                data_yaml = write_dataset(
-                    root / "data" / model,
-                    {"train": train_frames, "val": synthetic_frames(seeds[:16], width=320, height=240)},
-                    model,
-                    rig,
-                )
-                result = train(
-                    model,
-                    data_yaml,
-                    root / "runs",
-                    parent=parent_weights[model],
-                    epochs=settings.epochs,
-                    imgsz=settings.imgsz,
-                )
-                weights[model] = root / "candidate" / f"{model}.pt"
-                weights[model].parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(result.weights, weights[model])
-            onnx[model] = export_onnx(
-                weights[model], root / "candidate" / f"{model}.onnx", imgsz=settings.imgsz, workdir=root
-            )
-        metrics = evaluate(weights, onnx, data=holdout_yaml, seeds=seeds, rig=rig, workdir=root, imgsz=settings.imgsz)
+        weights, onnx = fit(settings, frames, parent_weights, seeds, root)
+        metrics = evaluate(weights, onnx, data=holdout_yaml, seeds=seeds, rig=IN_CABIN_17, workdir=root,
+                           imgsz=settings.imgsz, camera=settings.holdout_camera)  # fmt: skip
         serving_metrics = deps.registry.metrics_of(parent) or {}
         promoted = not_worse(metrics, serving_metrics, settings.promote_tolerance)
         _upload(deps, version, {m: weights[m] for m in MODELS})
@@ -240,3 +254,21 @@ def promote(deps: Deps, version: int, previous: int, onnx: dict[str, Path], metr
                 registry_uri=f"s3://{deps.models_bucket}/registry/{version}/{model}.onnx",
             )
         )
+
+
+def train_comparison(
+    settings: TrainerSettings,
+    s3: S3Client,
+    lines: Iterable[dict[str, Any]],
+    parent_weights: dict[str, Path],
+    root: Path,
+) -> tuple[dict[str, Path], dict[str, float]]:
+    """A round's training and holdout evaluation on ``lines``, without registering or serving the
+    result: a comparison arm (the demo's random arm), trained and measured exactly like the loop's
+    models. Weights stay under ``root``."""
+    frames = labeled_frames(s3, lines)
+    seeds, holdout_yaml = holdout(settings, root)
+    weights, onnx = fit(settings, frames, parent_weights, seeds, root)
+    metrics = evaluate(weights, onnx, data=holdout_yaml, seeds=seeds, rig=IN_CABIN_17, workdir=root,
+                       imgsz=settings.imgsz, camera=settings.holdout_camera)  # fmt: skip
+    return weights, metrics

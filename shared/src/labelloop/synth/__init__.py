@@ -2,13 +2,14 @@
 
 from labelloop.rig import BODY_JOINTS, IN_CABIN_17, SKELETON, Rig
 from labelloop.synth.clips import store_truth, write_clip
-from labelloop.synth.scene import Look, PersonTruth, Pose, Rendered, Scene, interpolate, render, sample_scene
+from labelloop.synth.scene import Camera, Look, PersonTruth, Pose, Rendered, Scene, interpolate, render, sample_scene
 from labelloop.synth.truth import truth_predictions
 
 __all__ = [
     "BODY_JOINTS",
     "IN_CABIN_17",
     "SKELETON",
+    "Camera",
     "Look",
     "PersonTruth",
     "Pose",

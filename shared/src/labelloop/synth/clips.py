@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from labelloop.events import FrameRef
-from labelloop.synth.scene import Rendered, Scene, interpolate, render, sample_scene
+from labelloop.synth.scene import Camera, Rendered, Scene, interpolate, render, sample_scene
 from labelloop.synth.truth import truth_predictions
 from labelloop.truth_layout import clip_truth_key
 
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-def clip_scenes(seed: int, frames: int, *, width: int = 320, height: int = 240) -> Iterator[Scene]:
+def clip_scenes(
+    seed: int, frames: int, *, width: int = 320, height: int = 240, camera: Camera = "standard"
+) -> Iterator[Scene]:
     """``frames`` scenes moving from ``seed``'s people to another pose of each, in one cabin."""
-    start = sample_scene(seed, width=width, height=height)
+    start = sample_scene(seed, width=width, height=height, camera=camera)
     # A second draw supplies the end poses (arms, head turn, feet); seat, size and place stay.
-    goal = sample_scene(seed + 7_919, width=width, height=height)
+    goal = sample_scene(seed + 7_919, width=width, height=height, camera=camera)
     for index in range(frames):
         t = index / max(1, frames - 1)
         persons = tuple(
@@ -41,10 +43,18 @@ def clip_scenes(seed: int, frames: int, *, width: int = 320, height: int = 240) 
 
 
 def write_clip(
-    path: Path, seed: int, *, seconds: float, fps: int = 10, width: int = 320, height: int = 240
+    path: Path,
+    seed: int,
+    *,
+    seconds: float,
+    fps: int = 10,
+    width: int = 320,
+    height: int = 240,
+    camera: Camera = "standard",
 ) -> list[Rendered]:
     """Encode the clip as H.264 MP4 at ``path``; returns every frame's rendering (with its truth)."""
-    rendered = [render(scene) for scene in clip_scenes(seed, max(1, round(seconds * fps)), width=width, height=height)]
+    scenes = clip_scenes(seed, max(1, round(seconds * fps)), width=width, height=height, camera=camera)
+    rendered = [render(scene) for scene in scenes]
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)

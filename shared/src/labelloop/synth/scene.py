@@ -91,6 +91,14 @@ class Look:
     blur: float = 0.0
     noise: float = 4.0
     texture_seed: int = 0
+    # Camera roll in degrees; the picture is zoomed just enough that no empty corner shows.
+    roll_deg: float = 0.0
+
+
+Camera = Literal["standard", "rolled"]
+"""Which camera a scene is seen by: ``standard`` (what the shipped models were trained on), or
+``rolled``, a new car's camera mounted at a 9-16 degree roll and closer: a domain shift the
+shipped models have never seen, for demos and active-learning benchmarks that need one."""
 
 
 @dataclass(frozen=True)
@@ -170,11 +178,11 @@ def sample_pose(rng: np.random.Generator, look: Look, *, seat: float, rear_seat:
     )
 
 
-def sample_look(rng: np.random.Generator, *, width: int = 320, height: int = 240) -> Look:
+def sample_look(rng: np.random.Generator, *, width: int = 320, height: int = 240, camera: Camera = "standard") -> Look:
     """Cabin colours, a window, the dashboard line, and the camera's light and noise."""
     window_x = _uniform(rng, 0.0, 0.7)
     night = rng.random() < 0.25
-    return Look(
+    look = Look(
         width=width,
         height=height,
         cabin=_colour(rng, 20, 110),
@@ -188,12 +196,15 @@ def sample_look(rng: np.random.Generator, *, width: int = 320, height: int = 240
         noise=_uniform(rng, 0.0, 14.0),
         texture_seed=int(rng.integers(2**31)),
     )
+    if camera == "rolled":  # drawn last, so standard scenes stay what they always were
+        look = replace(look, roll_deg=float(rng.choice((-1.0, 1.0))) * _uniform(rng, 9.0, 16.0))
+    return look
 
 
-def sample_scene(seed: int, *, width: int = 320, height: int = 240) -> Scene:
+def sample_scene(seed: int, *, width: int = 320, height: int = 240, camera: Camera = "standard") -> Scene:
     """A random cabin with a driver and, sometimes, a front passenger and a rear passenger."""
     rng = np.random.default_rng(seed)
-    look = sample_look(rng, width=width, height=height)
+    look = sample_look(rng, width=width, height=height, camera=camera)
     driver_side = 0.3 if rng.random() < 0.5 else 0.7
     persons = [sample_pose(rng, look, seat=driver_side, rear_seat=False, wheel=bool(rng.random() < 0.7))]
     if rng.random() < 0.35:
@@ -277,6 +288,7 @@ class _Canvas:
     def __init__(self, image: Image) -> None:
         self.image = image
         self.ids = np.zeros(image.shape[:2], np.uint8)
+        self.rolled = False
 
     def line(
         self, a: tuple[float, float], b: tuple[float, float], colour: tuple[int, int, int], width: float, part: int
@@ -442,6 +454,34 @@ def _clip_box(
     return (left, top, right - left, bottom - top)
 
 
+def _roll(canvas: _Canvas, joints: dict[str, tuple[float, float]], look: Look) -> dict[str, tuple[float, float]]:
+    """Roll the drawn picture and id map about the centre (once per canvas); move the joints with it.
+
+    The zoom fills the frame (no empty corners). The head's radii grow by the zoom; its box is
+    then the upright box around the rotated ellipse.
+    """
+    angle = math.radians(look.roll_deg)
+    zoom = abs(math.cos(angle)) + max(look.width, look.height) / min(look.width, look.height) * abs(math.sin(angle))
+    matrix = cv2.getRotationMatrix2D((look.width / 2, look.height / 2), look.roll_deg, zoom)
+    if not canvas.rolled:
+        size = (look.width, look.height)
+        canvas.image = np.asarray(cv2.warpAffine(canvas.image, matrix, size, flags=cv2.INTER_LINEAR), np.uint8)
+        canvas.ids = np.asarray(cv2.warpAffine(canvas.ids, matrix, size, flags=cv2.INTER_NEAREST), np.uint8)
+        canvas.rolled = True
+    moved = {
+        name: (
+            float(matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]),
+            float(matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]),
+        )
+        for name, (x, y) in joints.items()
+        if name != "_head_radii"
+    }
+    rx, ry = joints["_head_radii"]
+    cos, sin = abs(math.cos(angle)), abs(math.sin(angle))
+    moved["_head_radii"] = (zoom * math.hypot(rx * cos, ry * sin), zoom * math.hypot(rx * sin, ry * cos))
+    return moved
+
+
 def render(scene: Scene) -> Rendered:
     """The picture and its ground truth. Persons are listed back to front, as they were drawn."""
     look = scene.look
@@ -456,6 +496,8 @@ def render(scene: Scene) -> Rendered:
         canvas.rectangle(
             (0, look.dashboard_top * look.height), (look.width, look.height), _shade(look.cabin, 0.5), _OCCLUDER
         )
+    if look.roll_deg:
+        all_joints = [_roll(canvas, joints, look) for joints in all_joints]
     truths = []
     for index, (pose, joints) in enumerate(zip(scene.persons, all_joints, strict=True), start=1):
         keypoints = {
