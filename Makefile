@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVICES := ingest inference selector gt-bridge trainer portal
-EDITABLES := -e 'shared[local,triton,vision,synth]' $(foreach s,$(SERVICES),-e services/$(s)) -e 'services/trainer[train]'
+EDITABLES := -e 'shared[local,triton,vision,synth,demo]' $(foreach s,$(SERVICES),-e services/$(s)) -e 'services/trainer[train]'
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo up test check lint format typecheck pytest unit integration e2e bench models clean
+.PHONY: help install demo demo-quick up test check lint format typecheck pytest unit integration e2e bench models clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -22,10 +23,14 @@ $(STAMP): requirements/constraints.txt requirements/dev.txt shared/pyproject.tom
 
 install: $(STAMP)  ## Create .venv with every package and tool
 
-demo: $(STAMP)  ## The main job: start the embedded local stack (Ctrl-C stops it)
-	$(BIN)/labelloop up
+demo: $(STAMP)  ## The main job: the whole active-learning loop locally, then demo-report/report.html (~5 min)
+	$(BIN)/labelloop demo $(DEMO_ARGS)
 
-up: demo  ## Same as demo
+demo-quick: $(STAMP)  ## The same, short (under 3 minutes)
+	$(BIN)/labelloop demo --quick $(DEMO_ARGS)
+
+up: $(STAMP)  ## Start the embedded stack and wait for uploads; label by hand at the printed portal URL (Ctrl-C stops)
+	$(BIN)/labelloop up
 
 test: check pytest  ## Lint, type-check and run every test (what CI runs)
 

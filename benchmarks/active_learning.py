@@ -1,13 +1,16 @@
 """Active learning vs the random arm at equal human-label budgets, on the synthetic benchmark.
 
-    .venv/bin/python benchmarks/active_learning.py [--rounds 4] [--per-round 40] [--pool 400] [--epochs 3]
+    .venv/bin/python benchmarks/active_learning.py [--rounds 4] [--per-round 20] [--pool 400] [--epochs 5]
+                                                   [--camera rolled|standard] [--seed 0]
 
 From the shipped initial models, two arms run side by side for ``--rounds`` rounds. Each round an
 arm predicts the unlabeled pool with its current models (the inference path in-process: letterbox,
 YOLO decoding, visibility rule), picks ``--per-round`` frames — the least certain by the selector's
 strategy, or a seeded random sample — gets their true labels (the simulated annotator is perfect
 here), fine-tunes its three models on everything it has labeled so far, and is evaluated on the
-trainer's fixed holdout. Prints the curves, the labels the uncertainty arm needs to reach the random
+trainer's fixed holdout. Pool and holdout come from ``--camera``: by default the rolled camera the
+shipped models never saw (on their own camera they are near their ceiling and neither arm can
+improve them measurably). Prints the curves, the labels the uncertainty arm needs to reach the random
 arm's final pose mAP50 (target: >= 40% fewer), and writes a plot. Minutes on 2 cores; not in CI.
 """
 
@@ -27,15 +30,14 @@ import matplotlib
 import onnxruntime
 from labelloop import FrameRef
 from labelloop.rig import IN_CABIN_17
-from labelloop.synth import render, sample_scene
+from labelloop.synth import Camera, render, sample_scene
 from labelloop.visibility import Thresholds, decode_frame
 from labelloop.yolo import batch
 from labelloop_selector.scoring import ScoringContext, load_scorer
 from labelloop_trainer.evaluation import evaluate
 from labelloop_trainer.initial_models import synthetic_frames
-from labelloop_trainer.rounds import MODELS
-from labelloop_trainer.training import export_onnx, train
-from labelloop_trainer.yolo_data import write_dataset
+from labelloop_trainer.rounds import MODELS, fit, holdout
+from labelloop_trainer.settings import TrainerSettings
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -47,14 +49,14 @@ TARGET_SAVING = 0.4
 NOISE = 0.01  # holdout mAP differences below this are run-to-run noise at this holdout size
 
 
-def scores(onnx: dict[str, Path], seeds: list[int], strategy: str, imgsz: int) -> dict[int, float]:
+def scores(onnx: dict[str, Path], seeds: list[int], strategy: str, imgsz: int, camera: Camera) -> dict[int, float]:
     """The selector's certainty for every pool frame under the arm's current models."""
     scorer, context = load_scorer(strategy), ScoringContext()
     sessions = {m: onnxruntime.InferenceSession(str(onnx[m]), providers=["CPUExecutionProvider"]) for m in MODELS}
     result: dict[int, float] = {}
     for start in range(0, len(seeds), 16):
         chunk = seeds[start : start + 16]
-        images = [render(sample_scene(seed)).image for seed in chunk]
+        images = [render(sample_scene(seed, camera=camera)).image for seed in chunk]
         tensor, fits = batch(images, imgsz)
         outputs = {m: s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
         for index, seed in enumerate(chunk):
@@ -63,22 +65,6 @@ def scores(onnx: dict[str, Path], seeds: list[int], strategy: str, imgsz: int) -
                                        thresholds=Thresholds())  # fmt: skip
             result[seed] = scorer(predictions, context)
     return result
-
-
-def fine_tune(
-    parent: dict[str, Path], labeled: list[int], work: Path, epochs: int, imgsz: int
-) -> tuple[dict[str, Path], dict[str, Path]]:
-    weights, onnx = {}, {}
-    for model in MODELS:
-        data = write_dataset(work / "data" / model, {"train": synthetic_frames(labeled, width=320, height=240),
-                                                     "val": synthetic_frames(HOLDOUT[:16], width=320, height=240)},
-                             model, IN_CABIN_17)  # fmt: skip
-        result = train(model, data, work / "runs", parent=parent[model], epochs=epochs, imgsz=imgsz)
-        weights[model] = work / "weights" / f"{model}.pt"
-        weights[model].parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(result.weights, weights[model])
-        onnx[model] = export_onnx(weights[model], work / "weights" / f"{model}.onnx", imgsz=imgsz, workdir=work)
-    return weights, onnx
 
 
 def labels_to_reach(curve: list[tuple[int, float]], target: float) -> float | None:
@@ -94,10 +80,12 @@ def labels_to_reach(curve: list[tuple[int, float]], target: float) -> float | No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--per-round", type=int, default=40)
+    parser.add_argument("--per-round", type=int, default=20)
     parser.add_argument("--pool", type=int, default=400)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--imgsz", type=int, default=160)
+    parser.add_argument("--camera", choices=("rolled", "standard"), default="rolled",
+                        help="rolled: a camera the shipped models never saw; standard: their own")  # fmt: skip
     parser.add_argument("--strategy", default="least_confidence")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", type=Path, default=REPO / "models" / "initial")
@@ -109,26 +97,21 @@ def main() -> None:
 
 
 def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, float]]]]:
-    """Both arms, round by round; each arm's (labels, holdout metrics) curve."""
+    """Both arms, round by round; each arm's (labels, holdout metrics) curve. Training and
+    evaluation are the trainer's own (rounds.fit, rounds.holdout, evaluate)."""
     pool = list(range(POOL_SEED, POOL_SEED + args.pool))
     root = Path(tempfile.mkdtemp(prefix="labelloop-al-"))
-    holdout = {
-        m: write_dataset(
-            root / "holdout" / m, {"val": synthetic_frames(HOLDOUT, width=320, height=240)}, m, IN_CABIN_17
-        )
-        for m in MODELS
-    }
+    settings = TrainerSettings(stack="bench", epochs=args.epochs, imgsz=args.imgsz, holdout_camera=args.camera,
+                               holdout_seed=HOLDOUT.start, holdout_size=len(HOLDOUT))  # fmt: skip
+    seeds, holdout_data = holdout(settings, root)
+
+    def measure(weights: dict[str, Path], onnx: dict[str, Path], work: Path) -> dict[str, float]:
+        return evaluate(weights, onnx, data=holdout_data, seeds=seeds, rig=IN_CABIN_17, workdir=work,
+                        imgsz=args.imgsz, camera=args.camera)  # fmt: skip
+
     start_weights = {m: args.models / f"{m}.pt" for m in MODELS}
     start_onnx = {m: args.models / f"{m}.onnx" for m in MODELS}
-    initial = evaluate(
-        start_weights,
-        start_onnx,
-        data=holdout,
-        seeds=HOLDOUT,
-        rig=IN_CABIN_17,
-        workdir=root / "eval0",
-        imgsz=args.imgsz,
-    )
+    initial = measure(start_weights, start_onnx, root / "eval0")
     curves = {arm: [(0, initial)] for arm in ("uncertainty", "random")}
     state = {arm: (dict(start_weights), dict(start_onnx), [], list(pool)) for arm in curves}
     rng = random.Random(args.seed)  # noqa: S311 - a reproducible benchmark draw
@@ -137,17 +120,17 @@ def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, fl
         for arm, curve in curves.items():
             weights, onnx, labeled, unlabeled = state[arm]
             if arm == "uncertainty":
-                certainty = scores(onnx, unlabeled, args.strategy, args.imgsz)
+                certainty = scores(onnx, unlabeled, args.strategy, args.imgsz, args.camera)
                 picked = sorted(unlabeled, key=lambda seed: certainty[seed])[: args.per_round]
             else:
                 picked = rng.sample(unlabeled, args.per_round)
             labeled = labeled + picked
             unlabeled = [seed for seed in unlabeled if seed not in set(picked)]
             work = root / arm / f"round-{round_no}"
-            weights, onnx = fine_tune(weights, labeled, work, args.epochs, args.imgsz)
-            metrics = evaluate(
-                weights, onnx, data=holdout, seeds=HOLDOUT, rig=IN_CABIN_17, workdir=work / "eval", imgsz=args.imgsz
-            )
+            frames = [f for seed in labeled for f in synthetic_frames(range(seed, seed + 1), width=320, height=240,
+                                                                      camera=args.camera)]  # fmt: skip
+            weights, onnx = fit(settings, dict.fromkeys(MODELS, frames), weights, seeds, work)
+            metrics = measure(weights, onnx, work / "eval")
             curve.append((len(labeled), metrics))
             state[arm] = (weights, onnx, labeled, unlabeled)
             print(json.dumps({"round": round_no, "arm": arm, "labels": len(labeled), **metrics,

@@ -25,7 +25,8 @@ _HUMAN_KEY = re.compile(r"(?P<frame>\d+)-(?P<modality>head|keypoints)-l(?P<level
 MODALITIES = ("head", "keypoints")
 
 
-def _keys(s3: S3Client, bucket: str, prefix: str) -> list[str]:
+def list_keys(s3: S3Client, bucket: str, prefix: str) -> list[str]:
+    """Every key under ``prefix``."""
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [item["Key"] for item in page.get("Contents", [])]
@@ -40,7 +41,7 @@ def effective_lines(s3: S3Client, bucket: str, clip_id: str | None = None) -> di
     """``source-ref`` → the frame's current labels (see the module docstring)."""
     scope = f"{clip_id}/" if clip_id else ""
     lines: dict[str, dict[str, Any]] = {}
-    for key in _keys(s3, bucket, AUTO_PREFIX + scope):
+    for key in list_keys(s3, bucket, AUTO_PREFIX + scope):
         for text in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines():
             if not text.strip():
                 continue
@@ -49,7 +50,7 @@ def effective_lines(s3: S3Client, bucket: str, clip_id: str | None = None) -> di
             if current is None or _created(line) >= _created(current):
                 lines[line["source-ref"]] = line
     best: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
-    for key in _keys(s3, bucket, HUMAN_PREFIX + scope):
+    for key in list_keys(s3, bucket, HUMAN_PREFIX + scope):
         match = _HUMAN_KEY.search(key)
         if match is None:
             continue

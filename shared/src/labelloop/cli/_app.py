@@ -24,6 +24,7 @@ from labelloop.cli._status import queue_rows
 from labelloop.cli._target import Target, default_state_dir, resolve_target
 from labelloop.cli._upload import plan_uploads, upload
 from labelloop.exit_codes import ExitCode
+from labelloop.local.moto import free_port
 from labelloop.local.stack import EmbeddedStack, StackState
 from labelloop.logs import configure_logging
 from labelloop.topology import PROCESSES, SERVICES, TOPOLOGY
@@ -156,6 +157,56 @@ def up(
     except RuntimeError as error:  # the emulator or Triton did not start (port taken, wheel missing...)
         raise _fail(str(error), ExitCode.UNAVAILABLE) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    quick: Annotated[bool, typer.Option("--quick", help="A short run (2 small rounds, under 3 minutes).")] = False,
+    rounds: Annotated[int | None, typer.Option(min=1, help="Rounds of clips (default 4; --quick 2).")] = None,
+    clips: Annotated[int | None, typer.Option("--clips", min=1, help="Clips uploaded per round.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the clips, the annotator and the random draws.")] = None,
+    random_arm: Annotated[
+        bool | None, typer.Option(help="Also train the random arm each round, the baseline in the report.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where report.html, report.json, plots and logs go.")] = Path("demo-report"),
+    models: Annotated[Path, typer.Option(help="The shipped initial models.")] = Path("models/initial"),
+) -> None:
+    """Run the whole active-learning loop on a fresh embedded stack and write a report.
+
+    Renders synthetic in-cabin clips (with hidden ground truth), uploads them round by round, and
+    lets the services do the rest: ingest, inference on Triton, selection, labeling by a simulated
+    annotator in the portal, retraining, promotion. Then writes OUT/report.html and report.json.
+    Exit code 0 when every frame ended auto-accepted or labeled by people, none lost or twice.
+    """
+    from labelloop.cli._demo import DemoRun  # noqa: PLC0415 - matplotlib and the synth stack load only here
+    from labelloop.demo.plan import DemoPlan  # noqa: PLC0415
+
+    plan = (DemoPlan.quick() if quick else DemoPlan()).with_overrides(
+        rounds=rounds, clips_per_round=clips, seed=seed, random_arm=random_arm
+    )
+    if not (models / "pose_main.onnx").is_file():
+        raise _fail(f"no shipped models in {models} (run from the repository root, or pass --models)", ExitCode.CONFIG)
+    out.mkdir(parents=True, exist_ok=True)
+    configure_logging(service="demo", level="WARNING")
+    run = DemoRun(plan, out.resolve(), models.resolve(), console)
+    stack_runner = EmbeddedStack(state_dir=out / "stack", stack="demo", port=free_port(), initial_models=models,
+                                 extra_env=plan.stack_env(), service_logs=out / "logs")  # fmt: skip
+    console.print(f"Labelloop demo: {plan.rounds} round(s) x {plan.clips_per_round} clip(s); logs in {out / 'logs'}")
+    try:
+        stack_runner.run(on_ready=run.start, before_shutdown=run.join)
+    except RuntimeError as error:  # the emulator or Triton did not start
+        raise _fail(str(error), ExitCode.UNAVAILABLE) from None
+    if run.report is None or run.html is None:
+        raise _fail(f"the demo did not finish; see the logs in {out / 'logs'}", ExitCode.FAILURE)
+    frames = run.report["frames"]
+    console.print(
+        f"[bold]{frames['total']}[/] frames: {frames['auto']} auto-accepted, "
+        f"{frames['human'] + frames['control']} labeled by people ({frames['control']} of them audits), "
+        f"{frames['lost']} lost, {frames['duplicated']} duplicated; "
+        f"{run.report['promotions']} model promotion(s). Report: [bold]{run.html}[/]"
+    )
+    if frames["lost"] or frames["duplicated"] or not run.report["finished"]:
+        raise typer.Exit(ExitCode.FAILURE)
 
 
 @app.command("bootstrap")

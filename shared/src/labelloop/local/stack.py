@@ -113,6 +113,7 @@ class EmbeddedStack:
         drain_timeout_s: float = 20.0,
         extra_env: dict[str, str] | None = None,
         initial_models: Path | None = None,
+        service_logs: Path | None = None,
     ) -> None:
         self._state_dir = state_dir
         self._names = StackNames(stack)
@@ -128,10 +129,16 @@ class EmbeddedStack:
         self._portal_port = free_port()
         self._children: dict[str, _Child] = {}
         self._stopping = False
+        # None: services log to the launcher's terminal; a directory: one <service>.log each there.
+        self._service_logs = service_logs
 
     @property
     def endpoint_url(self) -> str:
         return self._moto.url
+
+    @property
+    def stack(self) -> str:
+        return self._names.stack
 
     @property
     def portal_url(self) -> str | None:
@@ -142,7 +149,17 @@ class EmbeddedStack:
     def triton_url(self) -> str | None:
         return self._triton.http_url if self._triton else None
 
-    def run(self, on_ready: Callable[[EmbeddedStack], None] | None = None) -> int:
+    def stop(self) -> None:
+        """Ask ``run()`` to drain and stop everything (from any thread)."""
+        self._stopping = True
+
+    def run(
+        self,
+        on_ready: Callable[[EmbeddedStack], None] | None = None,
+        before_shutdown: Callable[[], None] | None = None,
+    ) -> int:
+        """Start everything, call ``on_ready``, supervise until stopped; ``before_shutdown`` runs
+        while the stack still answers (a driver finishing its reads)."""
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
@@ -166,6 +183,8 @@ class EmbeddedStack:
                 on_ready(self)
             log.info("stack.up", endpoint_url=self.endpoint_url, services=list(self._services))
             self._supervise()
+            if before_shutdown is not None:
+                before_shutdown()
         finally:
             self._shutdown()
         return ExitCode.OK
@@ -214,7 +233,12 @@ class EmbeddedStack:
         }
 
     def _spawn(self, service: str) -> subprocess.Popen[bytes]:
-        return spawn([sys.executable, "-m", service_module(service)], env=self._env(service))
+        args = [sys.executable, "-m", service_module(service)]
+        if self._service_logs is None:
+            return spawn(args, env=self._env(service))
+        self._service_logs.mkdir(parents=True, exist_ok=True)
+        with (self._service_logs / f"{service}.log").open("ab") as log_file:  # the child keeps its own handle
+            return spawn(args, env=self._env(service), stdout=log_file, stderr=subprocess.STDOUT)
 
     def _supervise(self) -> None:
         while not self._stopping:

@@ -1,0 +1,271 @@
+"""The demo's driver: render clips with hidden truth, upload them round by round, and wait for
+the stack to carry every frame through ingest → inference → selection → labeling → training.
+
+It only does what a user would: put files in S3 and watch. Everything else is the services'.
+Between rounds it waits for the trainer to finish (so the next round is judged by the model the
+previous labels made), then, if asked, trains the random arm: the same training on as many
+frames drawn at random and labeled from the truth, the baseline active learning must beat.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labelloop.cli._status import QueueRow, queue_rows
+from labelloop.cli._target import Target
+from labelloop.demo.ledger import Ledger
+from labelloop.demo.plan import DemoPlan
+from labelloop.demo.quality import truth_line
+from labelloop.logs import get_logger
+from labelloop.model_registry import Registry, VersionRecord
+from labelloop.synth.clips import store_truth, write_clip
+from labelloop.truth_layout import TruthReader
+from labelloop.uploads import key_for, metadata_for
+
+if TYPE_CHECKING:
+    from labelloop.aws import AwsClients
+    from labelloop.topology import StackNames
+
+log = get_logger()
+
+
+@dataclass
+class Sample:
+    """Cumulative counts at one moment (the throughput plot)."""
+
+    t: float
+    uploaded_clips: int
+    extracted: int
+    judged: int
+    labeled: int
+
+
+@dataclass
+class RoundRecord:
+    round: int
+    uploads: list[str]
+    frames: int
+    outcomes: dict[str, int]
+    human_frames_total: int
+    serving_after: int | None
+    newest_version: int | None
+    started_s: float
+    settled_s: float = 0.0
+    trained_s: float = 0.0
+    random_arm: dict[str, Any] | None = None
+
+
+@dataclass
+class Snapshot:
+    """What the live display shows."""
+
+    phase: str
+    round: int
+    rounds: int
+    elapsed_s: float
+    uploaded_clips: int
+    outcomes: dict[str, int]
+    queues: list[QueueRow]
+    versions: list[VersionRecord]
+    serving: int | None
+    training: bool
+
+
+@dataclass
+class DemoResult:
+    plan: DemoPlan
+    rounds: list[RoundRecord] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    versions: list[VersionRecord] = field(default_factory=list)
+    serving: int | None = None
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    finished: bool = False
+    seconds: float = 0.0
+
+
+class DemoStoppedError(Exception):
+    """Ctrl-C, or a round that did not settle in time."""
+
+
+class DemoLoop:
+    def __init__(
+        self,
+        plan: DemoPlan,
+        clients: AwsClients,
+        names: StackNames,
+        *,
+        workdir: Path,
+        initial_models: Path,
+        on_progress: Callable[[Snapshot], None],
+        stop: threading.Event,
+    ) -> None:
+        self.plan = plan
+        self._clients = clients
+        self._names = names
+        self._workdir = workdir
+        self._initial_models = initial_models
+        self._on_progress = on_progress
+        self._stop = stop
+        self._target = Target(clients, names, None, None)
+        self.ledger = Ledger(clients, names, plan.modalities)
+        self.registry = Registry(clients.dynamodb, names.physical("models"))
+        self.uploads: list[str] = []
+        self.result = DemoResult(plan)
+        self._began = time.monotonic()
+        self._phase = "starting"
+        self._round = 0
+        self._rng = random.Random(plan.seed)  # noqa: S311 - a reproducible draw for the random arm
+        self._random_picked: list[str] = []
+        self._random_weights: dict[str, Path] | None = None
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> DemoResult:
+        try:
+            for round_no in range(1, self.plan.rounds + 1):
+                self._round = round_no
+                self.result.rounds.append(self._run_round(round_no))
+            self.result.finished = True
+        except DemoStoppedError as stopped:
+            log.warning("demo.stopped", reason=str(stopped), round=self._round)
+        finally:
+            self.result.seconds = time.monotonic() - self._began
+            self.result.versions = self.registry.versions()
+            self.result.serving = self.registry.serving()
+            self.result.dead_letters = {row.service: row.dead_letters for row in queue_rows(self._target)}
+        return self.result
+
+    def _run_round(self, round_no: int) -> RoundRecord:
+        started = self._elapsed()
+        self._phase = "rendering clips"
+        keys = [self._render_and_upload(round_no, clip) for clip in range(self.plan.clips_per_round)]
+        self._phase = "ingest → inference → selection → labeling"
+        deadline = time.monotonic() + self.plan.round_timeout_s
+        self._wait(lambda: self._round_settled(set(keys)), deadline, "the round's frames")
+        round_frames = [r for r in self.ledger.frames.values() if r.upload_key in set(keys)]
+        record = RoundRecord(
+            round=round_no,
+            uploads=keys,
+            frames=len(round_frames),
+            outcomes={},
+            human_frames_total=0,
+            serving_after=None,
+            newest_version=None,
+            started_s=started,
+            settled_s=self._elapsed(),
+        )
+        record.outcomes = {k: sum(r.outcome(self.plan.modalities) == k for r in round_frames) for k in
+                           ("auto", "human", "control")}  # fmt: skip
+        self._phase = "training"
+        self._wait(self._trained, deadline + self.plan.round_timeout_s, "the training round")
+        record.trained_s = self._elapsed()
+        record.serving_after = self.registry.serving()
+        record.newest_version = max((v.version for v in self.registry.versions()), default=None)
+        record.human_frames_total = self._human_frames()
+        if self.plan.random_arm and record.human_frames_total:
+            self._phase = "training the random arm"
+            self._sample()
+            record.random_arm = self._train_random_arm(record.human_frames_total)
+        return record
+
+    # -- clips --------------------------------------------------------------------------------
+
+    def _render_and_upload(self, round_no: int, clip: int) -> str:
+        plan = self.plan
+        name = f"demo-r{round_no:02d}-c{clip:02d}.mp4"
+        path = self._workdir / "clips" / name
+        rendered = write_clip(path, plan.seed * 10_000 + round_no * 100 + clip, seconds=plan.clip_seconds,
+                              fps=plan.clip_fps, camera=plan.camera)  # fmt: skip
+        key = key_for(name)
+        s3, data = self._clients.s3, self._names.physical("data")
+        store_truth(s3, data, key, rendered, plan.clip_fps)  # before the upload: the annotator may need it at once
+        extra = {"Metadata": metadata_for(fps=plan.sample_fps), "ContentType": "video/mp4"}
+        s3.upload_file(str(path), self._names.physical("uploads"), key, ExtraArgs=extra)
+        self.uploads.append(key)
+        return key
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._began
+
+    def _wait(self, done: Callable[[], bool], deadline: float, what: str) -> None:
+        while not done():
+            if self._stop.wait(1.0):
+                raise DemoStoppedError("stopped by the user")
+            if time.monotonic() > deadline:
+                raise DemoStoppedError(f"{what} did not finish in time; see `labelloop status` and the logs")
+
+    def _round_settled(self, keys: set[str]) -> bool:
+        self._sample()
+        return len(self.ledger.clips_of(keys)) == len(keys) and self.ledger.settled()
+
+    def _human_frames(self) -> int:
+        return sum(r.outcome(self.plan.modalities) in ("human", "control") for r in self.ledger.frames.values())
+
+    def _trained(self) -> bool:
+        """Every label people gave was counted and consumed by a finished training."""
+        self._sample()
+        expected = self._human_frames() * len(self.plan.modalities)
+        consumed = sum(v.labels for v in self.registry.versions() if v.parent is not None)
+        return (
+            consumed + self.registry.labels() >= expected
+            and self.registry.labels() == 0
+            and (self.registry.training_owner() is None)
+        )
+
+    def _sample(self) -> None:
+        self.ledger.refresh(set(self.uploads))
+        outcomes = self.ledger.outcomes()
+        judged = sum(outcomes[k] for k in ("auto", "human", "control", "labeling", "deferred"))
+        labeled = outcomes["human"] + outcomes["control"]
+        self.result.samples.append(Sample(self._elapsed(), len(self.uploads), len(self.ledger.frames), judged, labeled))
+        self._on_progress(
+            Snapshot(
+                phase=self._phase,
+                round=self._round,
+                rounds=self.plan.rounds,
+                elapsed_s=self._elapsed(),
+                uploaded_clips=len(self.uploads),
+                outcomes={str(k): v for k, v in outcomes.items()},
+                queues=queue_rows(self._target),
+                versions=self.registry.versions(),
+                serving=self.registry.serving(),
+                training=self.registry.training_owner() is not None,
+            )
+        )
+
+    # -- the random arm -----------------------------------------------------------------------
+
+    def _train_random_arm(self, budget: int) -> dict[str, Any] | None:
+        """As many frames as people labeled so far, drawn at random from every frame extracted so
+        far and labeled from the truth, trained and evaluated exactly like the loop's models."""
+        os.environ.setdefault("YOLO_VERBOSE", "False")  # Ultralytics' console output would run over the live view
+        try:
+            from labelloop_trainer.rounds import train_comparison  # noqa: PLC0415 - needs the trainer installed
+            from labelloop_trainer.settings import TrainerSettings  # noqa: PLC0415
+        except ImportError:
+            log.warning("demo.random_arm_skipped", reason="the trainer package is not installed")
+            return None
+        pool = sorted(set(self.ledger.frames) - set(self._random_picked))
+        self._random_picked += self._rng.sample(pool, min(len(pool), budget - len(self._random_picked)))
+        truths = TruthReader(self._clients.s3)
+        lines = [truth_line(t, uri) for uri in self._random_picked if (t := truths.truth(uri)) is not None]
+        plan = self.plan
+        settings = TrainerSettings(stack=self._names.stack, epochs=plan.epochs, holdout_size=plan.holdout_size,
+                                   holdout_camera=plan.camera)  # fmt: skip
+        parent = self._random_weights or {m: self._initial_models / f"{m}.pt" for m in ("pose_main", "pose_visible",
+                                                                                        "head")}  # fmt: skip
+        root = Path(tempfile.mkdtemp(prefix=f"random-arm-{self._round}-", dir=self._workdir))
+        weights, metrics = train_comparison(settings, self._clients.s3, lines, parent, root)
+        self._random_weights = weights
+        log.info("demo.random_arm", labels=len(lines), metrics=metrics)
+        return {"frames": len(lines), "metrics": metrics}

@@ -1,0 +1,138 @@
+"""Labels scored against the hidden ground truth: head boxes, keypoints and their visibility.
+
+Both sides go through the same reader, :func:`labels_of` on an augmented-manifest line (the
+truth is written as one with :func:`truth_line`), so auto-labels, people's labels and the truth
+are compared like for like. People are matched greedily by the mean distance of the joints both
+sides located.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from labelloop.events import FramePredictions
+from labelloop.manifest import augmented_manifest_line
+from labelloop.visibility import iou
+
+Point = tuple[float, float, str]
+PCK_FRACTION = 0.1  # a point is right within 10% of the person's size
+HEAD_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class Labels:
+    heads: list[tuple[float, float, float, float]]  # left, top, width, height
+    persons: list[dict[str, Point]]
+
+
+def labels_of(line: dict[str, Any]) -> Labels:
+    heads = [
+        (float(a["left"]), float(a["top"]), float(a["width"]), float(a["height"]))
+        for a in (line.get("head") or {}).get("annotations", [])
+    ]
+    persons: dict[int, dict[str, Point]] = {}
+    for point in (line.get("keypoints") or {}).get("crowdKeypoint", {}).get("keypoints", []):
+        persons.setdefault(int(point.get("person", 0)), {})[point["label"]] = (
+            float(point["x"]), float(point["y"]), str(point.get("visibility", "visible"))
+        )  # fmt: skip
+    return Labels(heads, [persons[index] for index in sorted(persons)])
+
+
+def truth_line(truth: FramePredictions, frame_uri: str) -> dict[str, Any]:
+    """The truth as a manifest line for ``frame_uri`` (a clip's truth names the clip, not the frame)."""
+    frame = truth.frame.model_copy(update={"uri": frame_uri})
+    return augmented_manifest_line(
+        truth.model_copy(update={"frame": frame}), human_annotated=True, job_name="truth", created=datetime.now(UTC)
+    )
+
+
+@dataclass
+class Score:
+    """Counts, so that scores of many frames add up before the ratios are taken."""
+
+    heads_true: int = 0
+    heads_given: int = 0
+    heads_matched: int = 0
+    persons_true: int = 0
+    persons_matched: int = 0
+    points_true: int = 0  # located (visible or occluded) truth joints
+    points_close: int = 0
+    visibility_total: int = 0
+    visibility_right: int = 0
+
+    def __add__(self, other: Score) -> Score:
+        return Score(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    @staticmethod
+    def _ratio(part: int, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    def summary(self) -> dict[str, float | None]:
+        return {
+            "head_precision": self._ratio(self.heads_matched, self.heads_given),
+            "head_recall": self._ratio(self.heads_matched, self.heads_true),
+            "person_recall": self._ratio(self.persons_matched, self.persons_true),
+            "keypoint_pck": self._ratio(self.points_close, self.points_true),
+            "visibility_accuracy": self._ratio(self.visibility_right, self.visibility_total),
+        }
+
+
+def _located(person: dict[str, Point]) -> dict[str, tuple[float, float]]:
+    return {name: (x, y) for name, (x, y, v) in person.items() if v != "outside"}
+
+
+def _size(person: dict[str, Point]) -> float:
+    points = list(_located(person).values())
+    if not points:
+        return 0.0
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return max(1.0, math.hypot(max(xs) - min(xs), max(ys) - min(ys)))
+
+
+def _distance(truth: dict[str, Point], given: dict[str, Point]) -> float:
+    a, b = _located(truth), _located(given)
+    common = a.keys() & b.keys()
+    if not common:
+        return math.inf
+    return sum(math.dist(a[name], b[name]) for name in common) / len(common)
+
+
+def _match_heads(truth: list[tuple[float, float, float, float]], given: list[tuple[float, float, float, float]]) -> int:
+    pairs = sorted(((iou(t, g), i, j) for i, t in enumerate(truth) for j, g in enumerate(given)), reverse=True)
+    used_t: set[int] = set()
+    used_g: set[int] = set()
+    for overlap, i, j in pairs:
+        if overlap >= HEAD_IOU and i not in used_t and j not in used_g:
+            used_t.add(i)
+            used_g.add(j)
+    return len(used_t)
+
+
+def score(given: Labels, truth: Labels) -> Score:
+    result = Score(heads_true=len(truth.heads), heads_given=len(given.heads),
+                   heads_matched=_match_heads(truth.heads, given.heads), persons_true=len(truth.persons))  # fmt: skip
+    pairs = sorted((_distance(t, g), i, j) for i, t in enumerate(truth.persons) for j, g in enumerate(given.persons))
+    matched: dict[int, int] = {}
+    for distance, i, j in pairs:
+        if distance < 0.5 * _size(truth.persons[i]) and i not in matched and j not in matched.values():
+            matched[i] = j
+    result.persons_matched = len(matched)
+    for i, person in enumerate(truth.persons):
+        located = _located(person)
+        result.points_true += len(located)
+        if i not in matched:
+            continue
+        other = given.persons[matched[i]]
+        other_located = _located(other)
+        tolerance = PCK_FRACTION * _size(person)
+        result.points_close += sum(
+            name in other_located and math.dist(point, other_located[name]) <= tolerance
+            for name, point in located.items()
+        )
+        for name, (_, _, visibility) in person.items():
+            result.visibility_total += 1
+            result.visibility_right += visibility == other.get(name, (0.0, 0.0, "outside"))[2]
+    return result

@@ -1,0 +1,60 @@
+"""``labelloop demo --quick`` as a new user runs it: the whole loop on the embedded stack, then a report.
+
+The demo accounts for frames from what the services wrote (its ledger); this test checks those
+books against what the plan must produce, independently: clips x seconds x sampled fps frames,
+every one auto-accepted or labeled by people exactly once, and a promoted model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from labelloop.demo.plan import DemoPlan
+from labelloop.local.stack import LOCAL_AWS_ENV
+
+REPO = Path(__file__).parents[2]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_quick_demo_accounts_for_every_frame_promotes_a_model_and_writes_its_report(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    run = subprocess.run(
+        [sys.executable, "-m", "labelloop", "demo", "--quick", "--out", str(out), "--models",
+         str(REPO / "models" / "initial")],
+        env={**os.environ, **LOCAL_AWS_ENV}, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    plan = DemoPlan.quick()
+    frames_per_clip = int(plan.clip_seconds * plan.sample_fps)
+    expected = plan.rounds * plan.clips_per_round * frames_per_clip
+
+    frames = report["frames"]
+    assert frames["total"] == expected  # nothing lost between upload and the selector
+    assert frames["auto"] + frames["human"] + frames["control"] == expected  # each has one final fate...
+    assert (frames["lost"], frames["duplicated"]) == (0, 0)  # ...and none was judged or sent twice
+    assert frames["human"] > 0  # the selector really chose: some to people...
+    assert frames["auto"] > 0  # ...and some not
+    assert [r["frames"] for r in report["rounds"]] == [plan.clips_per_round * frames_per_clip] * plan.rounds
+    assert sum(report["dead_letters"].values()) == 0
+
+    assert report["promotions"] >= 1
+    assert report["serving"] > 1
+    promoted = [v for v in report["versions"] if v["status"] == "promoted" and v["parent"] is not None]
+    assert all(v["labels"] > 0 for v in promoted)
+    assert report["learning_curves"]["random_arm"][-1]["human_frames"] == frames["human"] + frames["control"]
+
+    html = (out / "report.html").read_text()
+    for name in ("fates", "learning", "quality", "progress"):
+        assert (out / "plots" / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
+        assert f'alt="{name}" src="data:image/png;base64,' in html
+    assert report["quality"]["auto_accepted"]["head_recall"] is not None
+    assert "every frame accounted for" in html
+    assert "Report:" in run.stdout

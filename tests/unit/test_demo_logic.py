@@ -1,0 +1,91 @@
+"""The demo's books and its label scoring: pure logic on crafted manifest lines."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from labelloop.demo.ledger import FrameRecord
+from labelloop.demo.plan import DemoPlan
+from labelloop.demo.quality import Labels, Score, labels_of, score
+
+MODALITIES = ("head", "keypoints")
+
+
+def line(heads: list[tuple[int, int, int, int]], persons: list[dict[str, tuple[float, float, str]]]) -> dict[str, Any]:
+    return {
+        "source-ref": "s3://demo-data/frames/c/000000.jpg",
+        "head": {"annotations": [{"left": x, "top": y, "width": w, "height": h} for x, y, w, h in heads]},
+        "keypoints": {"crowdKeypoint": {"keypoints": [
+            {"label": name, "x": x, "y": y, "visibility": v, "person": index}
+            for index, person in enumerate(persons) for name, (x, y, v) in person.items()
+        ]}},
+    }  # fmt: skip
+
+
+PERSON = {"nose": (100.0, 50.0, "visible"), "neck": (100.0, 90.0, "visible"), "left_hip": (120.0, 200.0, "occluded"),
+          "left_ankle": (0.0, 0.0, "outside")}  # fmt: skip
+
+
+def test_labels_equal_to_the_truth_score_perfectly() -> None:
+    truth = labels_of(line([(80, 20, 40, 50)], [PERSON]))
+    summary = score(truth, truth).summary()
+    assert summary == {"head_precision": 1.0, "head_recall": 1.0, "person_recall": 1.0, "keypoint_pck": 1.0,
+                       "visibility_accuracy": 1.0}  # fmt: skip
+
+
+def test_a_misplaced_point_a_wrong_visibility_and_a_missed_head_each_count() -> None:
+    truth = labels_of(line([(80, 20, 40, 50), (200, 20, 40, 50)], [PERSON]))
+    wrong = dict(PERSON, nose=(160.0, 50.0, "visible"), neck=(100.0, 90.0, "occluded"))
+    given = labels_of(line([(82, 21, 40, 50)], [wrong]))
+    result = score(given, truth)
+    assert (result.heads_true, result.heads_given, result.heads_matched) == (2, 1, 1)
+    assert (result.points_true, result.points_close) == (3, 2)  # the outside ankle is not a located point
+    assert (result.visibility_total, result.visibility_right) == (4, 3)
+
+
+def test_people_are_matched_by_their_points_not_by_their_order() -> None:
+    other = {name: (x + 150.0, y, v) for name, (x, y, v) in PERSON.items()}
+    truth = labels_of(line([], [PERSON, other]))
+    given = labels_of(line([], [other, PERSON]))
+    assert score(given, truth).summary()["keypoint_pck"] == 1.0
+
+
+def test_nothing_given_for_a_person_is_a_miss_and_scores_add_up() -> None:
+    truth = labels_of(line([], [PERSON]))
+    missed = score(Labels([], []), truth)
+    assert (missed.persons_matched, missed.points_close, missed.points_true) == (0, 0, 3)
+    total = missed + score(truth, truth)
+    assert total.summary()["keypoint_pck"] == 0.5
+    assert Score().summary()["head_recall"] is None  # no data is not 0%
+
+
+def record(**fields: Any) -> FrameRecord:
+    return FrameRecord("s3://demo-data/frames/c/000001.jpg", "c", 1, "clips/c.mp4", **fields)
+
+
+def test_a_frame_fate_follows_what_the_services_wrote() -> None:
+    auto = [{"source-ref": "x"}]
+    labeled: dict[str, dict[str, Any]] = {"head": {}, "keypoints": {}}
+    assert record().outcome(MODALITIES) == "undecided"
+    assert record(auto_lines=auto).outcome(MODALITIES) == "auto"
+    assert record(requested=Counter(head=1, keypoints=1)).outcome(MODALITIES) == "labeling"
+    assert record(requested=Counter(head=1, keypoints=1), human={"head": {}}).outcome(MODALITIES) == "labeling"
+    assert record(requested=Counter(head=1, keypoints=1), human=labeled).outcome(MODALITIES) == "human"
+    audited = record(auto_lines=auto, requested=Counter(head=1, keypoints=1), human=labeled)
+    assert audited.outcome(MODALITIES) == "control"
+    assert record(deferred=True).outcome(MODALITIES) == "deferred"
+
+
+def test_a_frame_judged_or_sent_twice_is_flagged() -> None:
+    assert not record(auto_lines=[{}], requested=Counter(head=1, keypoints=1)).duplicated
+    assert record(auto_lines=[{}, {}]).duplicated
+    assert record(requested=Counter(head=2, keypoints=1)).duplicated
+
+
+def test_the_demo_turns_off_what_would_leave_frames_without_a_final_fate() -> None:
+    env = DemoPlan().stack_env()
+    assert env["LABELLOOP_SELECTOR_NEAR_DUPLICATE_DISTANCE"] == "0"
+    assert env["LABELLOOP_SELECTOR_MAX_HUMAN_PER_CLIP"] == env["LABELLOOP_SELECTOR_MAX_HUMAN_PER_HOUR"] == "0"
+    assert env["LABELLOOP_TRAINER_HOLDOUT_CAMERA"] == DemoPlan().camera
+    assert DemoPlan.quick().rounds < DemoPlan().rounds
