@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-quick up test check lint format typecheck pytest unit integration e2e bench models clean
+.PHONY: help install demo demo-quick up test check lint format typecheck pytest unit integration e2e chaos bench models clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ integration: $(STAMP)  ## Integration tests only
 
 e2e: $(STAMP)  ## End-to-end tests only
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+chaos: $(STAMP)  ## The reliability suite, long profile: duplicates, kills, outages, bad input (minutes)
+	LABELLOOP_CHAOS_PROFILE=full $(BIN)/pytest tests/chaos $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## Benchmarks with ratios against a baseline (minutes; ingest needs the ffmpeg CLI)
 	$(BIN)/python benchmarks/ingest.py

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import datetime, timedelta
 
 import pytest
-from labelloop import FrameRef, ModelPromoted, deterministic_id, new_event_id
+from labelloop import FrameRef, LabelsCompleted, ModelPromoted, deterministic_id, new_event_id, utc_now
 from labelloop.events import EVENT_MODELS
 from pydantic import ValidationError
+
+from tests.helpers import payload
 
 
 def test_deterministic_id_is_stable_and_sensitive_to_every_part() -> None:
@@ -62,3 +65,12 @@ def test_events_are_immutable() -> None:
     event = ModelPromoted(correlation_id="c", model_name="head", model_version=1, registry_uri="s3://abc/x")
     with pytest.raises(ValidationError):
         event.model_version = 2  # type: ignore[misc]
+
+
+def test_an_event_from_a_clock_running_ahead_is_rejected_with_the_reason() -> None:
+    """Within SigV4's 15 minutes of skew it is fine; beyond, it would win every newest-wins choice."""
+    body = json.loads(payload("labels_completed.json"))
+    soon = utc_now() + timedelta(minutes=10)
+    assert LabelsCompleted.model_validate({**body, "occurred_at": soon.isoformat()}).occurred_at == soon
+    with pytest.raises(ValidationError, match="clock skew"):
+        LabelsCompleted.model_validate({**body, "occurred_at": "2099-01-01T00:00:00Z"})

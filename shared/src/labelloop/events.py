@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+$")]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -48,6 +48,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+MAX_CLOCK_SKEW_S = 15 * 60
+"""How far in the future an event may claim to have happened (clock skew between producers)."""
+
+
 class Contract(BaseModel):
     """Base of every nested value object: immutable, unknown fields ignored."""
 
@@ -62,6 +66,16 @@ class Event(Contract):
     event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=128)
     correlation_id: str = Field(min_length=1, max_length=256, description="The clip or upload.")
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_from_the_future(cls, value: datetime) -> datetime:
+        # A producer whose clock runs ahead would make its events win every newest-wins choice
+        # (dataset lines, serving versions); SigV4 tolerates 15 minutes of skew, so do we.
+        ahead = (value - utc_now()).total_seconds()
+        if ahead > MAX_CLOCK_SKEW_S:
+            raise ValueError(f"occurred_at is {ahead:.0f} s ahead of this clock (clock skew over {MAX_CLOCK_SKEW_S} s)")
+        return value
 
 
 class Taxonomy(Contract):

@@ -103,7 +103,9 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
     """A job's output line: expired → next generation; labeled → dataset, then level 2 or done."""
     line = event.line
     key = line.get(OBJECT)
-    item = deps.state.get(key) if isinstance(key, str) else None
+    if not isinstance(key, str):
+        raise PermanentError(f"output line without {OBJECT!r} ({line.get('source-ref')!r}): not a line gt-bridge sent")
+    item = deps.state.get(key)
     if item is None:
         raise PermanentError(f"output line for an object gt-bridge never sent ({line.get('source-ref')!r})")
     spec = deps.jobs.specs[item.job_key]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from labelloop import AwsClients, StackNames, get_logger
+from labelloop import DEAD_LETTER_REASON, AwsClients, StackNames, get_logger
 from labelloop.aws import conditionally
 from labelloop.bootstrap import subscribe_queue
 from labelloop.clock import Clock
@@ -123,11 +123,22 @@ class Portal:
 
     # -- jobs ---------------------------------------------------------------------------------
 
+    def _dlq_name(self, job: PortalJob) -> str:
+        return self._names.physical(f"portal-{job.name}")[:76] + "-dlq"
+
     def _open(self, job: PortalJob, now: float) -> None:
         sqs = self._clients.sqs
+        # Input that is not a manifest line goes here with its reason (as every service's does).
+        dlq_url = sqs.create_queue(QueueName=self._dlq_name(job),
+                                   Attributes={"MessageRetentionPeriod": str(RETENTION_S)})["QueueUrl"]  # fmt: skip
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         url = sqs.create_queue(
             QueueName=self._names.physical(f"portal-{job.name}")[:80],
-            Attributes={"MessageRetentionPeriod": str(RETENTION_S), "VisibilityTimeout": "60"},
+            Attributes={
+                "MessageRetentionPeriod": str(RETENTION_S),
+                "VisibilityTimeout": "60",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+            },
         )["QueueUrl"]
         subscribe_queue(self._clients, job.input_topic_arn, url)
         job.queue_url, job.status, job.last_activity_at = url, "InProgress", now
@@ -165,6 +176,15 @@ class Portal:
         except ValueError as error:
             self.counts["invalid"] += 1
             log.error("portal.invalid_input", job=job.name, reason=str(error), body=message["Body"][:200])
+            dlq_url = self._clients.sqs.get_queue_url(QueueName=self._dlq_name(job))["QueueUrl"]
+            self._clients.sqs.send_message(
+                QueueUrl=dlq_url,
+                MessageBody=message["Body"],
+                MessageAttributes={
+                    DEAD_LETTER_REASON: {"DataType": "String", "StringValue": f"invalid input line: {error}"[:1024]},
+                    "labelloop.source_queue": {"DataType": "String", "StringValue": job.queue_url},
+                },
+            )
             return 0
         dedup = line_dedup_id(line) or message["MessageId"]
         if not self._claim(f"dedup#{job.name}#{dedup}"):

@@ -27,7 +27,7 @@ class DemoPlan:
     control_fraction: float = 0.1
     # simulated annotator: a person's time per task, on a clock running clock_speed times real time
     annotator_seconds: float = 40.0
-    annotator_error_rate: float = 0.02
+    annotator_error_rate: float = 0.05
     clock_speed: float = 80.0
     # trainer
     epochs: int = 5
