@@ -35,7 +35,7 @@ from labelloop.local import MotoServer  # noqa: E402
 from labelloop.local.stack import local_clients  # noqa: E402
 from labelloop_selector.entrypoint import SERVICE  # noqa: E402
 from labelloop_selector.handlers import Outputs, frame_key, judge, manifest_key  # noqa: E402
-from labelloop_selector.policy import Policy  # noqa: E402
+from labelloop_selector.policy import Policy, version_tag  # noqa: E402
 from labelloop_selector.scoring import ScoringContext, load_scorer  # noqa: E402
 from labelloop_selector.settings import SelectorSettings  # noqa: E402
 
@@ -92,11 +92,12 @@ def core_cpu(messages: list[str]) -> tuple[float, float]:
         [event] = parse_body(body)
         if not isinstance(event, PredictionsReady):
             raise TypeError(type(event))
-        keys = [frame_key(p.frame.uri, event.model_versions) for p in event.predictions]
+        versions = version_tag(event.model_versions)
+        keys = [frame_key(p.frame.uri, versions) for p in event.predictions]
         outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in event.predictions]))
         last = None
         for key, predictions in zip(keys, event.predictions, strict=True):
-            decision, sent = judge(predictions, event.model_versions, last, deps)
+            decision, sent = judge(predictions, versions, last, deps)
             last = sent or last
             outputs.add(event, predictions, key, decision, deps)
         b"\n".join(outputs.manifest_lines)

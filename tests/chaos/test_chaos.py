@@ -243,7 +243,7 @@ def test_bad_input_goes_to_a_dead_letter_queue_with_a_reason(chaos: ChaosStack) 
 
     before_letters = chaos.dead_letters()
     before_restarts = restarts(chaos.log)
-    run_scenario(chaos, "bad input", f"{len(objects) + len(bodies)} kinds, next to good clips", 34, inject)
+    run_scenario(chaos, "bad input", f"{len(objects) + len(bodies) + 1} kinds, next to good clips", 34, inject)
     arrived = eventually(
         lambda: (
             (got := new_letters(before_letters, chaos.dead_letters()))

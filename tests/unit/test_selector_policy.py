@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
-from labelloop_selector.policy import Policy, control_draw, displacement, initial_route, is_near_duplicate, signature
+from labelloop_selector.policy import (
+    Policy,
+    control_draw,
+    displacement,
+    initial_route,
+    is_near_duplicate,
+    signature,
+    version_tag,
+)
 
 from tests.predictions import frame
 
@@ -25,12 +33,13 @@ def test_control_draw_is_reproducible_and_fair() -> None:
     """Same seed, frame and versions → same draw; over many frames the share matches the fraction;
     another seed or model version picks another sample."""
     uris = [f"s3://test-data/frames/c/{n:06d}.jpg" for n in range(20_000)]
-    draws = [control_draw(7, uri, VERSIONS) for uri in uris]
-    assert draws == [control_draw(7, uri, VERSIONS) for uri in uris]
+    versions = version_tag(VERSIONS)
+    draws = [control_draw(7, uri, versions) for uri in uris]
+    assert draws == [control_draw(7, uri, versions) for uri in uris]
     chosen = {uri for uri, d in zip(uris, draws, strict=True) if d < 0.05}
     assert 0.045 < len(chosen) / len(uris) < 0.055
-    other_seed = {uri for uri in uris if control_draw(8, uri, VERSIONS) < 0.05}
-    other_model = {uri for uri in uris if control_draw(7, uri, VERSIONS | {"head": "2"}) < 0.05}
+    other_seed = {uri for uri in uris if control_draw(8, uri, versions) < 0.05}
+    other_model = {uri for uri in uris if control_draw(7, uri, version_tag(VERSIONS | {"head": "2"})) < 0.05}
     assert len(chosen & other_seed) < 0.2 * len(chosen)
     assert len(chosen & other_model) < 0.2 * len(chosen)
 

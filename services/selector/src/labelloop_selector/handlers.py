@@ -11,8 +11,8 @@ events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from labelloop import (
@@ -25,11 +25,10 @@ from labelloop import (
     get_logger,
     utc_now,
 )
-from labelloop.events import ModelName
 from labelloop.manifest import augmented_manifest_line
 from pydantic_core import to_json
 
-from labelloop_selector.policy import control_draw, initial_route, is_near_duplicate, signature
+from labelloop_selector.policy import control_draw, initial_route, is_near_duplicate, signature, version_tag
 from labelloop_selector.state import Decision, LastSent
 
 if TYPE_CHECKING:
@@ -41,17 +40,17 @@ log = get_logger()
 AUTO_JOB_NAME = "labelloop-auto/selector"
 
 
-def frame_key(frame_uri: str, model_versions: Mapping[ModelName, str]) -> str:
-    """Identity of a frame as judged by one set of model versions."""
-    return deterministic_id(frame_uri, *(f"{k}={v}" for k, v in sorted(model_versions.items())))
+def frame_key(frame_uri: str, versions: str) -> str:
+    """Identity of a frame as judged by one set of model versions (:func:`version_tag`)."""
+    return deterministic_id(frame_uri, *versions.split(","))
 
 
 def judge(
-    predictions: FramePredictions, model_versions: Mapping[ModelName, str], last_sent: LastSent | None, deps: Deps
+    predictions: FramePredictions, versions: str, last_sent: LastSent | None, deps: Deps
 ) -> tuple[Decision, LastSent | None]:
     """The decision for one frame, before budgets; and the frame as 'last sent' if it goes to people."""
     score = deps.scorer(predictions, deps.context)
-    draw = control_draw(deps.policy.control_seed, predictions.frame.uri, model_versions)
+    draw = control_draw(deps.policy.control_seed, predictions.frame.uri, versions)
     route = initial_route(score, draw, deps.policy)
     if route != "human":
         return Decision(route, score), None
@@ -82,6 +81,7 @@ class Outputs:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     routes: dict[str, int] = field(default_factory=dict)
+    created: datetime = field(default_factory=utc_now)  # one judgement time for the whole batch
 
     def add(
         self, event: PredictionsReady, predictions: FramePredictions, key: str, decision: Decision, deps: Deps
@@ -99,7 +99,7 @@ class Outputs:
         if decision.route in ("auto", "control"):
             # pydantic-core's serializer: ~6x faster than json.dumps on these float-heavy lines.
             line = augmented_manifest_line(
-                predictions, human_annotated=False, job_name=AUTO_JOB_NAME, created=utc_now()
+                predictions, human_annotated=False, job_name=AUTO_JOB_NAME, created=self.created
             )
             self.manifest_lines.append(to_json(line))
             self.events.append(
@@ -131,7 +131,8 @@ class Outputs:
 def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
     """Judge every frame of the batch, store the decisions, write manifests, publish events."""
     frames = sorted(event.predictions, key=lambda p: p.frame.frame_no)
-    keys = [frame_key(p.frame.uri, event.model_versions) for p in frames]
+    versions = version_tag(event.model_versions)
+    keys = [frame_key(p.frame.uri, versions) for p in frames]
     earlier = deps.state.decisions(keys)
     last_sent = deps.state.last_sent(event.clip_id)
     outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in frames]))
@@ -139,7 +140,7 @@ def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
     for key, predictions in zip(keys, frames, strict=True):
         stored = earlier.get(key)
         if stored is None:
-            decision, sent = judge(predictions, event.model_versions, last_sent, deps)
+            decision, sent = judge(predictions, versions, last_sent, deps)
             if decision.route == "auto":
                 stored = new_auto[key] = decision
             else:

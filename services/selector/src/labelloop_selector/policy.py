@@ -36,10 +36,15 @@ class Policy:
     frames count as the same for labeling purposes; 0 turns suppression off."""
 
 
-def control_draw(seed: int, frame_uri: str, model_versions: Mapping[ModelName, str]) -> float:
-    """A uniform number in [0, 1) fixed by (seed, frame, model versions): the control arm is
+def version_tag(model_versions: Mapping[ModelName, str]) -> str:
+    """The model versions as one canonical string, ``head=1,pose_main=1,pose_visible=1``
+    (made once per message: every frame of it was judged by the same versions)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(model_versions.items()))
+
+
+def control_draw(seed: int, frame_uri: str, versions: str) -> float:
+    """A uniform number in [0, 1) fixed by (seed, frame, :func:`version_tag`): the control arm is
     reproducible whatever the order, concurrency or retries."""
-    versions = ",".join(f"{k}={v}" for k, v in sorted(model_versions.items()))
     digest = hashlib.sha256(f"{seed}\x1f{frame_uri}\x1f{versions}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
