@@ -73,10 +73,16 @@ def test_help_documents_every_command(cli_env: dict[str, str]) -> None:
     """`labelloop --help` lists every command and each has its own help."""
     result = labelloop("--help", env=cli_env)
     assert result.returncode == 0
-    for command in ("up", "bootstrap", "status", "upload", "dlq", "jobs", "models"):
+    for command in ("up", "demo", "bootstrap", "status", "upload", "dlq", "jobs", "models"):
         assert command in result.stdout
         assert labelloop(command, "--help", env=cli_env).returncode == 0
     assert labelloop("--version", env=cli_env).stdout.startswith("labelloop ")
+
+
+def test_up_refuses_an_unknown_kind_of_labelers_before_starting_anything(cli_env: dict[str, str]) -> None:
+    result = labelloop("up", "--labelers", "robots", env=cli_env)
+    assert result.returncode == ExitCode.USAGE
+    assert "people or simulated" in result.stderr
 
 
 def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: dict[str, str], tmp_path: Path) -> None:

@@ -116,11 +116,21 @@ def up(
     triton: Annotated[
         bool | None, typer.Option(help="Start Triton (default: when the inference service runs).")
     ] = None,
+    labelers: Annotated[
+        str,
+        typer.Option(
+            envvar="LABELLOOP_PORTAL_MODE",
+            help="Who answers labeling tasks: 'people' at the portal's URL, or 'simulated' (answers from hidden "
+            "ground truth where there is some, else with the model's own labels).",
+        ),
+    ] = "people",
 ) -> None:
     """Start the embedded local stack (moto_server, topology, Triton, every service as a process).
 
     Runs in the foreground until Ctrl-C, then drains the services and stops everything.
     """
+    if labelers not in {"people", "simulated"}:
+        raise _fail(f"--labelers must be people or simulated, not {labelers!r}", ExitCode.USAGE)
     chosen = tuple(s for s in (part.strip() for part in services.split(",")) if s)
     if unknown := [s for s in chosen if s not in PROCESSES]:
         raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(PROCESSES)}", ExitCode.USAGE)
@@ -137,7 +147,7 @@ def up(
             Panel.fit(
                 f"endpoint  [bold]{stack_.endpoint_url}[/]\nstack     {stack}\n"
                 f"triton    {stack_.triton_url or '(not started)'}\n"
-                f"portal    {stack_.portal_url or '(not started)'}\n"
+                f"portal    {stack_.portal_url or '(not started)'}  (labelers: {labelers})\n"
                 f"services  {', '.join(chosen) or '(none)'}\n\n"
                 "labelloop upload FILE...   send clips/images\n"
                 "labelloop status           queues and dead letters\n"
@@ -148,7 +158,12 @@ def up(
 
     with_triton = "inference" in chosen if triton is None else triton
     stack_runner = EmbeddedStack(
-        state_dir=state_dir, stack=stack, port=port, services=chosen, initial_models=models if with_triton else None
+        state_dir=state_dir,
+        stack=stack,
+        port=port,
+        services=chosen,
+        initial_models=models if with_triton else None,
+        extra_env={"LABELLOOP_PORTAL_MODE": labelers},
     )
     try:
         code = stack_runner.run(on_ready=announce)
