@@ -135,6 +135,13 @@ class ChaosStack:
         queue = TOPOLOGY.queue_for(service)
         return self.clients.sqs.get_queue_url(QueueName=self.names.physical(queue.name))["QueueUrl"]
 
+    def in_flight(self, service: str) -> int:
+        """Messages of the service's queue received and not yet deleted."""
+        attributes = self.clients.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url(service), AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+
     def labels_counted(self) -> int:
         """Label events the trainer counted: consumed by trainings, plus those still waiting."""
         return sum(v.labels for v in self.registry.versions() if v.parent is not None) + self.registry.labels()

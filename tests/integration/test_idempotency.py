@@ -51,6 +51,24 @@ def test_a_dead_workers_claim_can_be_taken_after_its_lease(store: IdempotencySto
     assert store.claim("svc#e3") is Claim.NEW
 
 
+def test_a_live_workers_renewed_lease_keeps_blocking_and_a_completion_is_not_renewed(
+    store: IdempotencyStore, clock: Clock
+) -> None:
+    """The heartbeat renews a running handler's lease, so a short lease never frees a live claim;
+    renewing a completed record changes nothing."""
+    store.claim("svc#e5")
+    clock.now += 50
+    store.renew("svc#e5")
+    clock.now += 50  # 100 s after the claim, 50 s after the renewal
+    with pytest.raises(AlreadyInProgressError):
+        store.claim("svc#e5")
+    clock.now += 11
+    assert store.claim("svc#e5") is Claim.NEW
+    store.complete("svc#e5")
+    store.renew("svc#e5")
+    assert store.claim("svc#e5") is Claim.ALREADY_COMPLETED
+
+
 def test_release_frees_an_in_progress_claim_but_never_a_completed_one(store: IdempotencyStore) -> None:
     """release() undoes a failed attempt; on a completed record it changes nothing."""
     store.claim("svc#e4")

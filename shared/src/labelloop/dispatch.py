@@ -61,6 +61,15 @@ class Dispatcher(Generic[Deps]):
         for key in keys:
             self._idempotency.release(key)
 
+    def heartbeat(self, message: ReceivedMessage) -> None:
+        """Renew the leases of a message whose handler is still running (the worker's heartbeat)."""
+        if self._idempotency is None:
+            return
+        with self._lock:
+            keys = list(self._claims.get(message.message_id, []))
+        for key in keys:
+            self._idempotency.renew(key)
+
     def _dispatch(self, message_id: str, event: Message) -> Outcome:
         structlog.contextvars.bind_contextvars(
             event_type=event.type, event_id=event.event_id, correlation_id=event.correlation_id

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from labelloop.aws import conditionally
 from labelloop.errors import AlreadyInProgressError
 
 if TYPE_CHECKING:
@@ -35,14 +36,17 @@ class Claim(StrEnum):
 class IdempotencyStore:
     """Claims, completes and releases event ids in one DynamoDB table.
 
-    ``lease_s`` bounds how long an INPROGRESS claim blocks others: it should exceed the longest
-    handler time (the worker heartbeat does not extend it; keep it generous).
+    ``lease_s`` bounds how long an INPROGRESS claim blocks others. A live handler's lease is
+    renewed by the worker's heartbeat (with its message's visibility), so it can stay short:
+    after a crash (SIGKILL, OOM) the event is free again within ``lease_s``, about when SQS
+    redelivers the message. It was 15 minutes, unrenewed, and the chaos suite's killed ingest
+    left its clip blocked that long.
     """
 
     dynamodb: DynamoDBClient
     table: str
     ttl_s: int = 7 * 24 * 3600
-    lease_s: int = 15 * 60
+    lease_s: int = 120
     clock: Callable[[], float] = time.time
 
     def claim(self, key: str) -> Claim:
@@ -75,6 +79,22 @@ class IdempotencyStore:
                 return Claim.ALREADY_COMPLETED
             raise AlreadyInProgressError(f"event {key} is being handled by another worker") from None
         return Claim.NEW
+
+    def renew(self, key: str) -> None:
+        """Extend a live INPROGRESS claim by ``lease_s`` from now (no-op if it was completed or released)."""
+        conditionally(
+            lambda: self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"id": {"S": key}},
+                UpdateExpression="SET lease_expiry = :lease",
+                ConditionExpression="#s = :inprogress",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":lease": {"N": str(int(self.clock()) + self.lease_s)},
+                    ":inprogress": {"S": "INPROGRESS"},
+                },
+            )
+        )
 
     def complete(self, key: str) -> None:
         """Mark ``key`` handled; later deliveries are acknowledged without running the handler."""

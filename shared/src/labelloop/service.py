@@ -57,7 +57,9 @@ def build_worker(definition: ServiceDefinition[S, D], settings: S, clients: AwsC
     names = StackNames(settings.stack)
     queue = TOPOLOGY.queue_for(definition.name)
     queue_url = clients.sqs.get_queue_url(QueueName=names.physical(queue.name))["QueueUrl"]
-    idempotency = IdempotencyStore(clients.dynamodb, names.physical("idempotency"), ttl_s=settings.idempotency_ttl_s)
+    # The lease outlives two heartbeats (each renews it), and frees a crashed worker's events soon.
+    idempotency = IdempotencyStore(clients.dynamodb, names.physical("idempotency"), ttl_s=settings.idempotency_ttl_s,
+                                   lease_s=2 * queue.visibility_timeout_s)  # fmt: skip
     deps = definition.bootstrap(clients, settings, names)
     dispatcher = Dispatcher(service=definition.name, handlers=definition.handlers, deps=deps, idempotency=idempotency)
     return Worker(

@@ -33,8 +33,11 @@ class Topic:
 class Queue:
     """A service's SQS queue, subscribed to ``topics`` with raw delivery, with its own DLQ.
 
-    ``visibility_timeout_s`` must stay well above the handler's time; long handlers heartbeat.
-    The worker runtime reads the timeout and ``max_receive_count`` back from the queue itself.
+    ``visibility_timeout_s`` is how long a message in flight stays hidden between heartbeats;
+    long handlers (a clip's decoding, a batch on Triton) keep extending it. It is also how long a
+    message of a crashed worker waits before another worker gets it, so it stays short: the
+    chaos suite's SIGKILLs waited out 300 s on ingest's before. The worker runtime reads the
+    timeout and ``max_receive_count`` back from the queue itself.
     """
 
     name: str
@@ -145,11 +148,11 @@ TOPOLOGY = Topology(
         Topic("model-promoted", ("ModelPromoted",)),
     ),
     queues=(
-        Queue("ingest", "ingest", ("uploads",), visibility_timeout_s=300),
-        Queue("inference", "inference", ("frames-extracted", "model-promoted"), visibility_timeout_s=120),
-        Queue("selector", "selector", ("predictions-ready",), visibility_timeout_s=60),
-        Queue("gt-bridge", "gt-bridge", ("human-review-requested",), visibility_timeout_s=60),
-        Queue("trainer", "trainer", ("labels-completed",), visibility_timeout_s=900),
+        Queue("ingest", "ingest", ("uploads",)),
+        Queue("inference", "inference", ("frames-extracted", "model-promoted")),
+        Queue("selector", "selector", ("predictions-ready",)),
+        Queue("gt-bridge", "gt-bridge", ("human-review-requested",)),
+        Queue("trainer", "trainer", ("labels-completed",)),  # counting only; training is the scheduler's
     ),
     tables=(
         Table("idempotency", partition_key="id", ttl_attribute="expiry"),

@@ -88,6 +88,9 @@ class MessageHandler(Protocol):
     def abandon(self, message: ReceivedMessage) -> None:
         """The worker gives up on a running message (drain timeout): undo claims so a retry can run."""
 
+    def heartbeat(self, message: ReceivedMessage) -> None:
+        """The message's handler is still running: keep its claims alive (called with each visibility extension)."""
+
 
 def exponential_backoff(receive_count: int) -> int:
     """Seconds before a failed message is retried: 2, 4, 8... capped at 5 minutes."""
@@ -403,6 +406,11 @@ class Worker:
             for start in range(0, len(due), SQS_BATCH_LIMIT):
                 chunk = due[start : start + SQS_BATCH_LIMIT]
                 self._change_visibility([f.message.receipt_handle for f in chunk], self._visibility_timeout_s)
+            for entry in due:
+                try:
+                    self._handle.heartbeat(entry.message)
+                except (BotoCoreError, ClientError) as error:  # the next beat retries; the lease has slack
+                    log.warning("worker.lease_renewal_failed", error=str(error))
 
     def _change_visibility(self, receipt_handles: list[str], timeout_s: int) -> None:
         if not receipt_handles:
