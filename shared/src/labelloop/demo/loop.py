@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
 import threading
 import time
@@ -125,6 +126,7 @@ class DemoLoop:
         self._rng = random.Random(plan.seed)  # noqa: S311 - a reproducible draw for the random arm
         self._random_picked: list[str] = []
         self._random_weights: dict[str, Path] | None = None
+        self._random_root: Path | None = None  # the arm's latest training (datasets, runs, weights)
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -137,6 +139,8 @@ class DemoLoop:
         except DemoStoppedError as stopped:
             log.warning("demo.stopped", reason=str(stopped), round=self._round)
         finally:
+            if self._random_root is not None:  # ~40 MB of datasets and runs per round; the metrics are kept
+                shutil.rmtree(self._random_root, ignore_errors=True)
             self.result.seconds = time.monotonic() - self._began
             self.result.versions = self.registry.versions()
             self.result.serving = self.registry.serving()
@@ -266,6 +270,8 @@ class DemoLoop:
                                                                                         "head")}  # fmt: skip
         root = Path(tempfile.mkdtemp(prefix=f"random-arm-{self._round}-", dir=self._workdir))
         weights, metrics = train_comparison(settings, self._clients.s3, lines, parent, root)
-        self._random_weights = weights
+        if self._random_root is not None:  # its weights were this round's parent; done with them
+            shutil.rmtree(self._random_root, ignore_errors=True)
+        self._random_root, self._random_weights = root, weights
         log.info("demo.random_arm", labels=len(lines), metrics=metrics)
         return {"frames": len(lines), "metrics": metrics}
