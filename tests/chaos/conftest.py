@@ -142,10 +142,6 @@ class ChaosStack:
         )["Attributes"]
         return int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
 
-    def labels_counted(self) -> int:
-        """Label events the trainer counted: consumed by trainings, plus those still waiting."""
-        return sum(v.labels for v in self.registry.versions() if v.parent is not None) + self.registry.labels()
-
 
 def _parent(pid: int) -> int:
     try:

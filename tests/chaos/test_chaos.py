@@ -119,7 +119,7 @@ def run_scenario(
 def test_every_event_delivered_twice_and_out_of_order(chaos: ChaosStack) -> None:
     """No duplicate frames, predictions, tasks or labels, and every label counted once by the trainer."""
     duplicator = Duplicator(chaos)
-    counted_before = chaos.labels_counted()
+    counted_before = chaos.registry.labels_counted()
     try:
         ledger = run_scenario(chaos, "duplicate + out-of-order", "every message on every topic twice", 31,
                               lambda: None)  # fmt: skip
@@ -129,9 +129,9 @@ def test_every_event_delivered_twice_and_out_of_order(chaos: ChaosStack) -> None
     people = sum(r.outcome(ledger.modalities) in ("human", "control") for r in ledger.frames.values())
     assert people > 0
     # Each labeled frame is one LabelsCompleted per modality; a duplicate counted twice would train early.
-    eventually(lambda: chaos.labels_counted() - counted_before >= 2 * people, timeout_s=30)
+    eventually(lambda: chaos.registry.labels_counted() - counted_before >= 2 * people, timeout_s=30)
     time.sleep(3)  # any late duplicate would land now
-    assert chaos.labels_counted() - counted_before == 2 * people
+    assert chaos.registry.labels_counted() - counted_before == 2 * people
     assert len(ledger.clips_of({r.upload_key for r in ledger.frames.values()})) == CLIPS  # one clip per upload
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 AUTO_PREFIX = "dataset/auto/"
 HUMAN_PREFIX = "dataset/human/"
-_HUMAN_KEY = re.compile(r"(?P<frame>\d+)-(?P<modality>head|keypoints)-l(?P<level>[12])\.json$")
+HUMAN_KEY = re.compile(r"(?P<frame>\d+)-(?P<modality>head|keypoints)-l(?P<level>[12])\.json$")
 MODALITIES = ("head", "keypoints")
 
 
@@ -51,7 +51,7 @@ def effective_lines(s3: S3Client, bucket: str, clip_id: str | None = None) -> di
                 lines[line["source-ref"]] = line
     best: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
     for key in list_keys(s3, bucket, HUMAN_PREFIX + scope):
-        match = _HUMAN_KEY.search(key)
+        match = HUMAN_KEY.search(key)
         if match is None:
             continue
         human = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+METRICS = ("person_map50", "pose_map50", "head_map50", "visibility_accuracy")
+"""The holdout metrics every version records (and a candidate must not be worse at)."""
+
+
 @dataclass(frozen=True)
 class VersionRecord:
     version: int
@@ -66,6 +70,10 @@ class Registry:
     def labels(self) -> int:
         """Human labels counted since the last finished training."""
         return self.label_state()[0]
+
+    def labels_counted(self) -> int:
+        """Every human label ever counted: those consumed by finished trainings plus those waiting."""
+        return sum(v.labels for v in self.versions() if v.parent is not None) + self.labels()
 
     def training_owner(self, now: float | None = None) -> str | None:
         """Who holds an unexpired training lock, if anyone."""

@@ -7,15 +7,13 @@ from pathlib import Path
 
 import onnxruntime
 from labelloop import FrameRef
+from labelloop.model_registry import METRICS
 from labelloop.rig import Rig
 from labelloop.synth import Camera, render, sample_scene
 from labelloop.visibility import Thresholds, decode_frame, iou
 from labelloop.yolo import batch
 
 from labelloop_trainer.training import validate
-
-METRICS = ("person_map50", "pose_map50", "head_map50", "visibility_accuracy")
-"""What a candidate must not be worse at than the serving models."""
 
 
 def visibility_accuracy(

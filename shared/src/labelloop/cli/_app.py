@@ -27,6 +27,7 @@ from labelloop.exit_codes import ExitCode
 from labelloop.local.moto import free_port
 from labelloop.local.stack import EmbeddedStack, StackState
 from labelloop.logs import configure_logging
+from labelloop.model_registry import METRICS
 from labelloop.topology import PROCESSES, SERVICES, TOPOLOGY
 from labelloop.uploads import metadata_for, parse_taxonomy_assignments
 
@@ -297,13 +298,12 @@ def models_command(
         sys.stdout.write(json.dumps({"serving": serving, "versions": [asdict(v) for v in versions]}) + "\n")
         return
     table = Table(title=f"model sets of stack {target.names.stack}")
-    metrics = ("person_map50", "pose_map50", "head_map50", "visibility_accuracy")
-    for column in ("version", "status", "parent", "labels", "data hash", *metrics):
+    for column in ("version", "status", "parent", "labels", "data hash", *METRICS):
         table.add_column(column, justify="left" if column in {"status", "data hash"} else "right")
     for v in versions:
         status = f"[bold green]{v.status}, serving[/]" if v.version == serving else v.status
         table.add_row(str(v.version), status, str(v.parent or "-"), str(v.labels), v.data_hash,
-                      *(f"{v.metrics.get(m, float('nan')):.3f}" for m in metrics))  # fmt: skip
+                      *(f"{v.metrics.get(m, float('nan')):.3f}" for m in METRICS))  # fmt: skip
     console.print(table if versions else "no model versions registered yet (the first training registers version 1)")
 
 

@@ -9,12 +9,11 @@ deferrals (``dataset/deferred/``). Nothing here trusts a service's own counters.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from labelloop.dataset import AUTO_PREFIX, HUMAN_PREFIX, list_keys
+from labelloop.dataset import AUTO_PREFIX, HUMAN_KEY, HUMAN_PREFIX, list_keys
 from labelloop.groundtruth import PREFILL_ATTRIBUTE
 from labelloop.labeling_state import LabelingState
 
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 Outcome = Literal["auto", "human", "control", "labeling", "deferred", "undecided"]
 FINAL: tuple[Outcome, ...] = ("auto", "human", "control")
-_HUMAN_KEY = re.compile(r"/(?P<frame>\d+)-(?P<modality>head|keypoints)-l1\.json$")
 
 
 @dataclass
@@ -97,25 +95,25 @@ class Ledger:
         for clip_id in self.clips_of(upload_keys):
             upload, lines = self._clips[clip_id]
             for line in lines:
-                record = FrameRecord(line["uri"], clip_id, int(line["frame_no"]), upload)
-                records[record.uri] = by_slot[(clip_id, record.frame_no)] = record
+                extracted = FrameRecord(line["uri"], clip_id, int(line["frame_no"]), upload)
+                records[extracted.uri] = by_slot[(clip_id, extracted.frame_no)] = extracted
             for key in list_keys(self._s3, self._bucket, f"{AUTO_PREFIX}{clip_id}/"):
                 for text in self._read(key).decode().splitlines():
                     if text.strip() and (auto := json.loads(text))["source-ref"] in records:
                         records[auto["source-ref"]].auto_lines.append(auto)
             for key in list_keys(self._s3, self._bucket, f"{HUMAN_PREFIX}{clip_id}/"):
-                if (match := _HUMAN_KEY.search(key)) and (found := by_slot.get((clip_id, int(match["frame"])))):
+                match = HUMAN_KEY.search(key)
+                if match and match["level"] == "1" and (found := by_slot.get((clip_id, int(match["frame"])))):
                     found.human[match["modality"]] = json.loads(self._read(key))
             for key in list_keys(self._s3, self._bucket, f"dataset/deferred/{clip_id}/"):
                 frame_no = int(key.rsplit("/", 1)[1].split(".")[0])
                 if found := by_slot.get((clip_id, frame_no)):
                     found.deferred = True
         for item in self._labeling.objects():
-            sent = records.get(item.line.get("source-ref", ""))
+            record = records.get(item.line.get("source-ref", ""))
             modality = item.job_key.split("-")[0]
-            if sent is None or not item.job_key.endswith("-l1"):
+            if record is None or not item.job_key.endswith("-l1"):
                 continue
-            record = sent
             record.requested[modality] += 1
             record.reason = (item.line.get("labelloop-frame") or {}).get("reason", record.reason)
             record.prefill.update(item.line.get(PREFILL_ATTRIBUTE) or {})

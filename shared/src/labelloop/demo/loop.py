@@ -155,19 +155,18 @@ class DemoLoop:
         deadline = time.monotonic() + self.plan.round_timeout_s
         self._wait(lambda: self._round_settled(set(keys)), deadline, "the round's frames")
         round_frames = [r for r in self.ledger.frames.values() if r.upload_key in set(keys)]
+        fates = [r.outcome(self.plan.modalities) for r in round_frames]
         record = RoundRecord(
             round=round_no,
             uploads=keys,
             frames=len(round_frames),
-            outcomes={},
+            outcomes={fate: fates.count(fate) for fate in ("auto", "human", "control")},
             human_frames_total=0,
             serving_after=None,
             newest_version=None,
             started_s=started,
             settled_s=self._elapsed(),
         )
-        record.outcomes = {k: sum(r.outcome(self.plan.modalities) == k for r in round_frames) for k in
-                           ("auto", "human", "control")}  # fmt: skip
         self._phase = "training"
         self._wait(self._trained, deadline + self.plan.round_timeout_s, "the training round")
         record.trained_s = self._elapsed()
@@ -219,11 +218,10 @@ class DemoLoop:
         """Every label people gave was counted and consumed by a finished training."""
         self._sample()
         expected = self._human_frames() * len(self.plan.modalities)
-        consumed = sum(v.labels for v in self.registry.versions() if v.parent is not None)
         return (
-            consumed + self.registry.labels() >= expected
+            self.registry.labels_counted() >= expected
             and self.registry.labels() == 0
-            and (self.registry.training_owner() is None)
+            and self.registry.training_owner() is None
         )
 
     def _sample(self) -> None:
@@ -254,7 +252,7 @@ class DemoLoop:
         far and labeled from the truth, trained and evaluated exactly like the loop's models."""
         os.environ.setdefault("YOLO_VERBOSE", "False")  # Ultralytics' console output would run over the live view
         try:
-            from labelloop_trainer.rounds import train_comparison  # noqa: PLC0415 - needs the trainer installed
+            from labelloop_trainer.rounds import MODELS, train_comparison  # noqa: PLC0415 - needs the trainer installed
             from labelloop_trainer.settings import TrainerSettings  # noqa: PLC0415
         except ImportError:
             log.warning("demo.random_arm_skipped", reason="the trainer package is not installed")
@@ -266,8 +264,7 @@ class DemoLoop:
         plan = self.plan
         settings = TrainerSettings(stack=self._names.stack, epochs=plan.epochs, holdout_size=plan.holdout_size,
                                    holdout_camera=plan.camera)  # fmt: skip
-        parent = self._random_weights or {m: self._initial_models / f"{m}.pt" for m in ("pose_main", "pose_visible",
-                                                                                        "head")}  # fmt: skip
+        parent = self._random_weights or {m: self._initial_models / f"{m}.pt" for m in MODELS}
         root = Path(tempfile.mkdtemp(prefix=f"random-arm-{self._round}-", dir=self._workdir))
         weights, metrics = train_comparison(settings, self._clients.s3, lines, parent, root)
         if self._random_root is not None:  # its weights were this round's parent; done with them

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from labelloop.demo.ledger import FINAL
 from labelloop.demo.quality import Score, labels_of, score, truth_line
+from labelloop.model_registry import METRICS
 from labelloop.truth_layout import TruthReader
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from labelloop.demo.ledger import Ledger
     from labelloop.demo.loop import DemoResult, Sample
 
-METRICS = ("pose_map50", "person_map50", "head_map50", "visibility_accuracy")
 STAGES = ("extracted", "judged", "labeled")
 
 
