@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-quick up test check lint format typecheck pytest unit integration e2e chaos bench models clean
+.PHONY: help install demo demo-quick up test check lint format typecheck pytest unit integration test-localstack e2e chaos bench models clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ unit: $(STAMP)  ## Unit tests only (no I/O)
 
 integration: $(STAMP)  ## Integration tests only
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-localstack: $(STAMP)  ## The integration suite on LocalStack instead of moto (Docker, or LABELLOOP_TEST_LOCALSTACK_URL)
+	$(BIN)/pytest tests/integration --aws-backend localstack $(PYTEST_ARGS)
 
 e2e: $(STAMP)  ## End-to-end tests only
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)

@@ -1,4 +1,8 @@
-"""Fixtures: a real moto server over HTTP (the project's own launcher class), reset per test."""
+"""Fixtures: a real AWS emulator over HTTP, reset per test.
+
+moto by default (the project's own launcher class); LocalStack with ``--aws-backend localstack``
+(tests/emulators.py).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,18 @@ from labelloop.bootstrap import CreatedStack, bootstrap
 from labelloop.local import MotoServer
 from labelloop.local.stack import LOCAL_AWS_ENV, local_clients
 
+from tests.emulators import Emulator, LocalStack, localstack_container
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--aws-backend",
+        choices=("moto", "localstack"),
+        default=os.environ.get("LABELLOOP_TEST_AWS_BACKEND", "moto"),
+        help="emulator behind the aws/stack/local_env fixtures; localstack uses LABELLOOP_TEST_LOCALSTACK_URL "
+        "when set, else a testcontainers LocalStack (skipped without a Docker daemon)",
+    )
+
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
@@ -23,11 +39,25 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """The emulator behind ``aws``: the session's moto server, or LocalStack (``--aws-backend``)."""
+    if request.config.getoption("--aws-backend") == "moto":
+        yield request.getfixturevalue("moto_server")
+    elif url := os.environ.get("LABELLOOP_TEST_LOCALSTACK_URL"):
+        yield LocalStack(url)
+    elif not _docker_daemon_answers():
+        pytest.skip("--aws-backend localstack: no Docker daemon answers and LABELLOOP_TEST_LOCALSTACK_URL is unset")
+    else:
+        with localstack_container() as localstack:
+            yield localstack
+
+
 @pytest.fixture
-def aws(moto_server: MotoServer) -> AwsClients:
+def aws(emulator: Emulator) -> AwsClients:
     """Clients on a freshly reset emulator."""
-    moto_server.reset()
-    return local_clients(moto_server.url)
+    emulator.reset()
+    return local_clients(emulator.url)
 
 
 @pytest.fixture
@@ -42,12 +72,12 @@ def stack(aws: AwsClients, names: StackNames) -> CreatedStack:
 
 
 @pytest.fixture
-def local_env(moto_server: MotoServer, tmp_path: Path) -> dict[str, str]:
+def local_env(emulator: Emulator, tmp_path: Path) -> dict[str, str]:
     """Environment for child processes (services, CLI) pointed at the emulator."""
     return {
         **os.environ,
         **LOCAL_AWS_ENV,
-        "AWS_ENDPOINT_URL": moto_server.url,
+        "AWS_ENDPOINT_URL": emulator.url,
         "LABELLOOP_STATE_DIR": str(tmp_path / "state"),
     }
 

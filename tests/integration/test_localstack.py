@@ -1,8 +1,8 @@
 """The pipeline's AWS paths on LocalStack (the docker-compose backend), where a Docker daemon answers.
 
-Skipped cleanly without one (tests/conftest.py). Runs the topology bootstrap twice and the
-selector's flow end to end against LocalStack instead of moto, so the two emulators' differences
-(key encoding, S3 test events, DynamoDB conditions) are caught where it matters.
+Skipped cleanly without one (tests/conftest.py). A quick check that runs in every ``make test``
+where Docker answers: the topology bootstrap twice and the selector's flow end to end. The whole
+integration suite runs on LocalStack with ``make test-localstack`` (``--aws-backend localstack``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from collections.abc import Iterator
 import pytest
 from labelloop import AwsClients, EventPublisher, HumanReviewRequested, PredictionsReady, StackNames, build_worker
 from labelloop.bootstrap import bootstrap
+from labelloop.local.stack import local_clients
 from labelloop_selector.entrypoint import SERVICE
 from labelloop_selector.settings import SelectorSettings
 
+from tests.emulators import localstack_container
 from tests.helpers import drain, eventually, worker_running
 from tests.predictions import frame
 
@@ -23,11 +25,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 @pytest.fixture(scope="module")
 def localstack() -> Iterator[AwsClients]:
-    from testcontainers.community.localstack import LocalStackContainer
-
-    container = LocalStackContainer(image="localstack/localstack:4.0.3").with_services("s3", "sqs", "sns", "dynamodb")
-    with container:
-        yield AwsClients(endpoint_url=container.get_url(), region="us-east-1", credentials=("test", "test"))
+    with localstack_container() as container:
+        yield local_clients(container.url)
 
 
 def test_bootstrap_converges_and_the_selector_routes_frames_on_localstack(localstack: AwsClients) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
 class AwsClients:
     """Lazily created clients sharing one boto3 session and retry policy.
 
-    ``endpoint_url=None`` lets boto3 use ``AWS_ENDPOINT_URL`` or the real AWS endpoints.
+    ``endpoint_url=None`` lets boto3 use ``AWS_ENDPOINT_URL`` or the real AWS endpoints. A
+    service-specific ``AWS_ENDPOINT_URL_<SERVICE>`` (``AWS_ENDPOINT_URL_DYNAMODB``) wins over both,
+    as in every AWS SDK: e.g. LocalStack for S3/SNS/SQS with DynamoDB Local beside it.
     Clients are created on first use and are thread-safe, so one instance serves all workers.
     """
 
@@ -55,30 +58,34 @@ class AwsClients:
             connect_timeout=5,
         )
 
+    def _endpoint(self, service: str) -> str | None:
+        # An explicit endpoint_url would hide boto3's own service-specific variable, so honour it here.
+        return os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or self.endpoint_url
+
     @cached_property
     def sqs(self) -> SQSClient:
-        return self._session.client("sqs", endpoint_url=self.endpoint_url, config=self._config())
+        return self._session.client("sqs", endpoint_url=self._endpoint("sqs"), config=self._config())
 
     @cached_property
     def sns(self) -> SNSClient:
-        return self._session.client("sns", endpoint_url=self.endpoint_url, config=self._config())
+        return self._session.client("sns", endpoint_url=self._endpoint("sns"), config=self._config())
 
     @cached_property
     def s3(self) -> S3Client:
-        return self._session.client("s3", endpoint_url=self.endpoint_url, config=self._config())
+        return self._session.client("s3", endpoint_url=self._endpoint("s3"), config=self._config())
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
-        return self._session.client("dynamodb", endpoint_url=self.endpoint_url, config=self._config())
+        return self._session.client("dynamodb", endpoint_url=self._endpoint("dynamodb"), config=self._config())
 
     @cached_property
     def sagemaker(self) -> SageMakerClient:
         """Ground Truth's API (no emulator has it; used only by gt-bridge's ground-truth backend)."""
-        return self._session.client("sagemaker", endpoint_url=self.endpoint_url, config=self._config())
+        return self._session.client("sagemaker", endpoint_url=self._endpoint("sagemaker"), config=self._config())
 
     @cached_property
     def sts(self) -> STSClient:
-        return self._session.client("sts", endpoint_url=self.endpoint_url, config=self._config())
+        return self._session.client("sts", endpoint_url=self._endpoint("sts"), config=self._config())
 
     @cached_property
     def account_id(self) -> str:
