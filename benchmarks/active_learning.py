@@ -2,13 +2,18 @@
 
     .venv/bin/python benchmarks/active_learning.py [--rounds 4] [--per-round 20] [--pool 400] [--epochs 5]
                                                    [--camera rolled|standard] [--seed 0]
+                                                   [--strategy committee] [--doubtful 2]
 
 From the shipped initial models, two arms run side by side for ``--rounds`` rounds. Each round an
 arm predicts the unlabeled pool with its current models (the inference path in-process: letterbox,
-YOLO decoding, visibility rule), picks ``--per-round`` frames — the least certain by the selector's
-strategy, or a seeded random sample — gets their true labels (the simulated annotator is perfect
-here), fine-tunes its three models on everything it has labeled so far, and is evaluated on the
-trainer's fixed holdout. Pool and holdout come from ``--camera``: by default the rolled camera the
+YOLO decoding, visibility rule), picks ``--per-round`` frames, gets their true labels (the
+simulated annotator is perfect here), fine-tunes its three models on everything it has labeled so
+far, and is evaluated on the trainer's fixed holdout. The random arm picks a seeded random sample.
+The uncertainty arm picks as the streaming selector does: its threshold marks the doubtful frames
+(here the ``--doubtful`` x ``--per-round`` least certain by the selector's ``--strategy``), and
+the human budget takes ``--per-round`` of them in arrival order, i.e. at random (``--doubtful 1``
+is plain top-k, which over-samples look-alike extremes and falls back in later rounds).
+Pool and holdout come from ``--camera``: by default the rolled camera the
 shipped models never saw (on their own camera they are near their ceiling and neither arm can
 improve them measurably). Prints the curves, the labels the uncertainty arm needs to reach the random
 arm's final pose mAP50 (target: >= 40% fewer), and writes a plot. Minutes on 2 cores; not in CI.
@@ -86,7 +91,9 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=160)
     parser.add_argument("--camera", choices=("rolled", "standard"), default="rolled",
                         help="rolled: a camera the shipped models never saw; standard: their own")  # fmt: skip
-    parser.add_argument("--strategy", default="least_confidence")
+    parser.add_argument("--strategy", default="committee", help="a selector strategy (built in or module:function)")
+    parser.add_argument("--doubtful", type=float, default=2.0,
+                        help="doubtful pool = this many times --per-round of the least certain frames")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", type=Path, default=REPO / "models" / "initial")
     parser.add_argument("--plot", type=Path, default=REPO / ".labelloop" / "bench" / "active_learning.png")
@@ -115,13 +122,15 @@ def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, fl
     curves = {arm: [(0, initial)] for arm in ("uncertainty", "random")}
     state = {arm: (dict(start_weights), dict(start_onnx), [], list(pool)) for arm in curves}
     rng = random.Random(args.seed)  # noqa: S311 - a reproducible benchmark draw
+    budget_draw = random.Random(f"doubtful-{args.seed}")  # noqa: S311 - the budget's arrival order
     began = time.monotonic()
     for round_no in range(1, args.rounds + 1):
         for arm, curve in curves.items():
             weights, onnx, labeled, unlabeled = state[arm]
             if arm == "uncertainty":
                 certainty = scores(onnx, unlabeled, args.strategy, args.imgsz, args.camera)
-                picked = sorted(unlabeled, key=lambda seed: certainty[seed])[: args.per_round]
+                doubtful = sorted(unlabeled, key=lambda seed: certainty[seed])[: round(args.doubtful * args.per_round)]
+                picked = budget_draw.sample(doubtful, args.per_round)
             else:
                 picked = rng.sample(unlabeled, args.per_round)
             labeled = labeled + picked

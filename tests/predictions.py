@@ -22,9 +22,11 @@ def frame(
     shift: float = 0.0,
     clip: str = "clip-1",
     size: tuple[int, int] = (640, 480),
+    disagreement: float | None = 0.01,
 ) -> FramePredictions:
     """One frame: an optional head box, an optional person whose rig points have (main, visible)
-    confidences, everything moved right by ``shift`` pixels."""
+    confidences, everything moved right by ``shift`` pixels; ``disagreement`` is the pose models'
+    (the committee strategy's input; by default they agree closely)."""
     width, height = size
     ref = FrameRef(uri=f"s3://test-data/frames/{clip}/{frame_no:06d}.jpg", frame_no=frame_no, timestamp_s=frame_no / 10,
                    width=width, height=height)  # fmt: skip
@@ -37,5 +39,5 @@ def frame(
             for i, (m, v) in enumerate(confidences)
         ]
         persons = [Person(box=Box(left=180 + shift, top=60, width=260, height=400, confidence=person, label="person"),
-                          keypoints=rig)]  # fmt: skip
+                          keypoints=rig, disagreement=disagreement)]  # fmt: skip
     return FramePredictions(frame=ref, heads=heads, persons=persons)

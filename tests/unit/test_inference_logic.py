@@ -105,6 +105,19 @@ def test_unpaired_person_has_no_visible_points() -> None:
     assert {k.visibility for k in predictions.persons[0].keypoints} == {"occluded"}
 
 
+def test_disagreement_is_the_pose_models_mean_point_distance_over_the_box_diagonal() -> None:
+    """Both models' points 3-4-5 apart on a 60x80 box (diagonal 100) → 0.05; none without a partner."""
+    names = tuple(f"p{i}" for i in range(17))
+    main = Detection(box=(0.0, 0.0, 60.0, 80.0), confidence=0.9,
+                     keypoints=np.array([[10.0 + i, 20.0, 0.9] for i in range(17)], np.float32))  # fmt: skip
+    moved = Detection(box=(1.0, 1.0, 60.0, 80.0), confidence=0.9,
+                      keypoints=main.keypoints + np.array([3.0, 4.0, 0.0], np.float32))  # fmt: skip
+    alone = _person(300)
+    predictions = frame_predictions(FRAME, main=[main, alone], visible=[moved], heads=[], keypoint_names=names,
+                                    thresholds=Thresholds())  # fmt: skip
+    assert [person.disagreement for person in predictions.persons] == [pytest.approx(0.05), None]
+
+
 class _FakeServer:
     def __init__(self) -> None:
         self.ready: dict[str, list[int]] = {"pose_main": [1], "head": [1]}

@@ -9,6 +9,7 @@ from labelloop import PermanentError
 from labelloop_selector.scoring import (
     BUILTIN,
     ScoringContext,
+    committee,
     distributions,
     entropy,
     least_confidence,
@@ -48,8 +49,8 @@ def test_exact_values_on_a_crafted_frame(strategy: object, expected: float) -> N
 def test_every_strategy_ranks_confident_above_doubtful(name: str) -> None:
     """Confident boxes and points score higher than the same frame with doubtful ones."""
     scorer = BUILTIN[name]
-    confident = frame(0, head=0.97, person=0.97, points=[(0.98, 0.97)] * 5)
-    doubtful = frame(1, head=0.55, person=0.6, points=[(0.62, 0.58)] * 5)
+    confident = frame(0, head=0.97, person=0.97, points=[(0.98, 0.97)] * 5, disagreement=0.01)
+    doubtful = frame(1, head=0.55, person=0.6, points=[(0.62, 0.58)] * 5, disagreement=0.08)
     assert scorer(confident, CONTEXT) > scorer(doubtful, CONTEXT)
     assert 0.0 <= scorer(doubtful, CONTEXT) <= scorer(confident, CONTEXT) <= 1.0
 
@@ -59,6 +60,16 @@ def test_a_coin_flip_scores_zero_and_certainty_one(name: str) -> None:
     """A 50/50 box is maximally uncertain; a 0/1 decision is certain."""
     assert BUILTIN[name](frame(0, head=0.5, person=None), CONTEXT) == pytest.approx(0.0)
     assert BUILTIN[name](frame(0, head=1.0, person=None), CONTEXT) == pytest.approx(1.0)
+
+
+def test_committee_scores_the_pose_models_agreement_and_a_lone_model_as_zero() -> None:
+    """1 - disagreement / scale, clipped; a person pose_visible did not find is maximally doubtful."""
+    assert committee(frame(0, disagreement=0.0), CONTEXT) == pytest.approx(1.0)
+    assert committee(frame(0, disagreement=0.025), CONTEXT) == pytest.approx(0.75)
+    assert committee(frame(0, disagreement=0.3), CONTEXT) == 0.0
+    assert committee(frame(0, disagreement=None), CONTEXT) == 0.0
+    assert committee(frame(0, disagreement=0.05), ScoringContext(committee_scale=0.2)) == pytest.approx(0.75)
+    assert committee(frame(0, person=None), CONTEXT) == CONTEXT.empty_frame_score
 
 
 def test_visibility_ambiguity_is_zero_on_the_rule_thresholds() -> None:

@@ -123,6 +123,13 @@ class Person(Contract):
 
     box: Box
     keypoints: list[Keypoint]
+    disagreement: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Mean distance between pose_main's and pose_visible's points for this person, as a fraction "
+        "of the box diagonal: the two models as a committee, high where they localise differently. None when "
+        "pose_visible found no matching person.",
+    )
 
 
 class FramePredictions(Contract):

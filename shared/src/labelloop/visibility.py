@@ -10,6 +10,7 @@ visible points only, so per point:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +90,20 @@ def frame_predictions(
                     visibility=visibility(main_conf, vis_conf, thresholds),
                 )
             )
-        persons.append(Person(box=_box(person, "person"), keypoints=points))
+        persons.append(Person(box=_box(person, "person"), keypoints=points, disagreement=disagreement(person, partner)))
     return FramePredictions(frame=frame, heads=[_box(head, "head") for head in heads], persons=persons)
+
+
+def disagreement(main: Detection, partner: Detection | None) -> float | None:
+    """How differently the two pose models place one person's points: their mean distance over the
+    box diagonal (4 decimals). Query by committee: frames where it is high are the ones whose
+    points the models are unsure *where* to put, which confidences alone do not show."""
+    if partner is None:
+        return None
+    _, _, width, height = main.box
+    offsets = main.keypoints[:, :2] - partner.keypoints[:, :2]
+    mean = float(np.hypot(offsets[:, 0], offsets[:, 1]).mean()) if len(offsets) else 0.0
+    return round(mean / max(math.hypot(width, height), 1.0), 4)
 
 
 def _published(confidence: float | np.floating[Any]) -> float:

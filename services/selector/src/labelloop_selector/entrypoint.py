@@ -37,6 +37,7 @@ def bootstrap(clients: AwsClients, settings: SelectorSettings, names: StackNames
             t_vis=settings.t_vis,
             aggregate=settings.aggregate,
             empty_frame_score=settings.empty_frame_score,
+            committee_scale=settings.committee_scale,
         ),
         policy=Policy(
             threshold=settings.threshold,

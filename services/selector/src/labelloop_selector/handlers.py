@@ -104,7 +104,7 @@ class Outputs:
             self.manifest_lines.append(to_json(line))
             self.events.append(
                 AutoAccepted(
-                    event_id=deterministic_id("AutoAccepted", key),
+                    event_id=f"{key}-auto",  # the frame key is already a digest: no second hash per frame
                     manifest_uri=f"s3://{deps.data_bucket}/{self.manifest_key}",
                     **common,
                 )
@@ -112,7 +112,7 @@ class Outputs:
         if decision.route in ("human", "control"):
             self.events.append(
                 HumanReviewRequested(
-                    event_id=deterministic_id("HumanReviewRequested", key),
+                    event_id=f"{key}-review",
                     reason="uncertain" if decision.route == "human" else "control_arm",
                     **common,
                 )

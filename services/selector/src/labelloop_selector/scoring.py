@@ -11,6 +11,7 @@ frame (``min``: the least certain item decides; ``mean``): ``least_confidence`` 
 rescaled so a uniform guess is 0), ``margin`` (top minus runner-up), ``entropy`` (1 - normalised
 entropy). ``visibility_ambiguity`` instead measures how far each keypoint's confidences are from
 the thresholds of the visibility rule, so points the rule barely decided come out near 0.
+``committee`` measures where the two pose models put each person's points (query by committee).
 
 A user-defined strategy is any function ``f(predictions: FramePredictions, context:
 ScoringContext) -> float`` in [0, 1], named by dotted path in ``LABELLOOP_SELECTOR_STRATEGY``
@@ -37,6 +38,8 @@ class ScoringContext:
     aggregate: Aggregate = "min"
     empty_frame_score: float = 0.0
     """Score of a frame with nothing detected: 0 sends it to people (a miss is likely in a cabin)."""
+    committee_scale: float = 0.1
+    """``committee``: the disagreement (fraction of the person's box diagonal) that counts as none at all."""
 
 
 Scorer = Callable[[FramePredictions, ScoringContext], float]
@@ -122,11 +125,27 @@ def visibility_ambiguity(predictions: FramePredictions, context: ScoringContext)
     return _aggregate(values, context)
 
 
+def committee(predictions: FramePredictions, context: ScoringContext) -> float:
+    """Agreement between the two pose models on where each person's points are (query by committee).
+
+    Per person, ``1 - disagreement / committee_scale`` clipped to [0, 1] (``Person.disagreement``:
+    their mean point distance over the box diagonal); a person pose_visible did not find scores 0.
+    Unlike the confidence strategies it sees *misplaced* points, which is what pose OKS mAP
+    measures (benchmarks/active_learning.py). Head boxes do not take part.
+    """
+    values = [
+        0.0 if person.disagreement is None else max(0.0, 1.0 - person.disagreement / context.committee_scale)
+        for person in predictions.persons
+    ]
+    return _aggregate(values, context)
+
+
 BUILTIN: dict[str, Scorer] = {
     "least_confidence": least_confidence,
     "margin": margin,
     "entropy": entropy,
     "visibility_ambiguity": visibility_ambiguity,
+    "committee": committee,
 }
 
 

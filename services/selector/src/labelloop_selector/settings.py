@@ -14,7 +14,7 @@ class SelectorSettings(WorkerSettings):
 
     strategy: str = Field(
         default="least_confidence",
-        description="least_confidence, margin, entropy, visibility_ambiguity, or module:function of your own.",
+        description="least_confidence, margin, entropy, visibility_ambiguity, committee, or your module:function.",
     )
     threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Scores below it go to people.")
     aggregate: Literal["min", "mean"] = Field(default="min", description="How item scores make a frame's score.")
@@ -25,6 +25,9 @@ class SelectorSettings(WorkerSettings):
     control_seed: int = Field(default=0, description="Seed of the control arm's reproducible draw.")
     t_main: float = Field(default=0.6, ge=0.0, le=1.0, description="Visibility rule: pose_main threshold.")
     t_vis: float = Field(default=0.6, ge=0.0, le=1.0, description="Visibility rule: pose_visible threshold.")
+    committee_scale: float = Field(
+        default=0.1, gt=0.0, description="committee: the pose models' disagreement (of the box diagonal) scoring 0."
+    )
     near_duplicate_distance: float = Field(
         default=0.02, ge=0.0, description="Displacement (fraction of the image) below which frames are duplicates."
     )
