@@ -18,6 +18,7 @@ from labelloop.dispatch import Dispatcher, Handler
 from labelloop.errors import PermanentError
 from labelloop.events import Message
 from labelloop.exit_codes import ExitCode
+from labelloop.gc_tuning import tune_for_throughput
 from labelloop.idempotency import IdempotencyStore
 from labelloop.logs import configure_logging, get_logger
 from labelloop.settings import WorkerSettings
@@ -90,6 +91,7 @@ def run_service(definition: ServiceDefinition[S, D]) -> int:
     try:
         worker = build_worker(definition, settings, clients)
         worker.install_signal_handlers()
+        tune_for_throughput()  # everything long-lived is loaded by now
         worker.run()
     except PermanentError as error:
         log.error("service.misconfigured", reason=error.reason)
