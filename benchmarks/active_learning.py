@@ -9,10 +9,10 @@ arm predicts the unlabeled pool with its current models (the inference path in-p
 YOLO decoding, visibility rule), picks ``--per-round`` frames, gets their true labels (the
 simulated annotator is perfect here), fine-tunes its three models on everything it has labeled so
 far, and is evaluated on the trainer's fixed holdout. The random arm picks a seeded random sample.
-The uncertainty arm picks as the streaming selector does: its threshold marks the doubtful frames
-(here the ``--doubtful`` x ``--per-round`` least certain by the selector's ``--strategy``), and
-the human budget takes ``--per-round`` of them in arrival order, i.e. at random (``--doubtful 1``
-is plain top-k, which over-samples look-alike extremes and falls back in later rounds).
+The uncertainty arm picks the ``--per-round`` least certain by the selector's ``--strategy``; with
+``--doubtful k`` > 1 it picks as a stream whose human budget binds: the threshold marks the k x
+``--per-round`` least certain as doubtful and the budget takes ``--per-round`` of them in arrival
+order, i.e. at random.
 Pool and holdout come from ``--camera``: by default the rolled camera the
 shipped models never saw (on their own camera they are near their ceiling and neither arm can
 improve them measurably). Prints the curves, the labels the uncertainty arm needs to reach the random
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--camera", choices=("rolled", "standard"), default="rolled",
                         help="rolled: a camera the shipped models never saw; standard: their own")  # fmt: skip
     parser.add_argument("--strategy", default="committee", help="a selector strategy (built in or module:function)")
-    parser.add_argument("--doubtful", type=float, default=2.0,
+    parser.add_argument("--doubtful", type=float, default=1.0,
                         help="doubtful pool = this many times --per-round of the least certain frames")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", type=Path, default=REPO / "models" / "initial")

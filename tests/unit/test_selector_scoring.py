@@ -62,12 +62,15 @@ def test_a_coin_flip_scores_zero_and_certainty_one(name: str) -> None:
     assert BUILTIN[name](frame(0, head=1.0, person=None), CONTEXT) == pytest.approx(1.0)
 
 
-def test_committee_scores_the_pose_models_agreement_and_a_lone_model_as_zero() -> None:
-    """1 - disagreement / scale, clipped; a person pose_visible did not find is maximally doubtful."""
+def test_committee_scores_the_pose_models_agreement_and_skips_persons_without_a_second_opinion() -> None:
+    """1 - disagreement / scale, clipped; a person pose_visible did not find takes no part."""
     assert committee(frame(0, disagreement=0.0), CONTEXT) == pytest.approx(1.0)
     assert committee(frame(0, disagreement=0.025), CONTEXT) == pytest.approx(0.75)
     assert committee(frame(0, disagreement=0.3), CONTEXT) == 0.0
-    assert committee(frame(0, disagreement=None), CONTEXT) == 0.0
+    assert committee(frame(0, disagreement=None), CONTEXT) == 1.0
+    paired, unpaired = frame(0, disagreement=0.05).persons[0], frame(0, disagreement=None).persons[0]
+    both = frame(0).model_copy(update={"persons": [paired, unpaired]})
+    assert committee(both, CONTEXT) == pytest.approx(0.5)
     assert committee(frame(0, disagreement=0.05), ScoringContext(committee_scale=0.2)) == pytest.approx(0.75)
     assert committee(frame(0, person=None), CONTEXT) == CONTEXT.empty_frame_score
 

@@ -129,15 +129,21 @@ def committee(predictions: FramePredictions, context: ScoringContext) -> float:
     """Agreement between the two pose models on where each person's points are (query by committee).
 
     Per person, ``1 - disagreement / committee_scale`` clipped to [0, 1] (``Person.disagreement``:
-    their mean point distance over the box diagonal); a person pose_visible did not find scores 0.
-    Unlike the confidence strategies it sees *misplaced* points, which is what pose OKS mAP
-    measures (benchmarks/active_learning.py). Head boxes do not take part.
+    their mean point distance over the box diagonal). Unlike the confidence strategies it sees
+    *misplaced* points, which is what pose OKS mAP measures. A person pose_visible did not find
+    has no second opinion and takes no part: pose_visible, trained on visible points only, often
+    misses a heavily occluded person, and ranking those first labeled frames that taught pose_main
+    little (benchmarks/active_learning.py, README). A frame whose persons all lack one scores 1;
+    a frame with nothing detected scores ``empty_frame_score``. Head boxes take no part.
     """
+    if not predictions.persons:
+        return context.empty_frame_score
     values = [
-        0.0 if person.disagreement is None else max(0.0, 1.0 - person.disagreement / context.committee_scale)
+        max(0.0, 1.0 - person.disagreement / context.committee_scale)
         for person in predictions.persons
+        if person.disagreement is not None
     ]
-    return _aggregate(values, context)
+    return _aggregate(values, context) if values else 1.0
 
 
 BUILTIN: dict[str, Scorer] = {
