@@ -37,6 +37,7 @@ from pathlib import Path
 import matplotlib
 import onnxruntime
 from labelloop import FrameRef
+from labelloop.model_registry import METRICS
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import Camera, render, sample_scene
 from labelloop.visibility import Thresholds, decode_frame
@@ -118,8 +119,8 @@ def main() -> None:
 
 
 def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, float]]]]:
-    """Both arms, round by round; each arm's (labels, holdout metrics) curve. Training and
-    evaluation are the trainer's own (rounds.fit, rounds.holdout, evaluate)."""
+    """The uncertainty arm and every random arm, round by round; each arm's (labels, holdout metrics)
+    curve. Training and evaluation are the trainer's own (rounds.fit, rounds.holdout, evaluate)."""
     pool = list(range(POOL_SEED, POOL_SEED + args.pool))
     cameras = {seed: pool_camera(seed, args.camera, args.new_share) for seed in pool}
     root = Path(tempfile.mkdtemp(prefix="labelloop-al-"))
@@ -148,8 +149,8 @@ def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, fl
                 picked = budget_draw.sample(doubtful, args.per_round)
             else:
                 picked = random_arms[arm].sample(unlabeled, args.per_round)
-            labeled = labeled + picked
-            unlabeled = [seed for seed in unlabeled if seed not in set(picked)]
+            labeled, chosen = labeled + picked, set(picked)
+            unlabeled = [seed for seed in unlabeled if seed not in chosen]
             work = root / arm / f"round-{round_no}"
             frames = [f for seed in labeled for f in synthetic_frames(range(seed, seed + 1), width=320, height=240,
                                                                       camera=cameras[seed])]  # fmt: skip
@@ -185,14 +186,13 @@ def reading(points: list[tuple[int, float]], target: float) -> tuple[float | Non
 
 
 def report(curves: dict[str, list[tuple[int, dict[str, float]]]], plot: Path) -> None:
-    metric_names = ("pose_map50", "person_map50", "head_map50", "visibility_accuracy")
     randoms = [curve for arm, curve in curves.items() if arm.startswith("random-")]
     baseline = f"random (mean of {len(randoms)})"
     curves = {**curves, baseline: mean_curve(randoms)}
-    print(f"\n{'arm':<20} {'labels':>6} " + " ".join(f"{m:>19}" for m in metric_names))
+    print(f"\n{'arm':<20} {'labels':>6} " + " ".join(f"{m:>19}" for m in METRICS))
     for arm, curve in curves.items():
         for labels, metrics in curve:
-            print(f"{arm:<20} {labels:>6} " + " ".join(f"{metrics[m]:>19.3f}" for m in metric_names))
+            print(f"{arm:<20} {labels:>6} " + " ".join(f"{metrics[m]:>19.3f}" for m in METRICS))
     uncertainty = [(labels, m["pose_map50"]) for labels, m in curves["uncertainty"]]
     budget = curves[baseline][-1][0]
     for arm, curve in curves.items():
@@ -214,8 +214,8 @@ def report(curves: dict[str, list[tuple[int, dict[str, float]]]], plot: Path) ->
     verdict = "met" if saving >= TARGET_SAVING else "MISSED"
     print(f"\nlabel saving against the random arms' mean, stricter reading: {saving:.0%} "
           f"(target >= {TARGET_SAVING:.0%}: {verdict})")  # fmt: skip
-    figure, axes = plt.subplots(1, len(metric_names), figsize=(4 * len(metric_names), 3.2))
-    for axis, metric in zip(axes, metric_names, strict=True):
+    figure, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.2))
+    for axis, metric in zip(axes, METRICS, strict=True):
         for arm, curve in curves.items():
             faint = arm.startswith("random-")
             style = {"alpha": 0.3, "color": "grey"} if faint else {"marker": "o", "label": arm}

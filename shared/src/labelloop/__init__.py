@@ -43,12 +43,13 @@ from labelloop.publisher import EventPublisher
 from labelloop.service import ServiceContext, ServiceDefinition, build_worker, run_service
 from labelloop.settings import ServiceSettings, WorkerSettings
 from labelloop.topology import SERVICES, TOPOLOGY, StackNames, Topology
-from labelloop.worker import DEAD_LETTER_REASON, Outcome, Periodic, ReceivedMessage, Worker
+from labelloop.worker import DEAD_LETTER_REASON, Outcome, Periodic, ReceivedMessage, Worker, dead_letter_attributes
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEAD_LETTER_REASON",
+    "dead_letter_attributes",
     "EVENT_MODELS",
     "SERVICES",
     "TOPOLOGY",

@@ -340,17 +340,10 @@ class Worker:
 
     def _dead_letter(self, message: ReceivedMessage, reason: str, error_type: str) -> Outcome:
         """Copy the message to the DLQ with the reason, then delete it from the source queue."""
-        ours = {
-            DEAD_LETTER_REASON: reason[:1024],
-            "labelloop.error_type": error_type,
-            "labelloop.source_queue": self._queue_url,
-            "labelloop.source_message_id": message.message_id,
-            "labelloop.receive_count": str(message.receive_count),
-        }
-        attributes: Any = {
-            **_string_attributes(message.attributes, limit=SQS_ATTRIBUTE_LIMIT - len(ours)),
-            **{k: {"DataType": "String", "StringValue": v} for k, v in ours.items()},
-        }
+        ours = dead_letter_attributes(reason, self._queue_url, error_type=error_type,
+                                      source_message_id=message.message_id,
+                                      receive_count=str(message.receive_count))  # fmt: skip
+        attributes: Any = {**_string_attributes(message.attributes, limit=SQS_ATTRIBUTE_LIMIT - len(ours)), **ours}
         try:
             self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=message.body, MessageAttributes=attributes)
         except (BotoCoreError, ClientError) as error:
@@ -447,6 +440,15 @@ class Worker:
             for message in unfinished:
                 self._handle.abandon(message)
             self._make_visible([message.receipt_handle for message in unfinished])
+
+
+def dead_letter_attributes(reason: str, source_queue: str, **details: str) -> dict[str, Any]:
+    """The message attributes of a dead letter, as send_message takes them: the reason, the queue it
+    came from and ``details`` (``error_type="..."`` → ``labelloop.error_type``), which
+    ``labelloop dlq`` reads back. Every writer of dead letters (worker, portal) uses this."""
+    ours = {DEAD_LETTER_REASON: reason[:1024], "labelloop.source_queue": source_queue}
+    ours |= {f"labelloop.{name}": value for name, value in details.items()}
+    return {name: {"DataType": "String", "StringValue": value} for name, value in ours.items()}
 
 
 def _string_attributes(attributes: dict[str, Any], *, limit: int) -> Any:

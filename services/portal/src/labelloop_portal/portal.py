@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from labelloop import DEAD_LETTER_REASON, AwsClients, StackNames, get_logger
+from labelloop import AwsClients, StackNames, dead_letter_attributes, get_logger
 from labelloop.aws import conditionally
 from labelloop.bootstrap import subscribe_queue
 from labelloop.clock import Clock
@@ -180,10 +180,7 @@ class Portal:
             self._clients.sqs.send_message(
                 QueueUrl=dlq_url,
                 MessageBody=message["Body"],
-                MessageAttributes={
-                    DEAD_LETTER_REASON: {"DataType": "String", "StringValue": f"invalid input line: {error}"[:1024]},
-                    "labelloop.source_queue": {"DataType": "String", "StringValue": job.queue_url},
-                },
+                MessageAttributes=dead_letter_attributes(f"invalid input line: {error}", job.queue_url),
             )
             return 0
         dedup = line_dedup_id(line) or message["MessageId"]
