@@ -4,8 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVICES := ingest inference selector gt-bridge trainer portal
-EDITABLES := -e 'shared[local,triton,vision,synth,demo]' $(foreach s,$(SERVICES),-e services/$(s)) -e 'services/trainer[train]'
+# Three rooms by audience: the shared kernel, one package per service, and the tools (CLI, demo, local stack).
+EDITABLES := -e 'shared[vision,synth]' $(foreach s,$(SERVICES),-e services/$(s)) -e 'services/trainer[train]' -e 'tools[demo]'
 PYTEST_ARGS ?=
+# Two pytest workers, a test file each at a time: most tests wait on the emulator, Triton or a
+# subprocess, so two share 2 cores well (the suite's wall time is in the README).
+PYTEST_WORKERS ?= 2
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -14,7 +18,7 @@ DEMO_ARGS ?=
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(STAMP): requirements/constraints.txt requirements/dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(STAMP): requirements/constraints.txt requirements/dev.txt shared/pyproject.toml tools/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Labelloop needs Python 3.11+")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -47,8 +51,8 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 typecheck: $(STAMP)  ## mypy --strict on the shared library and services
 	$(BIN)/mypy
 
-pytest: $(STAMP)  ## All tests: unit, integration (real moto server), e2e (the CLI)
-	$(BIN)/pytest $(PYTEST_ARGS)
+pytest: $(STAMP)  ## All tests: unit, integration (real moto server), e2e (the CLI, the demo), chaos (short)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -38,15 +38,17 @@ import matplotlib
 import onnxruntime
 from labelloop import FrameRef
 from labelloop.model_registry import METRICS
+from labelloop.model_set import MODEL_SET, ModelName
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import Camera, render, sample_scene
 from labelloop.visibility import Thresholds, decode_frame
 from labelloop.yolo import batch
 from labelloop_selector.scoring import ScoringContext, load_scorer
+from labelloop_trainer.dataset import write_holdout, write_training_sets
 from labelloop_trainer.evaluation import evaluate
+from labelloop_trainer.finetune import ModelFiles, fine_tune
 from labelloop_trainer.initial_models import synthetic_frames
-from labelloop_trainer.rounds import MODELS, fit, holdout
-from labelloop_trainer.settings import TrainerSettings
+from labelloop_trainer.model_files import shipped_set
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -64,11 +66,11 @@ def pool_camera(seed: int, new_camera: Camera, new_share: float) -> Camera:
 
 
 def scores(
-    onnx: dict[str, Path], seeds: list[int], strategy: str, imgsz: int, cameras: dict[int, Camera]
+    onnx: dict[ModelName, Path], seeds: list[int], strategy: str, imgsz: int, cameras: dict[int, Camera]
 ) -> dict[int, float]:
     """The selector's certainty for every pool frame under the arm's current models."""
     scorer, context = load_scorer(strategy), ScoringContext()
-    sessions = {m: onnxruntime.InferenceSession(str(onnx[m]), providers=["CPUExecutionProvider"]) for m in MODELS}
+    sessions = {m: onnxruntime.InferenceSession(str(onnx[m]), providers=["CPUExecutionProvider"]) for m in MODEL_SET}
     result: dict[int, float] = {}
     for start in range(0, len(seeds), 16):
         chunk = seeds[start : start + 16]
@@ -120,31 +122,27 @@ def main() -> None:
 
 def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, float]]]]:
     """The uncertainty arm and every random arm, round by round; each arm's (labels, holdout metrics)
-    curve. Training and evaluation are the trainer's own (rounds.fit, rounds.holdout, evaluate)."""
+    curve. Training and evaluation are the trainer's own (its holdout, fine_tune and evaluate)."""
     pool = list(range(POOL_SEED, POOL_SEED + args.pool))
     cameras = {seed: pool_camera(seed, args.camera, args.new_share) for seed in pool}
     root = Path(tempfile.mkdtemp(prefix="labelloop-al-"))
-    settings = TrainerSettings(stack="bench", epochs=args.epochs, imgsz=args.imgsz, holdout_camera=args.camera,
-                               holdout_seed=HOLDOUT.start, holdout_size=len(HOLDOUT))  # fmt: skip
-    seeds, holdout_data = holdout(settings, root)
+    holdout = write_holdout(root, first_seed=HOLDOUT.start, size=len(HOLDOUT), camera=args.camera)
 
-    def measure(weights: dict[str, Path], onnx: dict[str, Path], work: Path) -> dict[str, float]:
-        return evaluate(weights, onnx, data=holdout_data, seeds=seeds, rig=IN_CABIN_17, workdir=work,
-                        imgsz=args.imgsz, camera=args.camera)  # fmt: skip
+    def measure(candidate: ModelFiles, work: Path) -> dict[str, float]:
+        return evaluate(candidate, holdout, rig=IN_CABIN_17, workdir=work, imgsz=args.imgsz)
 
-    start_weights = {m: args.models / f"{m}.pt" for m in MODELS}
-    start_onnx = {m: args.models / f"{m}.onnx" for m in MODELS}
-    initial = measure(start_weights, start_onnx, root / "eval0")
+    start = shipped_set(args.models)
+    initial = measure(start, root / "eval0")
     random_arms = {f"random-{seed}": random.Random(seed) for seed in map(int, args.random_seeds.split(","))}  # noqa: S311
     curves = {arm: [(0, initial)] for arm in ("uncertainty", *random_arms)}
-    state = {arm: (dict(start_weights), dict(start_onnx), [], list(pool)) for arm in curves}
+    state = {arm: (start, [], list(pool)) for arm in curves}
     budget_draw = random.Random(f"doubtful-{args.seed}")  # noqa: S311 - the budget's arrival order
     began = time.monotonic()
     for round_no in range(1, args.rounds + 1):
         for arm, curve in curves.items():
-            weights, onnx, labeled, unlabeled = state[arm]
+            models, labeled, unlabeled = state[arm]
             if arm == "uncertainty":
-                certainty = scores(onnx, unlabeled, args.strategy, args.imgsz, cameras)
+                certainty = scores(models.onnx, unlabeled, args.strategy, args.imgsz, cameras)
                 doubtful = sorted(unlabeled, key=lambda seed: certainty[seed])[: round(args.doubtful * args.per_round)]
                 picked = budget_draw.sample(doubtful, args.per_round)
             else:
@@ -154,10 +152,11 @@ def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, fl
             work = root / arm / f"round-{round_no}"
             frames = [f for seed in labeled for f in synthetic_frames(range(seed, seed + 1), width=320, height=240,
                                                                       camera=cameras[seed])]  # fmt: skip
-            weights, onnx = fit(settings, dict.fromkeys(MODELS, frames), weights, seeds, work)
-            metrics = measure(weights, onnx, work / "eval")
+            training_sets = write_training_sets(dict.fromkeys(MODEL_SET, frames), holdout, work)
+            models = fine_tune(training_sets, models.weights, work, epochs=args.epochs, imgsz=args.imgsz)
+            metrics = measure(models, work / "eval")
             curve.append((len(labeled), metrics))
-            state[arm] = (weights, onnx, labeled, unlabeled)
+            state[arm] = (models, labeled, unlabeled)
             new_camera = sum(cameras[seed] == args.camera for seed in labeled)
             print(json.dumps({"round": round_no, "arm": arm, "labels": len(labeled), "new_camera_labels": new_camera,
                               **metrics, "elapsed_s": round(time.monotonic() - began)}),

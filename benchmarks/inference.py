@@ -29,12 +29,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 from labelloop import FrameRef
-from labelloop.local.triton import SERVED_MODELS, TritonServer, install_initial_models
+from labelloop.model_set import MODEL_SET
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import render, sample_scene
+from labelloop.triton_repository import seed_initial_models
 from labelloop.visibility import Thresholds, decode_frame
 from labelloop.yolo import FloatArray, Letterbox, batch
 from labelloop_inference.triton import TritonModels
+from labelloop_tools.local.triton import TritonServer
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.9
@@ -92,14 +94,14 @@ def main() -> None:
     frames = [render(sample_scene(seed)).image for seed in range(8)]
     sessions = {
         name: onnxruntime.InferenceSession(str(args.models / f"{name}.onnx"), providers=["CPUExecutionProvider"])
-        for name in SERVED_MODELS
+        for name in MODEL_SET
     }
     rows = []
     with tempfile.TemporaryDirectory(prefix="labelloop-bench-") as work:
-        install_initial_models(Path(work) / "repo", args.models)
+        seed_initial_models(Path(work) / "repo", args.models)
         with TritonServer(Path(work) / "repo", Path(work) / "workspace", explicit_model_control=True) as server:
             client = TritonModels(server.http_url)
-            versions = dict.fromkeys(SERVED_MODELS, "1")
+            versions = dict.fromkeys(MODEL_SET, "1")
             for size in (int(s) for s in args.sizes.split(",")):
                 for batch_size in (int(b) for b in args.batches.split(",")):
                     images = frames[:batch_size]

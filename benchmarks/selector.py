@@ -31,15 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.predictions: the crafted-prediction builder
 
 from labelloop import EventPublisher, PredictionsReady, StackNames, build_worker, parse_body  # noqa: E402
-from labelloop.bootstrap import bootstrap  # noqa: E402
 from labelloop.gc_tuning import tune_for_throughput  # noqa: E402
-from labelloop.local import MotoServer  # noqa: E402
-from labelloop.local.stack import local_clients  # noqa: E402
+from labelloop.provision import provision  # noqa: E402
 from labelloop_selector.entrypoint import SERVICE  # noqa: E402
 from labelloop_selector.handlers import Outputs, frame_key, judge, manifest_key  # noqa: E402
 from labelloop_selector.policy import Policy, version_tag  # noqa: E402
 from labelloop_selector.scoring import ScoringContext, load_scorer  # noqa: E402
 from labelloop_selector.settings import SelectorSettings  # noqa: E402
+from labelloop_tools.local import MotoServer  # noqa: E402
+from labelloop_tools.local.stack import local_clients  # noqa: E402
 
 from tests.helpers import worker_running  # noqa: E402
 from tests.predictions import frame  # noqa: E402
@@ -116,7 +116,7 @@ def service_rate(messages: list[str]) -> tuple[float, float]:
     with MotoServer() as moto:
         clients = local_clients(moto.url)
         names = StackNames("bench")
-        stack = bootstrap(clients, names)
+        stack = provision(clients, names)
         publisher = EventPublisher.for_stack(clients, names)
         for body in messages:
             [event] = parse_body(body)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from labelloop import AwsClients, StackNames
-from labelloop.bootstrap import CreatedStack, bootstrap
-from labelloop.local import MotoServer
-from labelloop.local.stack import LOCAL_AWS_ENV, local_clients
+from labelloop.provision import ProvisionedStack, provision
+from labelloop_tools.local import MotoServer
+from labelloop_tools.local.stack import LOCAL_AWS_ENV, local_clients
 
 from tests.emulators import Emulator, LocalStack, localstack_container
 
@@ -66,9 +66,9 @@ def names() -> StackNames:
 
 
 @pytest.fixture
-def stack(aws: AwsClients, names: StackNames) -> CreatedStack:
-    """The whole topology, bootstrapped on the reset emulator."""
-    return bootstrap(aws, names)
+def stack(aws: AwsClients, names: StackNames) -> ProvisionedStack:
+    """The whole topology, provisioned on the reset emulator."""
+    return provision(aws, names)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from labelloop.local.triton import YOLO_INPUTS, YOLO_OUTPUTS, write_onnx_model
+from labelloop.triton_repository import YOLO_INPUTS, YOLO_OUTPUTS, write_onnx_model
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 

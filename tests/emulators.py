@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from labelloop import AwsClients
-from labelloop.local.stack import local_clients
+from labelloop_tools.local.stack import local_clients
 
 LOCALSTACK_IMAGE = "localstack/localstack:4.0.3"  # the image docker-compose.yml pins
 LOCALSTACK_SERVICES = ("s3", "sqs", "sns", "dynamodb", "sts")  # as docker-compose.yml

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from labelloop import DEAD_LETTER_REASON, AwsClients, Worker, parse_body
-from labelloop.bootstrap import CreatedStack
+from labelloop.provision import ProvisionedStack
 
 EVENTS_DIR = Path(__file__).parent / "events"
 T = TypeVar("T")
@@ -56,7 +56,7 @@ def drain(aws: AwsClients, url: str) -> list[Any]:
     return events
 
 
-def dead_letter_reasons(aws: AwsClients, stack: CreatedStack, service: str) -> list[str]:
+def dead_letter_reasons(aws: AwsClients, stack: ProvisionedStack, service: str) -> list[str]:
     """The reasons on every message in ``service``'s DLQ (the messages stay there, invisible a while)."""
     reasons: list[str] = []
     while batch := aws.sqs.receive_message(

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 from labelloop import dlq
 from labelloop.dataset import effective_lines
-from labelloop.demo.ledger import Ledger
-from labelloop.local.stack import LOCAL_AWS_ENV
 from labelloop.synth.clips import write_clip
+from labelloop_tools.demo.ledger import Ledger
+from labelloop_tools.local.stack import LOCAL_AWS_ENV
 
 from tests.chaos.conftest import BAD_INPUT, FULL, ROWS, ChaosStack, ScenarioRow, expected_frames, restarts
 from tests.helpers import eventually, payload
@@ -156,7 +156,7 @@ def test_each_service_sigkilled_in_turn_mid_batch(chaos: ChaosStack) -> None:
                 time.sleep(1.0)
             os.kill(chaos.pid(service), signal.SIGKILL)
 
-    # A message in flight at a kill waits out its queue's visibility timeout (60 s) before it is
+    # A message in flight at a kill waits out its queue's visibility timeout (15 s on this stack) before it is
     # redelivered, once per killed stage.
     run_scenario(chaos, "SIGKILL each service mid-batch", "kill -9 each in turn", 32, kill_each, timeout_s=420)
     ROWS[-1].injected = f"kill -9 each; mid-message: {', '.join(mid_message) or 'none'}"
@@ -306,7 +306,7 @@ def test_a_dead_letter_replays_with_labelloop_dlq_redrive_after_the_fix(chaos: C
     frame = cv2.imencode(".jpg", np.full((240, 320, 3), 90, np.uint8))[1].tobytes()
     s3.put_object(Bucket=data, Key=missing.removeprefix(f"s3://{data}/"), Body=frame)  # the fix
     redrive = subprocess.run(
-        [sys.executable, "-m", "labelloop", "dlq", "redrive", "inference", "--endpoint-url",
+        [sys.executable, "-m", "labelloop_tools", "dlq", "redrive", "inference", "--endpoint-url",
          chaos.state.endpoint_url, "--stack", chaos.names.stack],
         env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from labelloop import ExitCode, StackNames
-from labelloop.local import MotoServer, StackState, free_port
-from labelloop.local.stack import local_clients
+from labelloop_tools.local import MotoServer, StackState, free_port
+from labelloop_tools.local.stack import local_clients
 
 from tests.helpers import eventually
 from tests.media import image
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 def labelloop(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "labelloop", *args],
+        [sys.executable, "-m", "labelloop_tools", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -48,7 +48,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 def stack_up(cli_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """`labelloop up` running in the background, as a user would leave it in a terminal."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "labelloop", "up", "--port", str(free_port()), "--models", str(SHIPPED_MODELS)],
+        [sys.executable, "-m", "labelloop_tools", "up", "--port", str(free_port()), "--models", str(SHIPPED_MODELS)],
         env=cli_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -73,7 +73,7 @@ def test_help_documents_every_command(cli_env: dict[str, str]) -> None:
     """`labelloop --help` lists every command and each has its own help."""
     result = labelloop("--help", env=cli_env)
     assert result.returncode == 0
-    for command in ("up", "demo", "bootstrap", "status", "upload", "dlq", "jobs", "models"):
+    for command in ("up", "demo", "provision", "status", "upload", "dlq", "jobs", "models"):
         assert command in result.stdout
         assert labelloop(command, "--help", env=cli_env).returncode == 0
     assert labelloop("--version", env=cli_env).stdout.startswith("labelloop ")
@@ -166,7 +166,7 @@ def test_upload_refuses_unsupported_files_and_sends_nothing(
     """One unsupported file among good ones: exit 2, a clear message, and no object uploaded."""
     moto_server.reset()
     env = cli_env | {"AWS_ENDPOINT_URL": moto_server.url, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
-    assert labelloop("bootstrap", env=env).returncode == 0
+    assert labelloop("provision", env=env).returncode == 0
     (tmp_path / "ok.jpg").write_bytes(b"jpeg")
     (tmp_path / "notes.txt").write_text("no")
     result = labelloop("upload", str(tmp_path / "ok.jpg"), str(tmp_path / "notes.txt"), env=env)
@@ -177,7 +177,7 @@ def test_upload_refuses_unsupported_files_and_sends_nothing(
 
 
 def test_exit_codes_for_unreachable_and_missing_stacks(moto_server: MotoServer, cli_env: dict[str, str]) -> None:
-    """No endpoint answering → 69; an endpoint without the stack → 78 with a hint to bootstrap."""
+    """No endpoint answering → 69; an endpoint without the stack → 78 with a hint to provision."""
     env = cli_env | {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_MAX_ATTEMPTS": "1"}
     started = time.monotonic()
     unreachable = labelloop("status", "--endpoint-url", f"http://127.0.0.1:{free_port()}", env=env)
@@ -186,7 +186,32 @@ def test_exit_codes_for_unreachable_and_missing_stacks(moto_server: MotoServer, 
     moto_server.reset()
     missing = labelloop("status", "--endpoint-url", moto_server.url, env=env)
     assert missing.returncode == ExitCode.CONFIG
-    assert "labelloop bootstrap" in missing.stderr
+    assert "labelloop provision" in missing.stderr
+
+
+def test_a_local_emulator_needs_no_credentials_and_aws_names_missing_ones(
+    moto_server: MotoServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No AWS credentials anywhere: against a loopback emulator, provision and upload just work with the
+    emulator's dummies; against any other endpoint the error says credentials are missing (78), not
+    that the endpoint cannot be reached."""
+    moto_server.reset()
+    home = tmp_path / "home"  # no ~/.aws either
+    home.mkdir()
+    env = cli_env | {"HOME": str(home), "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE":
+                     str(home / "none"), "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
+    local = moto_server.url.replace("127.0.0.1", "localhost")
+    assert labelloop("provision", "--endpoint-url", local, env=env).returncode == 0
+    picture = image(tmp_path / "cabin.jpg")
+    uploaded = labelloop("upload", "--endpoint-url", moto_server.url, str(picture), env=env)
+    assert uploaded.returncode == 0, uploaded.stderr
+    listing = local_clients(moto_server.url).s3.list_objects_v2(Bucket=StackNames().physical("uploads"))
+    assert [o["Key"] for o in listing.get("Contents", [])] == ["images/cabin.jpg"]
+
+    remote = labelloop("status", "--endpoint-url", "https://sqs.eu-west-1.amazonaws.com", env=env)
+    assert remote.returncode == ExitCode.CONFIG, remote.stderr
+    assert "no AWS credentials" in remote.stderr
+    assert "cannot reach" not in remote.stderr
 
 
 def test_killed_launcher_leaves_no_orphans(stack_up: subprocess.Popen[str], tmp_path: Path) -> None:

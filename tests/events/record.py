@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from labelloop.bootstrap import bootstrap
 from labelloop.events import FrameRef, FramesExtracted, Taxonomy
-from labelloop.local import MotoServer
-from labelloop.local.stack import local_clients
+from labelloop.provision import provision
 from labelloop.publisher import EventPublisher
 from labelloop.topology import StackNames
+from labelloop_tools.local import MotoServer
+from labelloop_tools.local.stack import local_clients
 
 HERE = Path(__file__).parent
 FRAMES = FramesExtracted(
@@ -53,7 +53,7 @@ def main() -> None:
     with MotoServer() as moto:
         clients = local_clients(moto.url)
         names = StackNames("labelloop")
-        stack = bootstrap(clients, names)
+        stack = provision(clients, names)
         envelope_queue = clients.sqs.create_queue(QueueName="recorder")["QueueUrl"]
         arn = clients.sqs.get_queue_attributes(QueueUrl=envelope_queue, AttributeNames=["QueueArn"])["Attributes"]
         clients.sns.subscribe(TopicArn=stack.topic_arns["frames-extracted"], Protocol="sqs", Endpoint=arn["QueueArn"])

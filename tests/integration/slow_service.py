@@ -26,7 +26,10 @@ def handle_labels_completed(event: LabelsCompleted, deps: ServiceContext[SlowSet
 
 
 SERVICE = ServiceDefinition(
-    name="trainer", settings=SlowSettings, bootstrap=ServiceContext, handlers={LabelsCompleted: handle_labels_completed}
+    name="trainer",
+    settings=SlowSettings,
+    build_deps=ServiceContext,
+    handlers={LabelsCompleted: handle_labels_completed},
 )
 
 if __name__ == "__main__":

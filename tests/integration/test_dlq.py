@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from labelloop import AwsClients, StackNames, build_worker, dlq
-from labelloop.bootstrap import CreatedStack
+from labelloop.provision import ProvisionedStack
 
 from tests.helpers import eventually, payload, worker_running
 from tests.integration.slow_service import SERVICE, SlowSettings
@@ -18,7 +18,7 @@ def depth(aws: AwsClients, url: str) -> int:
 
 
 @pytest.fixture
-def dead_letters(aws: AwsClients, stack: CreatedStack, names: StackNames) -> list[str]:
+def dead_letters(aws: AwsClients, stack: ProvisionedStack, names: StackNames) -> list[str]:
     """Two bodies the trainer worker dead-letters itself: malformed JSON and an unknown version."""
     bodies = ["{garbage", payload("unknown_version.json")]
     for body in bodies:
@@ -33,7 +33,7 @@ def dead_letters(aws: AwsClients, stack: CreatedStack, names: StackNames) -> lis
 
 
 def test_peek_shows_reasons_and_leaves_letters_in_place(
-    aws: AwsClients, stack: CreatedStack, dead_letters: list[str]
+    aws: AwsClients, stack: ProvisionedStack, dead_letters: list[str]
 ) -> None:
     """Each dead letter comes with the worker's reason and error type, and is still there afterwards."""
     letters = dlq.peek(aws.sqs, stack.dlq_urls["trainer"])
@@ -47,7 +47,9 @@ def test_peek_shows_reasons_and_leaves_letters_in_place(
     eventually(lambda: depth(aws, stack.dlq_urls["trainer"]) == 2)
 
 
-def test_redrive_moves_letters_back_as_they_were(aws: AwsClients, stack: CreatedStack, dead_letters: list[str]) -> None:
+def test_redrive_moves_letters_back_as_they_were(
+    aws: AwsClients, stack: ProvisionedStack, dead_letters: list[str]
+) -> None:
     """Redrive sends the original body and attributes back to the source queue, minus the annotations."""
     assert dlq.redrive(aws.sqs, stack.dlq_urls["trainer"], stack.queue_urls["trainer"], limit=1) == 1
     [back] = aws.sqs.receive_message(
@@ -59,7 +61,7 @@ def test_redrive_moves_letters_back_as_they_were(aws: AwsClients, stack: Created
     assert depth(aws, stack.dlq_urls["trainer"]) == 0
 
 
-def test_letters_moved_by_the_redrive_policy_say_where_the_reason_is(aws: AwsClients, stack: CreatedStack) -> None:
+def test_letters_moved_by_the_redrive_policy_say_where_the_reason_is(aws: AwsClients, stack: ProvisionedStack) -> None:
     """A message SQS itself moved (no annotations) is listed with a pointer to the service's log."""
     aws.sqs.send_message(QueueUrl=stack.dlq_urls["selector"], MessageBody="{}")
     [letter] = dlq.peek(aws.sqs, stack.dlq_urls["selector"])

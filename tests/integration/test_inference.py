@@ -26,15 +26,17 @@ from labelloop import (
     build_worker,
     deterministic_id,
 )
-from labelloop.bootstrap import CreatedStack
-from labelloop.local.triton import SERVED_MODELS, TritonServer, install_initial_models
+from labelloop.model_set import MODEL_SET
+from labelloop.provision import ProvisionedStack
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import render, sample_scene
+from labelloop.triton_repository import seed_initial_models
 from labelloop.visibility import iou
 from labelloop.yolo import batch, decode
 from labelloop_inference.entrypoint import SERVICE
 from labelloop_inference.settings import InferenceSettings
 from labelloop_inference.triton import TritonModels
+from labelloop_tools.local.triton import TritonServer
 
 from tests.crafted_models import write_crafted, yolo_output
 from tests.helpers import dead_letter_reasons, drain, eventually, worker_running
@@ -106,14 +108,14 @@ def frames_extracted(aws: AwsClients, clip: str, frames: int, first_seed: int = 
     )
 
 
-def predictions_out(aws: AwsClients, stack: CreatedStack) -> list[PredictionsReady]:
+def predictions_out(aws: AwsClients, stack: ProvisionedStack) -> list[PredictionsReady]:
     return [e for e in drain(aws, stack.queue_urls["selector"]) if isinstance(e, PredictionsReady)]
 
 
 def test_triton_serves_the_three_models_in_the_production_shape(crafted_triton: TritonServer) -> None:
     """Each model has version 1, a batched dynamic-size image input and one raw output."""
     client = triton_http.InferenceServerClient(crafted_triton.http_url)
-    for name in SERVED_MODELS:
+    for name in MODEL_SET:
         metadata = client.get_model_metadata(name)
         assert metadata["versions"] == ["1"]
         assert metadata["inputs"] == [{"name": "images", "datatype": "UINT8", "shape": [-1, 3, -1, -1]}]
@@ -124,7 +126,7 @@ def test_triton_serves_the_three_models_in_the_production_shape(crafted_triton: 
 
 
 def test_visibility_rule_and_coordinates_on_crafted_confidences(
-    aws: AwsClients, stack: CreatedStack, crafted_triton: TritonServer
+    aws: AwsClients, stack: ProvisionedStack, crafted_triton: TritonServer
 ) -> None:
     """Through the service: visibility follows T_main/T_vis strictly; boxes and points map back to frame pixels."""
     event = frames_extracted(aws, "crafted", 3)
@@ -152,13 +154,13 @@ def test_visibility_rule_and_coordinates_on_crafted_confidences(
 
 def test_shipped_models_find_the_people_of_unseen_cabins(tmp_path: Path) -> None:
     """A batch of 8 unseen synthetic cabins through Triton: the shipped models find the people and their heads."""
-    install_initial_models(tmp_path / "repo", SHIPPED_MODELS)
+    seed_initial_models(tmp_path / "repo", SHIPPED_MODELS)
     scenes = [render(sample_scene(seed)) for seed in range(5_000_000, 5_000_008)]
     with TritonServer(tmp_path / "repo", tmp_path / "workspace", explicit_model_control=True) as server:
         models = TritonModels(server.http_url)
         try:
             tensor, fits = batch([scene.image for scene in scenes], 160)
-            [outputs] = models.infer([tensor], dict.fromkeys(SERVED_MODELS, "1"))
+            [outputs] = models.infer([tensor], dict.fromkeys(MODEL_SET, "1"))
         finally:
             models.close()
     found = heads_found = people = 0
@@ -175,7 +177,7 @@ def test_shipped_models_find_the_people_of_unseen_cabins(tmp_path: Path) -> None
 
 
 def test_a_triton_restart_mid_stream_loses_nothing(
-    aws: AwsClients, stack: CreatedStack, fresh_triton: TritonServer, tmp_path: Path
+    aws: AwsClients, stack: ProvisionedStack, fresh_triton: TritonServer, tmp_path: Path
 ) -> None:
     """Triton stops while messages are flowing and comes back: every batch is predicted once, none dead-lettered."""
     events = [frames_extracted(aws, f"clip-{n}", 2, first_seed=10 * n) for n in range(10)]
@@ -206,7 +208,7 @@ def test_a_triton_restart_mid_stream_loses_nothing(
 
 
 def test_a_promoted_version_is_served_without_a_restart(
-    aws: AwsClients, stack: CreatedStack, fresh_triton: TritonServer
+    aws: AwsClients, stack: ProvisionedStack, fresh_triton: TritonServer
 ) -> None:
     """After version 2 is loaded and ModelPromoted arrives, predictions come from v2 and say so."""
     publisher = EventPublisher.for_stack(aws, StackNames("test"))
@@ -215,7 +217,7 @@ def test_a_promoted_version_is_served_without_a_restart(
         eventually(lambda: worker.counts["handled"] >= 1, timeout_s=60)
         crafted_repository(fresh_triton.repository, head_confidence=0.7, version=2)
         client = triton_http.InferenceServerClient(fresh_triton.http_url)
-        for name in SERVED_MODELS:
+        for name in MODEL_SET:
             client.load_model(name)
         publisher.publish(
             ModelPromoted(
@@ -236,7 +238,7 @@ def test_a_promoted_version_is_served_without_a_restart(
 
 
 def test_missing_frame_goes_to_the_dlq_with_its_uri(
-    aws: AwsClients, stack: CreatedStack, crafted_triton: TritonServer
+    aws: AwsClients, stack: ProvisionedStack, crafted_triton: TritonServer
 ) -> None:
     """A FramesExtracted naming a frame that no longer exists is dead-lettered with the frame's URI as reason."""
     event = frames_extracted(aws, "gone", 2)

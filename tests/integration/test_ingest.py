@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 from labelloop import AwsClients, FramesExtracted, build_worker, parse_body
-from labelloop.bootstrap import CreatedStack
 from labelloop.portal_api import PortalJob
+from labelloop.provision import ProvisionedStack
 from labelloop.synth import store_truth, write_clip
 from labelloop_ingest.entrypoint import SERVICE
 from labelloop_ingest.media import probe, sampled_frames
@@ -27,7 +27,7 @@ UPLOADS, DATA = "test-uploads", "test-data"
 
 
 @pytest.fixture
-def ingest(aws: AwsClients, stack: CreatedStack) -> Callable[..., Iterator[Any]]:
+def ingest(aws: AwsClients, stack: ProvisionedStack) -> Callable[..., Iterator[Any]]:
     """Start the real ingest worker (settings overridable) for the duration of a with-block."""
 
     def start(**overrides: Any) -> Any:
@@ -42,7 +42,7 @@ def upload(aws: AwsClients, path: Path, key: str, metadata: dict[str, str] | Non
 
 
 def extracted(
-    aws: AwsClients, stack: CreatedStack, *, batches: int = 1, timeout_s: float = 60
+    aws: AwsClients, stack: ProvisionedStack, *, batches: int = 1, timeout_s: float = 60
 ) -> list[FramesExtracted]:
     """FramesExtracted events that reached inference's queue, once ``batches`` have arrived."""
     found: list[FramesExtracted] = []
@@ -67,7 +67,7 @@ def frame_keys(aws: AwsClients) -> list[str]:
 
 @pytest.mark.parametrize(("fps", "count", "step"), [(1.0, 80, 10), (0.5, 40, 20)])
 def test_vtest_avi_exact_frames_and_timestamps(
-    aws: AwsClients, stack: CreatedStack, ingest: Any, fps: float, count: int, step: int
+    aws: AwsClients, stack: ProvisionedStack, ingest: Any, fps: float, count: int, step: int
 ) -> None:
     """OpenCV's vtest.avi (10 fps, 79.5 s): exactly the frames k*step at k*step/10 s, as JPEGs in S3."""
     with ingest(default_fps=fps, frames_per_event=32):
@@ -92,7 +92,7 @@ def test_vtest_avi_exact_frames_and_timestamps(
 
 @pytest.mark.parametrize(("fps", "frame_nos"), [("1", [0, 30, 60, 90, 120, 150]), ("0.5", [0, 60, 120])])
 def test_h264_clip_with_per_upload_fps_override(
-    aws: AwsClients, stack: CreatedStack, ingest: Any, tmp_path: Path, fps: str, frame_nos: list[int]
+    aws: AwsClients, stack: ProvisionedStack, ingest: Any, tmp_path: Path, fps: str, frame_nos: list[int]
 ) -> None:
     """A generated 6 s H.264/MP4 (30 fps, B-frames): the upload's fps metadata overrides the default."""
     clip = h264_clip(tmp_path / "clip.mp4", seconds=6)
@@ -125,7 +125,7 @@ def test_seeking_and_linear_decoding_give_identical_frames(tmp_path: Path, clip_
 
 @pytest.mark.parametrize(("name", "writer"), [("cabin.png", "png"), ("cabin.jpg", "jpg")])
 def test_still_images_pass_through_as_one_frame(
-    aws: AwsClients, stack: CreatedStack, ingest: Any, tmp_path: Path, name: str, writer: str
+    aws: AwsClients, stack: ProvisionedStack, ingest: Any, tmp_path: Path, name: str, writer: str
 ) -> None:
     """An image is frame 0 at 0 s; a JPEG is stored byte for byte, a PNG is converted to JPEG."""
     path = image(tmp_path / name, size=(64, 48))
@@ -141,7 +141,7 @@ def test_still_images_pass_through_as_one_frame(
 
 
 def test_sidecar_taxonomy_and_frame_attributes(
-    aws: AwsClients, stack: CreatedStack, ingest: Any, tmp_path: Path
+    aws: AwsClients, stack: ProvisionedStack, ingest: Any, tmp_path: Path
 ) -> None:
     """A JSON sidecar beside the clip adds drive/clip taxonomy and frame attributes; metadata wins on clashes."""
     clip = h264_clip(tmp_path / "clip.mp4", seconds=2)
@@ -160,7 +160,7 @@ def test_sidecar_taxonomy_and_frame_attributes(
 
 
 def test_repeated_notification_publishes_nothing_new(
-    aws: AwsClients, stack: CreatedStack, ingest: Any, tmp_path: Path
+    aws: AwsClients, stack: ProvisionedStack, ingest: Any, tmp_path: Path
 ) -> None:
     """The same S3 event delivered again (at-least-once) is acknowledged without new events."""
     body = ""
@@ -246,7 +246,7 @@ def _corrupt_png(tmp_path: Path) -> Path:
 )
 def test_bad_uploads_end_in_the_dlq_with_a_reason_and_leave_nothing(
     aws: AwsClients,
-    stack: CreatedStack,
+    stack: ProvisionedStack,
     ingest: Any,
     tmp_path: Path,
     make: Callable[[Path], Path],
@@ -268,7 +268,7 @@ def test_bad_uploads_end_in_the_dlq_with_a_reason_and_leave_nothing(
 
 
 def test_a_synthetic_clip_is_ingested_and_its_frames_find_their_hidden_truth(
-    aws: AwsClients, stack: CreatedStack, ingest: Callable[..., Any], tmp_path: Path
+    aws: AwsClients, stack: ProvisionedStack, ingest: Callable[..., Any], tmp_path: Path
 ) -> None:
     """A rendered cabin clip (H.264) goes through ingest at 2 fps; the simulated annotator answers
     each extracted frame with that source frame's truth, not the pre-annotation."""

@@ -1,7 +1,7 @@
 """The pipeline's AWS paths on LocalStack (the docker-compose backend), where a Docker daemon answers.
 
 Skipped cleanly without one (tests/conftest.py). A quick check that runs in every ``make test``
-where Docker answers: the topology bootstrap twice and the selector's flow end to end. The whole
+where Docker answers: the topology provisioning twice and the selector's flow end to end. The whole
 integration suite runs on LocalStack with ``make test-localstack`` (``--aws-backend localstack``).
 """
 
@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 from labelloop import AwsClients, EventPublisher, HumanReviewRequested, PredictionsReady, StackNames, build_worker
-from labelloop.bootstrap import bootstrap
-from labelloop.local.stack import local_clients
+from labelloop.provision import provision
 from labelloop_selector.entrypoint import SERVICE
 from labelloop_selector.settings import SelectorSettings
+from labelloop_tools.local.stack import local_clients
 
 from tests.emulators import localstack_container
 from tests.helpers import drain, eventually, worker_running
@@ -29,11 +29,11 @@ def localstack() -> Iterator[AwsClients]:
         yield local_clients(container.url)
 
 
-def test_bootstrap_converges_and_the_selector_routes_frames_on_localstack(localstack: AwsClients) -> None:
+def test_provisioning_converges_and_the_selector_routes_frames_on_localstack(localstack: AwsClients) -> None:
     """Bootstrap twice (idempotent), then a doubtful frame reaches gt-bridge's queue through LocalStack."""
     names = StackNames("ls")
-    bootstrap(localstack, names)
-    stack = bootstrap(localstack, names)
+    provision(localstack, names)
+    stack = provision(localstack, names)
     doubtful = frame(1, clip="clip-ls", head=0.3, points=[(0.62, 0.58)] * 5)
     event = PredictionsReady(correlation_id="clip-ls", clip_id="clip-ls", predictions=[doubtful],
                              model_versions={"pose_main": "1", "pose_visible": "1", "head": "1"})  # fmt: skip

@@ -11,15 +11,15 @@ from pathlib import Path
 import cv2
 import pytest
 from labelloop import AwsClients, StackNames
-from labelloop.bootstrap import CreatedStack
 from labelloop.clock import ManualClock
 from labelloop.groundtruth import input_line
-from labelloop.local import free_port
 from labelloop.portal_api import PortalJob, create_job
+from labelloop.provision import ProvisionedStack
 from labelloop.synth import render, sample_scene
 from labelloop_gt_bridge.handlers import prefill
 from labelloop_portal.entrypoint import serve_web
 from labelloop_portal.portal import Portal
+from labelloop_tools.local import free_port
 
 from tests.helpers import eventually
 from tests.predictions import frame
@@ -32,7 +32,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @pytest.fixture
-def page_task(aws: AwsClients, stack: CreatedStack) -> Iterator[tuple[Portal, PortalJob, str]]:
+def page_task(aws: AwsClients, stack: ProvisionedStack) -> Iterator[tuple[Portal, PortalJob, str]]:
     """A keypoint job with one open task pre-annotated by the model, and the portal's page serving it."""
     topics = [aws.sns.create_topic(Name=f"test-page-{side}")["TopicArn"] for side in ("input", "output")]
     clock = ManualClock()

@@ -17,7 +17,7 @@ from labelloop import (
     build_worker,
     new_event_id,
 )
-from labelloop.bootstrap import CreatedStack
+from labelloop.provision import ProvisionedStack
 from labelloop_selector.entrypoint import SERVICE
 from labelloop_selector.settings import SelectorSettings
 from labelloop_selector.state import SelectorState
@@ -32,7 +32,7 @@ DOUBTFUL: dict[str, Any] = {"head": 0.55, "points": [(0.62, 0.58)] * 5}
 
 
 @pytest.fixture
-def auto_queue(aws: AwsClients, stack: CreatedStack) -> str:
+def auto_queue(aws: AwsClients, stack: ProvisionedStack) -> str:
     """A queue on the auto-accepted topic (nothing consumes it in the pipeline yet)."""
     url = aws.sqs.create_queue(QueueName="test-auto-accepted-probe")["QueueUrl"]
     arn = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -55,9 +55,9 @@ def predictions_ready(frames: list[FramePredictions], clip: str = "clip-1", **ve
     )
 
 
-def judged(aws: AwsClients, stack: CreatedStack, auto_queue: str, event: PredictionsReady, **settings: Any) -> tuple[
-    list[AutoAccepted], list[HumanReviewRequested], dict[int, dict[str, Any]]
-]:  # fmt: skip
+def judged(
+    aws: AwsClients, stack: ProvisionedStack, auto_queue: str, event: PredictionsReady, **settings: Any
+) -> tuple[list[AutoAccepted], list[HumanReviewRequested], dict[int, dict[str, Any]]]:
     """Run the selector over one event; return what it auto-accepted, sent to people, deferred."""
     config = SelectorSettings(**({"stack": "test", "poll_wait_s": 1, "control_fraction": 0.0} | settings))
     with worker_running(build_worker(SERVICE, config, aws)) as worker:
@@ -77,7 +77,7 @@ def judged(aws: AwsClients, stack: CreatedStack, auto_queue: str, event: Predict
 
 
 def test_confident_frames_are_auto_accepted_and_doubtful_ones_go_to_people(
-    aws: AwsClients, stack: CreatedStack, auto_queue: str
+    aws: AwsClients, stack: ProvisionedStack, auto_queue: str
 ) -> None:
     """Above the threshold → AutoAccepted with a GT manifest line; below, or empty → HumanReviewRequested."""
     event = predictions_ready([frame(0), frame(1, **DOUBTFUL, shift=200), frame(2, head=None, person=None)])
@@ -100,7 +100,7 @@ def test_confident_frames_are_auto_accepted_and_doubtful_ones_go_to_people(
 
 
 def test_control_arm_sends_auto_accepted_frames_to_people_too(
-    aws: AwsClients, stack: CreatedStack, auto_queue: str
+    aws: AwsClients, stack: ProvisionedStack, auto_queue: str
 ) -> None:
     """Control frames are auto-accepted AND reviewed by people, tagged control_arm."""
     event = predictions_ready([frame(0), frame(1, shift=100)])
@@ -116,7 +116,7 @@ def test_control_arm_sends_auto_accepted_frames_to_people_too(
 
 
 def test_per_clip_budget_defers_the_rest(
-    aws: AwsClients, stack: CreatedStack, auto_queue: str, names: StackNames
+    aws: AwsClients, stack: ProvisionedStack, auto_queue: str, names: StackNames
 ) -> None:
     """With 2 human tasks per clip, the 3rd-5th doubtful frames are deferred as over budget."""
     event = predictions_ready([frame(n, **DOUBTFUL, shift=60 * n) for n in range(5)])
@@ -126,7 +126,7 @@ def test_per_clip_budget_defers_the_rest(
     assert SelectorState(aws.dynamodb, names.physical("selector-state")).human_count("clip-1") == 2
 
 
-def test_hourly_budget_spans_clips(aws: AwsClients, stack: CreatedStack, auto_queue: str) -> None:
+def test_hourly_budget_spans_clips(aws: AwsClients, stack: ProvisionedStack, auto_queue: str) -> None:
     """The hourly budget counts every clip: 3 per hour across two clips of 2 doubtful frames."""
     first = predictions_ready([frame(n, **DOUBTFUL, shift=60 * n, clip="a") for n in range(2)], clip="a")
     second = predictions_ready([frame(n, **DOUBTFUL, shift=60 * n, clip="b") for n in range(2)], clip="b")
@@ -138,7 +138,7 @@ def test_hourly_budget_spans_clips(aws: AwsClients, stack: CreatedStack, auto_qu
 
 
 def test_near_duplicates_are_suppressed_within_and_across_batches(
-    aws: AwsClients, stack: CreatedStack, auto_queue: str
+    aws: AwsClients, stack: ProvisionedStack, auto_queue: str
 ) -> None:
     """Consecutive doubtful frames that barely move go to people once; the rest are deferred as
     duplicates of it, also in the clip's next batch; a frame that moved goes to people again."""
@@ -157,7 +157,7 @@ def test_near_duplicates_are_suppressed_within_and_across_batches(
 
 
 def test_a_frame_is_judged_once_per_model_version(
-    aws: AwsClients, stack: CreatedStack, auto_queue: str, names: StackNames
+    aws: AwsClients, stack: ProvisionedStack, auto_queue: str, names: StackNames
 ) -> None:
     """The same frames in a new event (a re-run of inference) reuse their decisions: same event ids,
     no budget spent twice. A new model version is a new judgement — in which a frame already with

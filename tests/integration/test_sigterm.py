@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from labelloop import AwsClients, EventPublisher, LabelsCompleted, StackNames, parse_body
-from labelloop.bootstrap import CreatedStack
+from labelloop.provision import ProvisionedStack
 
 from tests.helpers import eventually, payload
 
@@ -48,7 +48,7 @@ def publish_one(aws: AwsClients, names: StackNames) -> LabelsCompleted:
 
 
 def test_sigterm_lets_the_running_handler_finish_then_exits_cleanly(
-    aws: AwsClients, stack: CreatedStack, names: StackNames, local_env: dict[str, str]
+    aws: AwsClients, stack: ProvisionedStack, names: StackNames, local_env: dict[str, str]
 ) -> None:
     """SIGTERM mid-handler: the handler completes within the drain time, the message is deleted, exit 0."""
     event = publish_one(aws, names)
@@ -68,7 +68,7 @@ def test_sigterm_lets_the_running_handler_finish_then_exits_cleanly(
 
 
 def test_sigterm_past_the_drain_timeout_hands_the_message_back_at_once(
-    aws: AwsClients, stack: CreatedStack, names: StackNames, local_env: dict[str, str]
+    aws: AwsClients, stack: ProvisionedStack, names: StackNames, local_env: dict[str, str]
 ) -> None:
     """A handler that cannot finish in time: the worker exits, the message is visible again at once
     (not after the 15-minute visibility timeout) and a new worker completes it."""

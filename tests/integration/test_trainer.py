@@ -23,12 +23,14 @@ from labelloop import (
     build_worker,
     utc_now,
 )
-from labelloop.bootstrap import CreatedStack
-from labelloop.local.stack import LOCAL_AWS_ENV
-from labelloop.local.triton import SERVED_MODELS, TritonServer, install_initial_models
 from labelloop.manifest import augmented_manifest_line
 from labelloop.model_registry import Registry
+from labelloop.model_set import MODEL_SET
+from labelloop.provision import ProvisionedStack
 from labelloop.synth import render, sample_scene, truth_predictions
+from labelloop.triton_repository import seed_initial_models
+from labelloop_tools.local.stack import LOCAL_AWS_ENV
+from labelloop_tools.local.triton import TritonServer
 from labelloop_trainer.entrypoint import SERVICE
 from labelloop_trainer.settings import TrainerSettings
 
@@ -40,7 +42,7 @@ SHIPPED_MODELS = Path(__file__).parents[2] / "models" / "initial"
 
 @pytest.fixture
 def triton(tmp_path: Path) -> Iterator[TritonServer]:
-    install_initial_models(tmp_path / "repo", SHIPPED_MODELS)
+    seed_initial_models(tmp_path / "repo", SHIPPED_MODELS)
     with TritonServer(tmp_path / "repo", tmp_path / "workspace", explicit_model_control=True) as server:
         yield server
 
@@ -75,7 +77,7 @@ def human_labels(aws: AwsClients, frames: int) -> list[LabelsCompleted]:
 
 
 def test_labels_past_the_threshold_train_once_and_triton_serves_the_new_version(
-    aws: AwsClients, stack: CreatedStack, triton: TritonServer, tmp_path: Path
+    aws: AwsClients, stack: ProvisionedStack, triton: TritonServer, tmp_path: Path
 ) -> None:
     """Six labels, threshold four: exactly one training; version 2 is registered with its metrics
     and data hash, written to the repository, loaded by Triton, and announced per model."""
@@ -105,12 +107,12 @@ def test_labels_past_the_threshold_train_once_and_triton_serves_the_new_version(
     assert registry.serving() == 2
     assert versions[1].labels == 6  # one round, after the burst settled: not one per label past the threshold
     client = triton_http.InferenceServerClient(triton.http_url)
-    for model in SERVED_MODELS:
+    for model in MODEL_SET:
         assert client.get_model_metadata(model)["versions"] == ["1", "2"]
         aws.s3.head_object(Bucket="test-models", Key=f"registry/2/{model}.onnx")
     report = subprocess.run(
-        [sys.executable, "-m", "labelloop", "models", "--json", "--endpoint-url", str(aws.endpoint_url), "--stack",
-         "test"],
+        [sys.executable, "-m", "labelloop_tools", "models", "--json", "--endpoint-url", str(aws.endpoint_url),
+         "--stack", "test"],
         env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     listed = json.loads(report.stdout)

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import tritonclient.http as triton_http
-from labelloop.local.triton import TensorSpec, TritonServer, write_onnx_model
+from labelloop.triton_repository import TensorSpec, write_onnx_model
+from labelloop_tools.local.triton import TritonServer
 from onnx import TensorProto, helper
 
 pytestmark = pytest.mark.integration

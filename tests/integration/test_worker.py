@@ -23,7 +23,8 @@ from labelloop import (
     Worker,
     parse_body,
 )
-from labelloop.bootstrap import CreatedStack
+from labelloop.provision import ProvisionedStack
+from labelloop.retry import RetryPolicy
 from structlog.testing import capture_logs
 
 from tests.helpers import eventually, payload, worker_running
@@ -35,6 +36,11 @@ def labels_completed(n: int, event_id: str | None = None) -> LabelsCompleted:
     [template] = parse_body(payload("labels_completed.json"))
     assert isinstance(template, LabelsCompleted)
     return template.model_copy(update={"event_id": event_id or f"event-{n:04d}", "correlation_id": f"clip-{n}"})
+
+
+NO_WAIT = RetryPolicy(initial_s=0.0, max_s=0.0)
+ONE_SECOND = RetryPolicy(initial_s=1.0, multiplier=1.0, max_s=1.0)
+FIVE_MINUTES = RetryPolicy(initial_s=300.0, multiplier=1.0, max_s=300.0)
 
 
 class Recorder:
@@ -59,12 +65,12 @@ class Recorder:
 @contextmanager
 def running(
     aws: AwsClients,
-    stack: CreatedStack,
+    stack: ProvisionedStack,
     names: StackNames,
     handler: Recorder,
     *,
     concurrency: int = 4,
-    retry_delay_s: Callable[[int], int] = lambda _: 0,
+    retry: RetryPolicy = NO_WAIT,
 ) -> Iterator[Worker]:
     """A trainer-queue worker (real dispatcher + DynamoDB idempotency) running in a thread."""
     dispatcher = Dispatcher(
@@ -80,7 +86,7 @@ def running(
         concurrency=concurrency,
         poll_wait_s=1,
         drain_timeout_s=10,
-        retry_delay_s=retry_delay_s,
+        retry=retry,
     )
     with worker_running(worker):
         yield worker
@@ -94,7 +100,7 @@ def depth(aws: AwsClients, url: str) -> tuple[int, int]:
     return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-def dead_letters(aws: AwsClients, stack: CreatedStack, queue: str = "trainer") -> list[dict[str, Any]]:
+def dead_letters(aws: AwsClients, stack: ProvisionedStack, queue: str = "trainer") -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     while batch := aws.sqs.receive_message(
         QueueUrl=stack.dlq_urls[queue], MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
@@ -107,7 +113,7 @@ def handled_lines(logs: list[dict[str, Any]], outcome: Outcome | None = None) ->
     return [e for e in logs if e["event"] == "message.handled" and (outcome is None or e["outcome"] == outcome)]
 
 
-def test_sns_to_sqs_round_trip_through_the_worker(aws: AwsClients, stack: CreatedStack, names: StackNames) -> None:
+def test_sns_to_sqs_round_trip_through_the_worker(aws: AwsClients, stack: ProvisionedStack, names: StackNames) -> None:
     """An event published to SNS reaches the handler typed and intact, is deleted, and logs one line."""
     recorder = Recorder()
     event = labels_completed(1)
@@ -128,7 +134,7 @@ def test_sns_to_sqs_round_trip_through_the_worker(aws: AwsClients, stack: Create
 
 
 def test_poison_message_lands_in_the_dlq_after_max_receive_count(
-    aws: AwsClients, stack: CreatedStack, names: StackNames
+    aws: AwsClients, stack: ProvisionedStack, names: StackNames
 ) -> None:
     """A handler that always fails is retried maxReceiveCount times, then dead-lettered with its reason."""
 
@@ -165,7 +171,7 @@ def test_poison_message_lands_in_the_dlq_after_max_receive_count(
     ],
 )
 def test_permanent_failures_are_dead_lettered_at_once_with_the_body_kept(
-    aws: AwsClients, stack: CreatedStack, names: StackNames, body: str, reason: str
+    aws: AwsClients, stack: ProvisionedStack, names: StackNames, body: str, reason: str
 ) -> None:
     """Bad input is not retried: it goes to the DLQ on first receipt, body byte-for-byte, reason attached."""
     recorder = Recorder()
@@ -181,7 +187,7 @@ def test_permanent_failures_are_dead_lettered_at_once_with_the_body_kept(
 
 
 def test_handler_raising_permanent_error_is_dead_lettered_once(
-    aws: AwsClients, stack: CreatedStack, names: StackNames
+    aws: AwsClients, stack: ProvisionedStack, names: StackNames
 ) -> None:
     """A handler's own PermanentError skips retries; the pipeline keeps flowing for the next event."""
 
@@ -198,7 +204,7 @@ def test_handler_raising_permanent_error_is_dead_lettered_once(
     assert recorder.ids() == ["event-0001", "event-0002"]
 
 
-def test_duplicate_delivery_is_handled_once(aws: AwsClients, stack: CreatedStack, names: StackNames) -> None:
+def test_duplicate_delivery_is_handled_once(aws: AwsClients, stack: ProvisionedStack, names: StackNames) -> None:
     """The same event delivered twice runs the handler once; the copy is acknowledged as a duplicate."""
     recorder = Recorder()
     publisher = EventPublisher.for_stack(aws, names)
@@ -212,15 +218,15 @@ def test_duplicate_delivery_is_handled_once(aws: AwsClients, stack: CreatedStack
 
 
 def test_competing_workers_handle_each_of_many_duplicates_once(
-    aws: AwsClients, stack: CreatedStack, names: StackNames
+    aws: AwsClients, stack: ProvisionedStack, names: StackNames
 ) -> None:
     """Two workers racing over 5 events x 6 copies run each handler exactly once and lose nothing."""
     recorder = Recorder(lambda _: time.sleep(0.3))
     events = [labels_completed(n) for n in range(5)] * 6
     EventPublisher.for_stack(aws, names).publish_all(events)
     with (
-        running(aws, stack, names, recorder, retry_delay_s=lambda _: 1),
-        running(aws, stack, names, recorder, retry_delay_s=lambda _: 1),
+        running(aws, stack, names, recorder, retry=ONE_SECOND),
+        running(aws, stack, names, recorder, retry=ONE_SECOND),
     ):
         eventually(lambda: depth(aws, stack.queue_urls["trainer"]) == (0, 0), timeout_s=60)
     assert recorder.ids() == [f"event-{n:04d}" for n in range(5)]
@@ -228,7 +234,7 @@ def test_competing_workers_handle_each_of_many_duplicates_once(
 
 
 def test_long_handler_keeps_its_message_invisible_with_heartbeats(
-    aws: AwsClients, stack: CreatedStack, names: StackNames
+    aws: AwsClients, stack: ProvisionedStack, names: StackNames
 ) -> None:
     """A handler running 3x the visibility timeout is not redelivered meanwhile; it completes once."""
     aws.sqs.set_queue_attributes(QueueUrl=stack.queue_urls["trainer"], Attributes={"VisibilityTimeout": "2"})
@@ -241,7 +247,7 @@ def test_long_handler_keeps_its_message_invisible_with_heartbeats(
     assert [e["outcome"] for e in handled_lines(logs)] == ["handled"]
 
 
-def test_only_successes_are_deleted(aws: AwsClients, stack: CreatedStack, names: StackNames) -> None:
+def test_only_successes_are_deleted(aws: AwsClients, stack: ProvisionedStack, names: StackNames) -> None:
     """In a mixed batch, successes are deleted, transient failures stay queued, permanent ones go to the DLQ."""
 
     def mixed(event: LabelsCompleted) -> None:
@@ -253,7 +259,7 @@ def test_only_successes_are_deleted(aws: AwsClients, stack: CreatedStack, names:
 
     recorder = Recorder(mixed)
     EventPublisher.for_stack(aws, names).publish_all([labels_completed(n) for n in range(10)])
-    with running(aws, stack, names, recorder, concurrency=10, retry_delay_s=lambda _: 300):
+    with running(aws, stack, names, recorder, concurrency=10, retry=FIVE_MINUTES):
         eventually(lambda: len(recorder.seen) == 10)
         eventually(lambda: depth(aws, stack.queue_urls["trainer"]) == (0, 2))
     assert len(dead_letters(aws, stack)) == 2

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from labelloop.demo.ledger import FrameRecord
-from labelloop.demo.plan import DemoPlan
-from labelloop.demo.quality import Labels, Score, labels_of, score
+from labelloop_tools.demo.ledger import FrameRecord
+from labelloop_tools.demo.plan import DemoPlan
+from labelloop_tools.demo.quality import Labels, Score, labels_of, score
 
 MODALITIES = ("head", "keypoints")
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 from labelloop import SERVICES, WorkerSettings
-from labelloop.local.stack import service_env_prefix, service_module
 from labelloop.topology import PROCESSES
 from labelloop_gt_bridge.settings import GtBridgeSettings
 from labelloop_inference.settings import InferenceSettings
 from labelloop_ingest.settings import IngestSettings
 from labelloop_portal.settings import PortalSettings
 from labelloop_selector.settings import SelectorSettings
+from labelloop_tools.local.stack import service_env_prefix, service_module
 from labelloop_trainer.settings import TrainerSettings
 
 REPO = Path(__file__).parents[2]
@@ -49,25 +51,44 @@ def test_readme_first_screen_has_the_two_commands() -> None:
     assert commands == ["make demo", "make test"]
 
 
-def test_compose_builds_every_service_from_its_own_dockerfile() -> None:
-    """docker-compose.yml runs each service from services/<name>/Dockerfile after the bootstrap."""
+def test_compose_builds_every_service_from_the_one_dockerfile() -> None:
+    """docker-compose.yml builds each service from the root Dockerfile with its SERVICE arg, after provisioning."""
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     for service in PROCESSES:
         definition = compose["services"][service]
-        dockerfile = definition["build"]["dockerfile"]
-        assert dockerfile == f"services/{service}/Dockerfile"
-        assert (REPO / dockerfile).is_file()
-        assert definition["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
+        assert definition["build"] == {"context": ".", "args": {"SERVICE": service}}
+        assert definition["depends_on"]["provision"]["condition"] == "service_completed_successfully"
         assert definition["environment"]["AWS_ENDPOINT_URL"] == "http://localstack:4566"
+    assert compose["services"]["provision"]["command"] == ["python", "-m", "labelloop.provision"]
+    assert not list(REPO.glob("services/*/Dockerfile")), "one Dockerfile for every service"
 
 
-def test_each_dockerfile_runs_its_own_module_as_non_root() -> None:
-    """Each image installs the shared library and its service only, runs as a user, and starts the right module."""
+def test_the_dockerfile_is_pinned_layered_non_root_and_healthchecked() -> None:
+    """Base image by digest; dependencies installed from pyproject files before any source is copied; a user;
+    a HEALTHCHECK; CPU-only torch unless TORCH=cuda; each service's console script (one per service) as CMD."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:[0-9.]+-slim-bookworm@sha256:[0-9a-f]{64}$", dockerfile, re.MULTILINE)
+    dependencies = dockerfile.index("dependencies_of.py shared")
+    assert dependencies < dockerfile.index("COPY shared shared") < dockerfile.index("pip install --no-deps")
+    assert "USER labelloop" in dockerfile
+    assert re.search(r'^HEALTHCHECK .*CMD \["python", "-m", "labelloop.healthcheck"\]$', dockerfile, re.MULTILINE)
+    assert 'pip install --index-url "${TORCH_CPU_INDEX}"' in dockerfile
+    assert "ARG TORCH=cpu" in dockerfile
+    assert 'CMD ["sh", "-c", "exec labelloop-${LABELLOOP_IMAGE_SERVICE}"]' in dockerfile
     for service in PROCESSES:
-        dockerfile = (REPO / "services" / service / "Dockerfile").read_text()
-        assert f'CMD ["python", "-m", "{service_module(service)}"]' in dockerfile
-        assert "USER labelloop" in dockerfile
-        installs = re.search(r"pip install .*", dockerfile)
-        assert installs is not None
-        # The service itself, optionally with extras (the trainer's [train] brings torch).
-        assert re.search(rf'\./shared "?\./services/{service}(\[[a-z,]+\])?"?$', installs.group(0))
+        project = (REPO / "services" / service / "pyproject.toml").read_text()
+        assert f'labelloop-{service} = "{service_module(service)}.entrypoint:main"' in project
+
+
+def test_the_dependency_layer_lists_third_party_requirements_only() -> None:
+    """requirements/dependencies_of.py follows labelloop-* requirements to their pyproject files and prints
+    every other one once: the trainer's image gets torch from its [train] extra and numpy from shared[vision]."""
+    script = REPO / "requirements" / "dependencies_of.py"
+    printed = subprocess.run([sys.executable, str(script), "shared", "services/trainer[train]"], capture_output=True,
+                             text=True, check=True).stdout.splitlines()  # fmt: skip
+    assert not [line for line in printed if line.startswith("labelloop")]
+    assert len(printed) == len(set(printed))
+    assert {"torch==2.14.1", "numpy<2", "tritonclient[http]>=2.40", "boto3>=1.34"} <= set(printed)
+    selector = subprocess.run([sys.executable, str(script), "shared", "services/selector"], capture_output=True,
+                              text=True, check=True).stdout  # fmt: skip
+    assert "torch" not in selector

@@ -8,7 +8,7 @@ from labelloop import FrameRef, FramesExtracted
 from labelloop.visibility import Thresholds, frame_predictions, pair, visibility
 from labelloop.yolo import Detection, decode, letterbox, nms
 from labelloop_inference.handlers import MAX_EVENT_BYTES, _events
-from labelloop_inference.triton import ServingVersions, TritonUnavailableError, retrying
+from labelloop_inference.triton import ServingVersions, TritonUnavailableError
 
 from tests.crafted_models import yolo_output
 from tests.predictions import frame as crafted_frame
@@ -134,7 +134,7 @@ class _FakeServer:
 def test_serving_versions_are_the_newest_loaded_and_refresh_on_schedule() -> None:
     """Versions are cached for refresh_s, then re-read; invalidate() forces the next read."""
     server, now = _FakeServer(), [0.0]
-    versions = ServingVersions(server, ("pose_main", "head"), refresh_s=30, clock=lambda: now[0])  # type: ignore[arg-type]
+    versions = ServingVersions(server, ("pose_main", "head"), refresh_s=30, monotonic=lambda: now[0])  # type: ignore[arg-type]
     assert versions.current() == {"pose_main": "1", "head": "1"}
     server.ready["pose_main"] = [1, 2]
     now[0] = 10
@@ -152,34 +152,6 @@ def test_serving_versions_fail_retryably_when_a_model_is_not_loaded() -> None:
     server.ready["head"] = []
     with pytest.raises(TritonUnavailableError, match="no loaded version of head"):
         ServingVersions(server, ("head",), refresh_s=30).current()  # type: ignore[arg-type]
-
-
-def test_retrying_backs_off_until_success_or_deadline() -> None:
-    """Delays double up to the cap; after the deadline the error reaches the worker."""
-    now, slept = [0.0], []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    attempts = iter([TritonUnavailableError("down"), TritonUnavailableError("down"), "ok"])
-
-    def flaky() -> str:
-        outcome = next(attempts)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    assert retrying(flaky, give_up_after_s=60, clock=lambda: now[0], sleep=sleep) == "ok"
-    assert slept == [0.5, 1.0]
-
-    def down() -> str:
-        raise TritonUnavailableError("down")
-
-    slept.clear()
-    with pytest.raises(TritonUnavailableError):
-        retrying(down, give_up_after_s=20, max_delay_s=8, clock=lambda: now[0], sleep=sleep)
-    assert slept == [0.5, 1.0, 2.0, 4.0, 8.0]
 
 
 def test_large_prediction_sets_are_split_into_events_under_the_sns_limit() -> None:

@@ -6,8 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 from labelloop_trainer import handlers
+from labelloop_trainer.collect import _persons
 from labelloop_trainer.evaluation import not_worse
-from labelloop_trainer.rounds import RoundResult, _persons
+from labelloop_trainer.rounds import RoundResult
 from labelloop_trainer.settings import TrainerSettings
 
 SERVING = {"person_map50": 0.9, "pose_map50": 0.8, "head_map50": 0.9, "visibility_accuracy": 0.75}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from labelloop import PermanentError, Taxonomy
-from labelloop.cli._upload import plan_uploads
 from labelloop.uploads import key_for, metadata_for, options_from_metadata, parse_taxonomy_assignments
+from labelloop_tools.cli._upload import plan_uploads
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -97,8 +97,17 @@ class AwsClients:
         return self._session.get_partition_for_region(self.region_name)
 
 
-def conditionally(write: Callable[[], object]) -> bool:
-    """Run one DynamoDB conditional write; False when its condition did not hold.
+@dataclass(frozen=True)
+class ConditionalWrite:
+    """What one DynamoDB conditional write did."""
+
+    applied: bool
+    blocking_item: Mapping[str, Any] | None = None
+    """The item that failed the condition, when the write asked for it (``ReturnValuesOnConditionCheckFailure``)."""
+
+
+def conditional_write(write: Callable[[], object]) -> ConditionalWrite:
+    """Run one DynamoDB conditional write and say whether its condition held.
 
     The one place that tells "someone else got there first" (an answer) from every other
     ClientError (a failure, re-raised).
@@ -107,6 +116,12 @@ def conditionally(write: Callable[[], object]) -> bool:
         write()
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
+            blocking: Any = error.response.get("Item")
+            return ConditionalWrite(applied=False, blocking_item=blocking)
         raise
-    return True
+    return ConditionalWrite(applied=True)
+
+
+def conditionally(write: Callable[[], object]) -> bool:
+    """:func:`conditional_write` where only the yes/no matters: False when its condition did not hold."""
+    return conditional_write(write).applied

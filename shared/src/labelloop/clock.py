@@ -1,8 +1,16 @@
 """Injectable clocks, so that days of labeling-job life can pass in seconds in tests and demos.
 
-Everything that reasons in days (SQS's 14-day retention, resend intervals, task lifetimes, idle
-jobs) asks a :class:`Clock` instead of ``time``. Processes read ``LABELLOOP_CLOCK_SPEED``: 1 is
-real time; 86400 makes one real second a simulated day, starting from the real current time.
+One convention for time in Labelloop:
+
+* **wall-clock time** (expiries, leases, TTLs, budgets per hour, resend intervals, task
+  lifetimes) comes from a :class:`Clock` (``clock.now()``, epoch seconds), injected where it is
+  used: :class:`SystemClock` in production, :class:`ScaledClock` in demos, :class:`ManualClock`
+  in tests;
+* **elapsed time** (a retry's deadline, a cache's age, a drain timeout) comes from
+  ``time.monotonic``, injected as a parameter named ``monotonic`` where a test must move it.
+
+Processes read ``LABELLOOP_CLOCK_SPEED``: 1 is real time; 86400 makes one real second a
+simulated day, starting from the real current time.
 """
 
 from __future__ import annotations

@@ -21,10 +21,12 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from labelloop.model_set import ModelName
+from labelloop.s3_uri import s3_uri
+
 S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+$")]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
 Visibility = Literal["visible", "occluded", "outside"]
-ModelName = Literal["pose_main", "pose_visible", "head"]
 Modality = Literal["head", "keypoints"]
 
 
@@ -163,11 +165,11 @@ class S3ObjectCreated(Contract):
 
     @property
     def correlation_id(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        return s3_uri(self.bucket, self.key)
 
     @property
     def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        return s3_uri(self.bucket, self.key)
 
 
 class LabelingOutput(Contract):

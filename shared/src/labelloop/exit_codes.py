@@ -15,4 +15,4 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 69
     """The AWS endpoint or a stack resource could not be reached (EX_UNAVAILABLE)."""
     CONFIG = 78
-    """Settings are invalid or the stack is not bootstrapped (EX_CONFIG)."""
+    """Settings are invalid or the stack is not provisioned (EX_CONFIG)."""

@@ -8,15 +8,13 @@ handler runs, with a short lease so a crashed worker does not block the event fo
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from labelloop.aws import conditionally
+from labelloop.aws import conditional_write, conditionally
+from labelloop.clock import Clock, SystemClock
 from labelloop.errors import AlreadyInProgressError
 
 if TYPE_CHECKING:
@@ -47,13 +45,13 @@ class IdempotencyStore:
     table: str
     ttl_s: int = 7 * 24 * 3600
     lease_s: int = 120
-    clock: Callable[[], float] = time.time
+    clock: Clock = field(default_factory=SystemClock)
 
     def claim(self, key: str) -> Claim:
         """Claim ``key`` for this worker, or tell that it is done; raise if someone else holds it."""
-        now = int(self.clock())
-        try:
-            self.dynamodb.put_item(
+        now = int(self.clock.now())
+        written = conditional_write(
+            lambda: self.dynamodb.put_item(
                 TableName=self.table,
                 Item={
                     "id": {"S": key},
@@ -70,14 +68,12 @@ class IdempotencyStore:
                 ExpressionAttributeValues={":now": {"N": str(now)}, ":inprogress": {"S": "INPROGRESS"}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            returned: Any = error.response.get("Item")  # ALL_OLD: the record that blocked us
-            old: Mapping[str, Any] = returned or self._get(key) or {}
+        )
+        if not written.applied:
+            old: Mapping[str, Any] = written.blocking_item or self._get(key) or {}  # ALL_OLD: what blocked us
             if old.get("status", {}).get("S") == "COMPLETED":
                 return Claim.ALREADY_COMPLETED
-            raise AlreadyInProgressError(f"event {key} is being handled by another worker") from None
+            raise AlreadyInProgressError(f"event {key} is being handled by another worker")
         return Claim.NEW
 
     def renew(self, key: str) -> None:
@@ -90,7 +86,7 @@ class IdempotencyStore:
                 ConditionExpression="#s = :inprogress",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
-                    ":lease": {"N": str(int(self.clock()) + self.lease_s)},
+                    ":lease": {"N": str(int(self.clock.now()) + self.lease_s)},
                     ":inprogress": {"S": "INPROGRESS"},
                 },
             )
@@ -108,17 +104,15 @@ class IdempotencyStore:
 
     def release(self, key: str) -> None:
         """Forget an INPROGRESS claim after a failed handler, so the retry can claim it at once."""
-        try:
-            self.dynamodb.delete_item(
+        conditionally(
+            lambda: self.dynamodb.delete_item(
                 TableName=self.table,
                 Key={"id": {"S": key}},
                 ConditionExpression="#s = :inprogress",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":inprogress": {"S": "INPROGRESS"}},
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        )
 
     def _get(self, key: str) -> Mapping[str, Any] | None:
         return self.dynamodb.get_item(TableName=self.table, Key={"id": {"S": key}}, ConsistentRead=True).get("Item")

@@ -1,7 +1,8 @@
-"""``run_service``: the one entrypoint shape every queue-consuming service uses.
+"""``run_service``: the one entrypoint shape every service uses.
 
-settings → logging → AWS clients → the service's own ``bootstrap(clients, settings)`` →
-dispatcher with idempotency → worker with SIGTERM handling. Nothing is created at import time.
+settings → logging → AWS clients → the service's own ``build_deps(clients, settings, names)`` →
+dispatcher with idempotency → worker with SIGTERM handling (or, for a service without a queue of
+its own, the same lifecycle with its periodic work only). Nothing is created at import time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from labelloop.idempotency import IdempotencyStore
 from labelloop.logs import configure_logging, get_logger
 from labelloop.settings import WorkerSettings
 from labelloop.topology import TOPOLOGY, StackNames
-from labelloop.worker import Periodic, Worker
+from labelloop.worker import Lifecycle, Periodic, Worker
 
 S = TypeVar("S", bound=WorkerSettings)
 D = TypeVar("D")
@@ -33,7 +34,7 @@ log = get_logger()
 
 @dataclass(frozen=True)
 class ServiceContext(Generic[S]):
-    """The dependencies every service starts from; pass the class itself as ``bootstrap`` when a
+    """The dependencies every service starts from; pass the class itself as ``build_deps`` when a
     service needs nothing more, or build a richer ``Deps`` from it."""
 
     clients: AwsClients
@@ -47,21 +48,43 @@ class ServiceDefinition(Generic[S, D]):
 
     name: str
     settings: type[S]
-    bootstrap: Callable[[AwsClients, S, StackNames], D]
+    build_deps: Callable[[AwsClients, S, StackNames], D]
     handlers: Mapping[type[Message], Handler[D]]
     periodic: Callable[[D], tuple[Periodic, ...]] = lambda _deps: ()
     """Timed work of the service, built from its dependencies; runs while its worker runs."""
+    start: Callable[[D], Callable[[], None]] = lambda _deps: lambda: None
+    """What the service starts beside its worker (the portal's web page); returns how to stop it."""
+
+    @property
+    def consumes_queue(self) -> bool:
+        """A service with handlers consumes its own queue; one without (the portal) runs periodic work only."""
+        return bool(self.handlers)
 
 
 def build_worker(definition: ServiceDefinition[S, D], settings: S, clients: AwsClients) -> Worker:
     """Wire a service's worker from its settings (exposed for tests, which run it in-process)."""
     names = StackNames(settings.stack)
+    return _worker(definition, settings, clients, names, definition.build_deps(clients, settings, names))
+
+
+def _lifecycle(definition: ServiceDefinition[S, D], settings: S, clients: AwsClients, deps: D) -> Lifecycle:
+    names = StackNames(settings.stack)
+    if not definition.consumes_queue:
+        return Lifecycle(drain_timeout_s=settings.drain_timeout_s, periodic=definition.periodic(deps))
+    return _worker(definition, settings, clients, names, deps)
+
+
+def _worker(
+    definition: ServiceDefinition[S, D], settings: S, clients: AwsClients, names: StackNames, deps: D
+) -> Worker:
     queue = TOPOLOGY.queue_for(definition.name)
     queue_url = clients.sqs.get_queue_url(QueueName=names.physical(queue.name))["QueueUrl"]
-    # The lease outlives two heartbeats (each renews it), and frees a crashed worker's events soon.
+    # The lease outlives two heartbeats (each renews it), and frees a crashed worker's events soon
+    # after its messages come back: both follow the queue's own visibility timeout, as provisioned.
+    visibility_s = int(clients.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+                       ["Attributes"]["VisibilityTimeout"])  # fmt: skip
     idempotency = IdempotencyStore(clients.dynamodb, names.physical("idempotency"), ttl_s=settings.idempotency_ttl_s,
-                                   lease_s=2 * queue.visibility_timeout_s)  # fmt: skip
-    deps = definition.bootstrap(clients, settings, names)
+                                   lease_s=2 * visibility_s)  # fmt: skip
     dispatcher = Dispatcher(service=definition.name, handlers=definition.handlers, deps=deps, idempotency=idempotency)
     return Worker(
         sqs=clients.sqs,
@@ -89,15 +112,20 @@ def run_service(definition: ServiceDefinition[S, D]) -> int:
         max_pool_connections=settings.concurrency + 8,
     )
     try:
-        worker = build_worker(definition, settings, clients)
-        worker.install_signal_handlers()
+        deps = definition.build_deps(clients, settings, StackNames(settings.stack))
+        lifecycle = _lifecycle(definition, settings, clients, deps)
+        lifecycle.install_signal_handlers()
+        stop_extras = definition.start(deps)
         tune_for_throughput()  # everything long-lived is loaded by now
-        worker.run()
+        try:
+            lifecycle.run()
+        finally:
+            stop_extras()
     except PermanentError as error:
         log.error("service.misconfigured", reason=error.reason)
         return ExitCode.CONFIG
     except ClientError as error:
-        log.error("service.stack_missing", error=str(error), hint="run `labelloop bootstrap` or `labelloop up`")
+        log.error("service.stack_missing", error=str(error), hint="run `labelloop provision` or `labelloop up`")
         return ExitCode.CONFIG
     except BotoCoreError as error:
         log.error("service.endpoint_unreachable", error=str(error))

@@ -1,5 +1,5 @@
 """THE declaration of Labelloop's AWS resources: buckets, topics, queues, DLQs, subscriptions,
-tables and S3 notifications. Declared once here; the local bootstrap creates it and deploy/ecs
+tables and S3 notifications. Declared once here; `labelloop.provision` creates it and deploy/ecs
 is checked against it.
 
 Names here are *logical*; :class:`StackNames` turns them into physical names with the stack
@@ -8,7 +8,7 @@ prefix (``labelloop-frames-extracted``), so two stacks can share an account or a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from labelloop.events import EVENT_MODELS
 
@@ -86,6 +86,13 @@ class Topology:
     def __post_init__(self) -> None:
         mapping = {event: topic.name for topic in self.topics for event in topic.events}
         object.__setattr__(self, "event_topics", mapping)
+
+    def with_visibility_timeout(self, seconds: int) -> Topology:
+        """The same topology with every queue's visibility timeout set to ``seconds``: a local stack
+        where a killed worker's message should come back sooner (tests, the chaos suite)."""
+        if not 1 <= seconds <= 43200:
+            raise ValueError(f"a visibility timeout is 1 to 43200 s, not {seconds}")
+        return replace(self, queues=tuple(replace(q, visibility_timeout_s=seconds) for q in self.queues))
 
     def queue_for(self, service: str) -> Queue:
         """The queue a service consumes."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from labelloop.events import FramePredictions
+from labelloop.s3_uri import split_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -22,7 +23,7 @@ CLIP_TRUTH_PREFIX = "truth/clips/"
 
 def frame_truth_location(frame_uri: str) -> tuple[str, str]:
     """(bucket, key) of a frame's own truth."""
-    bucket, _, key = frame_uri.removeprefix("s3://").partition("/")
+    bucket, key = split_s3_uri(frame_uri)
     return bucket, "truth/" + key.rsplit(".", 1)[0] + ".json"
 
 
@@ -50,7 +51,7 @@ class TruthReader:
         return FramePredictions.model_validate_json(body) if body else None
 
     def _clip_truth(self, frame_uri: str) -> bytes | None:
-        bucket, _, key = frame_uri.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(frame_uri)
         parts = key.split("/")
         if len(parts) != 3 or parts[0] != "frames":  # frames/<clip_id>/<n>.jpg is ingest's layout
             return None
@@ -58,6 +59,7 @@ class TruthReader:
         if clip_id not in self._uploads:
             manifest = self._read(bucket, f"frames/{clip_id}/manifest.jsonl")
             first = json.loads(manifest.decode().splitlines()[0]) if manifest else {}
-            self._uploads[clip_id] = str(first.get("source_uri", "")).removeprefix("s3://").partition("/")[2] or None
+            source_uri = first.get("source_uri")
+            self._uploads[clip_id] = split_s3_uri(str(source_uri))[1] or None if source_uri else None
         upload_key = self._uploads[clip_id]
         return self._read(bucket, clip_truth_key(upload_key, frame_no)) if upload_key else None

@@ -36,7 +36,9 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from labelloop.errors import AlreadyInProgressError, PermanentError
+from labelloop.healthcheck import Liveness
 from labelloop.logs import get_logger
+from labelloop.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -92,9 +94,10 @@ class MessageHandler(Protocol):
         """The message's handler is still running: keep its claims alive (called with each visibility extension)."""
 
 
-def exponential_backoff(receive_count: int) -> int:
-    """Seconds before a failed message is retried: 2, 4, 8... capped at 5 minutes."""
-    return int(min(300, 2 ** max(1, receive_count)))
+MESSAGE_RETRY = RetryPolicy(initial_s=2.0, multiplier=2.0, max_s=300.0)
+"""A failed message comes back after 2, 4, 8... seconds (by its receive count), at most 5 minutes."""
+RECEIVE_RETRY = RetryPolicy(initial_s=1.0, multiplier=2.0, max_s=30.0, jitter=0.2)
+"""Polling after a failed receive (the endpoint is down): 1, 2, 4... seconds, at most 30, spread out."""
 
 
 @dataclass
@@ -111,82 +114,59 @@ class Periodic:
     every_s: float
     run: Callable[[], object]
 
-    def loop(self, stop: threading.Event) -> None:
+    def loop(self, stop: threading.Event, liveness: Liveness | None = None) -> None:
         while not stop.wait(self.every_s):
             try:
                 self.run()
             except Exception as error:  # the next run retries: a bad minute of AWS must not end the task
                 log.exception("worker.periodic_failed", task=self.name, error=str(error))
+            if liveness is not None:
+                liveness.beat()
 
 
-class Worker:
-    """Consumes one SQS queue with bounded concurrency until :meth:`stop` is called."""
+class Lifecycle:
+    """What every service process runs on, queue or not: its :class:`Periodic` tasks on their own
+    threads, SIGTERM/SIGINT handling, the liveness beat, and a stop that gives running work
+    ``drain_timeout_s`` to finish. A service without a queue of its own (the portal, which reads
+    its jobs' queues on a timer) runs on this alone; :class:`Worker` adds one queue's consumption.
+    """
 
-    def __init__(
-        self,
-        *,
-        sqs: SQSClient,
-        queue_url: str,
-        handle: MessageHandler,
-        concurrency: int = 4,
-        poll_wait_s: int = 10,
-        drain_timeout_s: float = 25.0,
-        retry_delay_s: Callable[[int], int] = exponential_backoff,
-        periodic: tuple[Periodic, ...] = (),
-    ) -> None:
-        self._sqs = sqs
+    def __init__(self, *, drain_timeout_s: float = 25.0, periodic: tuple[Periodic, ...] = ()) -> None:
         self._periodic = periodic
-        self._queue_url = queue_url
-        self._handle = handle
-        self._concurrency = concurrency
-        self._poll_wait_s = poll_wait_s
         self._drain_timeout_s = drain_timeout_s
-        self._retry_delay_s = retry_delay_s
+        self._liveness = Liveness()
         self._stopping = threading.Event()
-        # Separate from _stopping: in-flight handlers still need heartbeats while draining.
-        self._heartbeat_stopped = threading.Event()
         self._stop_requested_at = 0.0
-        self._lock = threading.Condition()
-        self._in_flight: dict[str, _InFlight] = {}
-        self._acks: queue_module.Queue[ReceivedMessage | None] = queue_module.Queue()
-        self._visibility_timeout_s = 30
-        self._max_receive_count: int | None = None
-        self._dlq_url = ""
-        self.counts: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
-
-    # -- lifecycle -------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Poll and handle messages until stopped, then drain. Blocks the calling thread."""
-        self._read_queue_settings()
-        acker = threading.Thread(target=self._ack_loop, name="sqs-acker", daemon=True)
-        heartbeat = threading.Thread(target=self._heartbeat_loop, name="sqs-heartbeat", daemon=True)
-        acker.start()
-        heartbeat.start()
-        timers = [threading.Thread(target=p.loop, args=(self._stopping,), name=p.name, daemon=True)
+        """Run until stopped, then stop the periodic tasks within the drain time. Blocks the calling thread."""
+        timers = [threading.Thread(target=p.loop, args=(self._stopping, self._liveness), name=p.name, daemon=True)
                   for p in self._periodic]  # fmt: skip
         for timer in timers:
             timer.start()
-        log.info(
-            "worker.started",
-            queue_url=self._queue_url,
-            concurrency=self._concurrency,
-            visibility_timeout_s=self._visibility_timeout_s,
-            max_receive_count=self._max_receive_count,
-        )
         try:
-            self._poll_loop()
+            self._serve()
         finally:
+            self.stop()  # however serving ended, the periodic tasks end with it
             self._drain()
             for timer in timers:  # a run in progress gets what is left of the drain time
                 timer.join(timeout=max(0.1, self._stop_requested_at + self._drain_timeout_s - time.monotonic()))
-            self._heartbeat_stopped.set()
-            self._acks.put(None)
-            acker.join(timeout=10)
-            log.info("worker.stopped", **{f"messages_{k}": v for k, v in self.counts.items()})
+            self._stopped()
+
+    def _serve(self) -> None:
+        """The work between start and stop; without a queue, the periodic tasks are all of it."""
+        log.info("worker.started", periodic=[p.name for p in self._periodic])
+        self._liveness.beat()
+        self._stopping.wait()
+
+    def _drain(self) -> None:
+        """Let in-flight work finish after a stop request (nothing to do without a queue)."""
+
+    def _stopped(self) -> None:
+        log.info("worker.stopped")
 
     def stop(self) -> None:
-        """Ask the worker to stop; safe from signal handlers and other threads."""
+        """Ask the service to stop; safe from signal handlers and other threads."""
         if not self._stopping.is_set():
             self._stop_requested_at = time.monotonic()
         self._stopping.set()
@@ -205,6 +185,66 @@ class Worker:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
 
+
+class Worker(Lifecycle):
+    """Consumes one SQS queue with bounded concurrency until :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        *,
+        sqs: SQSClient,
+        queue_url: str,
+        handle: MessageHandler,
+        concurrency: int = 4,
+        poll_wait_s: int = 10,
+        drain_timeout_s: float = 25.0,
+        retry: RetryPolicy = MESSAGE_RETRY,
+        periodic: tuple[Periodic, ...] = (),
+    ) -> None:
+        super().__init__(drain_timeout_s=drain_timeout_s, periodic=periodic)
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handle = handle
+        self._concurrency = concurrency
+        self._poll_wait_s = poll_wait_s
+        self._retry = retry
+        # Separate from _stopping: in-flight handlers still need heartbeats while draining.
+        self._heartbeat_stopped = threading.Event()
+        self._lock = threading.Condition()
+        self._in_flight: dict[str, _InFlight] = {}
+        self._acks: queue_module.Queue[ReceivedMessage | None] = queue_module.Queue()
+        self._visibility_timeout_s = 30
+        self._max_receive_count: int | None = None
+        self._dlq_url = ""
+        self.counts: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        self._acker: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        """Poll and handle messages until stopped (the acker and the heartbeat on their own threads)."""
+        self._read_queue_settings()
+        self._acker = threading.Thread(target=self._ack_loop, name="sqs-acker", daemon=True)
+        heartbeat = threading.Thread(target=self._heartbeat_loop, name="sqs-heartbeat", daemon=True)
+        self._acker.start()
+        heartbeat.start()
+        log.info(
+            "worker.started",
+            queue_url=self._queue_url,
+            concurrency=self._concurrency,
+            visibility_timeout_s=self._visibility_timeout_s,
+            max_receive_count=self._max_receive_count,
+            periodic=[p.name for p in self._periodic],
+        )
+        self._poll_loop()
+
+    def _stopped(self) -> None:
+        self._heartbeat_stopped.set()
+        self._acks.put(None)
+        if self._acker is not None:
+            self._acker.join(timeout=10)
+        log.info("worker.stopped", **{f"messages_{k}": v for k, v in self.counts.items()})
+
     # -- polling ---------------------------------------------------------------------------------
 
     def _read_queue_settings(self) -> None:
@@ -214,7 +254,7 @@ class Worker:
         self._visibility_timeout_s = int(attributes.get("VisibilityTimeout", "30"))
         if "RedrivePolicy" not in attributes:
             # Without a DLQ a poison message either loops forever or is lost; neither is acceptable.
-            raise PermanentError(f"queue {self._queue_url} has no redrive policy (DLQ); run `labelloop bootstrap`")
+            raise PermanentError(f"queue {self._queue_url} has no redrive policy (DLQ); run `labelloop provision`")
         redrive = json.loads(attributes["RedrivePolicy"])
         self._max_receive_count = int(redrive["maxReceiveCount"])
         dlq_arn = str(redrive["deadLetterTargetArn"]).split(":")
@@ -223,6 +263,7 @@ class Worker:
     def _poll_loop(self) -> None:
         failures = 0
         while not self._stopping.is_set():
+            self._liveness.beat()
             free = self._free_slots()
             if free == 0:
                 continue
@@ -237,7 +278,7 @@ class Worker:
                 failures = 0
             except (BotoCoreError, ClientError) as error:
                 failures += 1
-                pause = min(30.0, 0.5 * 2**failures)
+                pause = RECEIVE_RETRY.delay_s(failures)
                 log.warning("worker.receive_failed", error=str(error), retry_in_s=pause)
                 self._stopping.wait(pause)
                 continue
@@ -311,8 +352,11 @@ class Worker:
             log.info("message.handled", **fields)
         structlog.contextvars.clear_contextvars()
 
+    def _delay_s(self, message: ReceivedMessage) -> int:
+        return round(self._retry.delay_s(message.receive_count))
+
     def _retry_later(self, message: ReceivedMessage) -> Outcome:
-        delay = max(0, min(self._retry_delay_s(message.receive_count), 43200))
+        delay = min(self._delay_s(message), 43200)  # SQS's longest visibility timeout
         try:
             self._sqs.change_message_visibility(
                 QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=delay
@@ -330,7 +374,7 @@ class Worker:
                 QueueUrl=self._queue_url,
                 MessageBody=message.body,
                 MessageAttributes=_string_attributes(message.attributes, limit=SQS_ATTRIBUTE_LIMIT),
-                DelaySeconds=min(900, self._retry_delay_s(message.receive_count)),
+                DelaySeconds=min(900, self._delay_s(message)),  # SQS's longest message delay
             )
         except (BotoCoreError, ClientError) as error:
             log.warning("worker.requeue_failed", error=str(error))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from labelloop import (
     TOPOLOGY,
     AwsClients,
@@ -17,31 +15,23 @@ from labelloop import (
 from labelloop.clock import Clock, clock_from_env
 from labelloop.groundtruth import JobSpec
 from labelloop.labeling_state import LabelingState
+from labelloop.s3_uri import s3_uri
 
 from labelloop_gt_bridge import handlers
 from labelloop_gt_bridge.backends import GroundTruthBackend, LabelingBackend, PortalBackend
+from labelloop_gt_bridge.deps import Deps
 from labelloop_gt_bridge.jobs import JobManager
 from labelloop_gt_bridge.settings import GtBridgeSettings
 
 log = get_logger()
 
 
-@dataclass(frozen=True)
-class Deps:
-    clients: AwsClients
-    settings: GtBridgeSettings
-    publisher: EventPublisher
-    state: LabelingState
-    jobs: JobManager
-    clock: Clock
-    data_bucket: str
-
-
 def job_specs(settings: GtBridgeSettings) -> tuple[JobSpec, ...]:
     return tuple(JobSpec(m, 1) for m in settings.modalities) + tuple(JobSpec(m, 2) for m in settings.level2)
 
 
-def build_deps(clients: AwsClients, settings: GtBridgeSettings, names: StackNames, clock: Clock) -> Deps:
+def build_deps_on(clients: AwsClients, settings: GtBridgeSettings, names: StackNames, clock: Clock) -> Deps:
+    """The dependencies on ``clock`` (tests pass a manual one), without touching any labeling job."""
     backend: LabelingBackend
     if settings.backend == "portal":
         backend = PortalBackend(clients.dynamodb, names.physical("portal"), settings)
@@ -56,7 +46,7 @@ def build_deps(clients: AwsClients, settings: GtBridgeSettings, names: StackName
         backend=backend,
         specs=job_specs(settings),
         own_queue_url=clients.sqs.get_queue_url(QueueName=names.physical(queue.name))["QueueUrl"],
-        output_s3_uri=f"s3://{names.physical('data')}/labeling",
+        output_s3_uri=s3_uri(names.physical("data"), "labeling"),
     )
     return Deps(
         clients=clients,
@@ -74,15 +64,16 @@ def periodic(deps: Deps) -> tuple[Periodic, ...]:
     return (Periodic("gt-bridge-sweeper", deps.settings.sweep_every_s, lambda: handlers.sweep(deps)),)
 
 
-def bootstrap(clients: AwsClients, settings: GtBridgeSettings, names: StackNames) -> Deps:
-    deps = build_deps(clients, settings, names, clock_from_env())
+def build_deps(clients: AwsClients, settings: GtBridgeSettings, names: StackNames) -> Deps:
+    """The service's dependencies, with every configured labeling job live before the first message."""
+    deps = build_deps_on(clients, settings, names, clock_from_env())
     for spec in deps.jobs.specs.values():
         deps.jobs.ensure(spec, deps.clock.now())
     return deps
 
 
 SERVICE = ServiceDefinition(
-    name="gt-bridge", settings=GtBridgeSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS, periodic=periodic
+    name="gt-bridge", settings=GtBridgeSettings, build_deps=build_deps, handlers=handlers.HANDLERS, periodic=periodic
 )
 
 

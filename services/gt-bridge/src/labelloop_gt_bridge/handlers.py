@@ -33,11 +33,12 @@ from labelloop.groundtruth import OBJECT_ATTRIBUTE as OBJECT
 from labelloop.groundtruth import JobSpec, expired, input_line, label_of, line_dedup_id
 from labelloop.labeling_state import ObjectItem, object_key
 from labelloop.manifest import augmented_manifest_line
+from labelloop.s3_uri import s3_uri
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
 
-    from labelloop_gt_bridge.entrypoint import Deps
+    from labelloop_gt_bridge.deps import Deps
 
 log = get_logger()
 
@@ -125,7 +126,7 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
     deps.clients.s3.put_object(
         Bucket=deps.data_bucket, Key=data_key, Body=json.dumps(line).encode(), ContentType="application/json"
     )
-    output_uri = f"s3://{deps.data_bucket}/{data_key}"
+    output_uri = s3_uri(deps.data_bucket, data_key)
     if spec.level == 1 and spec.modality in deps.settings.level2:
         level2 = deps.jobs.specs[f"{spec.modality}-l2"]
         next_line = input_line(

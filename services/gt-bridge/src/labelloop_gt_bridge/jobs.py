@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labelloop import AwsClients, StackNames, get_logger
-from labelloop.bootstrap import subscribe_queue
 from labelloop.errors import RetryableError
 from labelloop.groundtruth import JobSpec
 from labelloop.labeling_state import JobItem, LabelingState
+from labelloop.provision import subscribe_queue
 
 from labelloop_gt_bridge.backends import JobDefinition, LabelingBackend
 

@@ -24,23 +24,24 @@ from labelloop import (
     deterministic_id,
     get_logger,
 )
+from labelloop.s3_uri import split_s3_uri
 from labelloop.visibility import DecodeOptions, decode_frame
 from labelloop.yolo import batch
 from numpy.typing import NDArray
 
-from labelloop_inference.triton import TritonUnavailableError, retrying
+from labelloop_inference.triton import TritonUnavailableError
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
 
-    from labelloop_inference.entrypoint import Deps
+    from labelloop_inference.deps import Deps
 
 log = get_logger()
 MAX_EVENT_BYTES = 200_000  # under SNS's 256 KiB with room for the envelope and attributes
 
 
 def _split_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    bucket, key = split_s3_uri(uri)
     return bucket, key
 
 
@@ -131,9 +132,9 @@ def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
             deps.versions.invalidate()  # a restart or a rollback may have changed what is loaded
             raise
 
-    predictions, versions = retrying(
+    predictions, versions = deps.triton_retry.call(
         run,
-        give_up_after_s=deps.settings.triton_retry_s,
+        retry_on=TritonUnavailableError,
         on_retry=lambda error, delay: log.warning("inference.triton_unavailable", error=str(error), retry_in_s=delay),
     )
     events = _events(event, predictions, versions)

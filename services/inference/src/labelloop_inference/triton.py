@@ -123,19 +123,19 @@ class ServingVersions:
         models: tuple[str, ...],
         *,
         refresh_s: float,
-        clock: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._server = server
         self._models = models
         self._refresh_s = refresh_s
-        self._clock = clock
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._versions: dict[str, str] = {}
         self._fetched_at = float("-inf")
 
     def current(self) -> dict[str, str]:
         with self._lock:
-            if self._clock() - self._fetched_at >= self._refresh_s:
+            if self._monotonic() - self._fetched_at >= self._refresh_s:
                 self._refresh_locked()
             return dict(self._versions)
 
@@ -157,32 +157,4 @@ class ServingVersions:
                 raise TritonUnavailableError(f"Triton has no loaded version of {model}")
             versions[model] = str(ready[-1])
         self._versions = versions
-        self._fetched_at = self._clock()
-
-
-def retrying(
-    action: Callable[[], T],
-    *,
-    give_up_after_s: float,
-    first_delay_s: float = 0.5,
-    max_delay_s: float = 10.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    on_retry: Callable[[TritonUnavailableError, float], None] | None = None,
-) -> T:
-    """``action()``, retried with exponential backoff while Triton is unavailable.
-
-    After ``give_up_after_s`` the error propagates and the worker's own redelivery takes over.
-    """
-    deadline = clock() + give_up_after_s
-    delay = first_delay_s
-    while True:
-        try:
-            return action()
-        except TritonUnavailableError as error:
-            if clock() + delay > deadline:
-                raise
-            if on_retry is not None:
-                on_retry(error, delay)
-            sleep(delay)
-            delay = min(max_delay_s, delay * 2)
+        self._fetched_at = self._monotonic()

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from labelloop import AwsClients, EventPublisher, ServiceDefinition, StackNames, run_service
 
 from labelloop_ingest import handlers
+from labelloop_ingest.deps import Deps
 from labelloop_ingest.settings import IngestSettings
 
 
-@dataclass(frozen=True)
-class Deps:
-    clients: AwsClients
-    settings: IngestSettings
-    publisher: EventPublisher
-    uploads_bucket: str
-    data_bucket: str
-
-
-def bootstrap(clients: AwsClients, settings: IngestSettings, names: StackNames) -> Deps:
+def build_deps(clients: AwsClients, settings: IngestSettings, names: StackNames) -> Deps:
     return Deps(
         clients=clients,
         settings=settings,
@@ -29,7 +19,7 @@ def bootstrap(clients: AwsClients, settings: IngestSettings, names: StackNames) 
     )
 
 
-SERVICE = ServiceDefinition(name="ingest", settings=IngestSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS)
+SERVICE = ServiceDefinition(name="ingest", settings=IngestSettings, build_deps=build_deps, handlers=handlers.HANDLERS)
 
 
 def main() -> None:

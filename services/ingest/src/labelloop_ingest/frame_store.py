@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import cv2
 from labelloop import FrameRef
+from labelloop.s3_uri import s3_uri
 
 from labelloop_ingest.media import DecodedFrame
 
@@ -70,7 +71,7 @@ class FrameStore:
             MetadataDirective="REPLACE",
         )
         self._remember(key)
-        return frame.model_copy(update={"uri": f"s3://{self._bucket}/{key}"})
+        return frame.model_copy(update={"uri": s3_uri(self._bucket, key)})
 
     def finish(self) -> list[FrameRef]:
         """Wait for every frame; return their refs in frame order (raises the first failure)."""
@@ -89,7 +90,7 @@ class FrameStore:
         self._s3.put_object(
             Bucket=self._bucket, Key=key, Body=("\n".join(lines) + "\n").encode(), ContentType="application/x-ndjson"
         )
-        return f"s3://{self._bucket}/{key}"
+        return s3_uri(self._bucket, key)
 
     def discard(self) -> None:
         """Delete what was written (best effort): a failed clip leaves no partial frame set behind."""
@@ -111,7 +112,7 @@ class FrameStore:
         self._remember(key)
         height, width = frame.image.shape[:2]
         return FrameRef(
-            uri=f"s3://{self._bucket}/{key}",
+            uri=s3_uri(self._bucket, key),
             frame_no=frame.frame_no,
             timestamp_s=frame.timestamp_s,
             width=width,

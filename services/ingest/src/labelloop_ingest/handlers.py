@@ -29,6 +29,7 @@ from labelloop import (
     deterministic_id,
     get_logger,
 )
+from labelloop.s3_uri import s3_uri
 from labelloop.uploads import CLIP_EXTENSIONS, CLIP_PREFIX, IMAGE_EXTENSIONS, IMAGE_PREFIX, options_from_metadata
 
 from labelloop_ingest.frame_store import FrameStore
@@ -46,7 +47,7 @@ from labelloop_ingest.media import (
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
 
-    from labelloop_ingest.entrypoint import Deps
+    from labelloop_ingest.deps import Deps
 
 log = get_logger()
 SIDECAR_SUFFIX = ".json"
@@ -203,7 +204,7 @@ def _store_image(
     height, width = image.shape[:2]
     if sniff(local) == "jpeg":
         placeholder = FrameRef(
-            uri=f"s3://{deps.data_bucket}/{clip_id}",
+            uri=s3_uri(deps.data_bucket, clip_id),
             frame_no=0,
             timestamp_s=0.0,
             width=width,

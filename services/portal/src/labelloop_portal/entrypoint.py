@@ -1,18 +1,21 @@
-"""Wiring of the portal: settings, logging, clients, the simulated annotator, the loop."""
+"""Wiring of the portal: its dependencies, its tick, its web page, on the lifecycle every service runs on.
+
+The portal has no queue of its own (it reads each labeling job's queue on its tick), so
+``run_service`` runs it without a worker: the tick is its periodic work, the web page starts beside
+it, and SIGTERM stops both within the drain time like any other service.
+"""
 
 from __future__ import annotations
 
-import signal
 import threading
-from types import FrameType
+from collections.abc import Callable
 
 import uvicorn
-from labelloop import ExitCode, StackNames, configure_logging, get_logger
-from labelloop.aws import AwsClients
+from labelloop import AwsClients, Periodic, ServiceDefinition, StackNames, get_logger, run_service
 from labelloop.clock import clock_from_env
-from pydantic import ValidationError
 
 from labelloop_portal.annotator import SimulatedAnnotator
+from labelloop_portal.deps import Deps
 from labelloop_portal.portal import Portal
 from labelloop_portal.settings import PortalSettings
 from labelloop_portal.web import create_app
@@ -20,7 +23,7 @@ from labelloop_portal.web import create_app
 log = get_logger()
 
 
-def build_portal(settings: PortalSettings, clients: AwsClients) -> Portal:
+def build_portal(settings: PortalSettings, clients: AwsClients, names: StackNames) -> Portal:
     annotator = None
     if settings.mode == "simulated":
         annotator = SimulatedAnnotator(
@@ -30,7 +33,18 @@ def build_portal(settings: PortalSettings, clients: AwsClients) -> Portal:
             abandon_rate=settings.sim_abandon_rate,
             seed=settings.sim_seed,
         )
-    return Portal(clients, StackNames(settings.stack), clock_from_env(), annotator)
+    return Portal(clients, names, clock_from_env(), annotator)
+
+
+def build_deps(clients: AwsClients, settings: PortalSettings, names: StackNames) -> Deps:
+    portal = build_portal(settings, clients, names)
+    portal.load_open_tasks()  # a restarted portal carries on with the tasks it had open
+    return Deps(settings=settings, portal=portal)
+
+
+def periodic(deps: Deps) -> tuple[Periodic, ...]:
+    """One pass over the jobs every ``tick_s``: intake, answers, expiries, outputs."""
+    return (Periodic("portal-tick", deps.settings.tick_s, deps.portal.tick),)
 
 
 def serve_web(portal: Portal, host: str, port: int) -> uvicorn.Server:
@@ -40,25 +54,24 @@ def serve_web(portal: Portal, host: str, port: int) -> uvicorn.Server:
     return server
 
 
-def main() -> None:
-    try:
-        settings = PortalSettings()
-    except ValidationError as error:
-        configure_logging(service="portal")
-        log.error("service.invalid_settings", errors=error.errors(include_url=False))
-        raise SystemExit(ExitCode.CONFIG) from None
-    configure_logging(service="portal", level=settings.log_level, log_format=settings.log_format)
-    portal = build_portal(settings, AwsClients(endpoint_url=settings.aws_endpoint_url, region=settings.aws_region))
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if settings.http_port:
-        serve_web(portal, settings.http_host, settings.http_port)
+def start(deps: Deps) -> Callable[[], None]:
+    """The web page, when ``http_port`` asks for one; returns how to stop it."""
+    settings = deps.settings
+    server = serve_web(deps.portal, settings.http_host, settings.http_port) if settings.http_port else None
     log.info("portal.started", mode=settings.mode, url=f"http://{settings.http_host}:{settings.http_port}/")
-    portal.run(stop, settings.tick_s)
-    log.info("portal.stopped", **portal.counts)
-    raise SystemExit(ExitCode.OK)
+
+    def stop() -> None:
+        if server is not None:
+            server.should_exit = True
+        log.info("portal.stopped", **deps.portal.counts)
+
+    return stop
+
+
+SERVICE = ServiceDefinition(
+    name="portal", settings=PortalSettings, build_deps=build_deps, handlers={}, periodic=periodic, start=start
+)
+
+
+def main() -> None:
+    raise SystemExit(run_service(SERVICE))

@@ -24,10 +24,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 from labelloop import AwsClients, StackNames, dead_letter_attributes, get_logger
 from labelloop.aws import conditionally
-from labelloop.bootstrap import subscribe_queue
 from labelloop.clock import Clock
 from labelloop.groundtruth import creation_date, expired_output_line, line_dedup_id
 from labelloop.portal_api import IDLE_STOP_S, PortalJob, list_jobs, save_job
+from labelloop.provision import subscribe_queue
+from labelloop.s3_uri import split_s3_uri
 
 from labelloop_portal.annotator import SimulatedAnnotator
 
@@ -67,16 +68,7 @@ class Portal:
         self._lock = threading.RLock()
         self.counts = {"received": 0, "duplicates": 0, "answered": 0, "expired": 0, "invalid": 0}
 
-    # -- the loop -----------------------------------------------------------------------------
-
-    def run(self, stop: threading.Event, tick_s: float) -> None:
-        self._load_open_tasks()
-        while not stop.is_set():
-            try:
-                self.tick()
-            except ClientError as error:
-                log.warning("portal.tick_failed", error=str(error))
-            stop.wait(tick_s)
+    # -- what the web page reads -------------------------------------------------------------
 
     @property
     def dynamodb(self) -> Any:
@@ -225,7 +217,8 @@ class Portal:
             Item={"pk": {"S": f"task#{task.job}#{task.object_id}"}, "task": {"S": json.dumps(task.__dict__)}},
         )
 
-    def _load_open_tasks(self) -> None:
+    def load_open_tasks(self) -> None:
+        """The open tasks saved in DynamoDB, so a restarted portal carries on where it stopped."""
         pages = self._clients.dynamodb.get_paginator("scan").paginate(
             TableName=self._table,
             FilterExpression="begins_with(pk, :t)",
@@ -271,7 +264,7 @@ class Portal:
         self, job: PortalJob, tasks: JobTasks, task: Task, output: dict[str, Any], now: float, worker: str | None
     ) -> None:
         """Write the task's outputs in Ground Truth's layout, notify, and close the task."""
-        bucket, _, prefix = job.output_s3_uri.removeprefix("s3://").partition("/")
+        bucket, prefix = split_s3_uri(job.output_s3_uri)
         base = f"{prefix.rstrip('/')}/{job.name}/annotations"
         stamp = creation_date(now).replace(":", "-")
         s3 = self._clients.s3
@@ -295,7 +288,7 @@ class Portal:
         """Append this tick's lines to ``manifests/output/output.manifest`` (Ground Truth updates it periodically)."""
         if not tasks.manifest_lines:
             return
-        bucket, _, prefix = job.output_s3_uri.removeprefix("s3://").partition("/")
+        bucket, prefix = split_s3_uri(job.output_s3_uri)
         key = f"{prefix.rstrip('/')}/{job.name}/manifests/output/output.manifest"
         try:
             existing = self._clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from labelloop import ServiceSettings
+from labelloop import WorkerSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
-class PortalSettings(ServiceSettings):
+class PortalSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_prefix="LABELLOOP_PORTAL_", extra="ignore", frozen=True)
 
     mode: Literal["simulated", "people"] = Field(

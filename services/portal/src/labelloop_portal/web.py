@@ -16,6 +16,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from labelloop.groundtruth import FRAME_ATTRIBUTE, PREFILL_ATTRIBUTE
 from labelloop.portal_api import PortalJob, get_job
+from labelloop.s3_uri import split_s3_uri
 from pydantic import BaseModel, Field
 
 from labelloop_portal.labels import head_content, keypoints_content, output_label
@@ -89,7 +90,7 @@ def create_app(portal: Portal) -> FastAPI:
     @app.get("/api/tasks/{job_name}/{object_id}/image")
     def task_image(job_name: str, object_id: int) -> Response:
         _, task = job_and_task(job_name, object_id)
-        bucket, _, key = task.line["source-ref"].removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(task.line["source-ref"])
         body = portal.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return Response(body, media_type="image/jpeg")
 

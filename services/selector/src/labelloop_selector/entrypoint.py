@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from labelloop import AwsClients, EventPublisher, ServiceDefinition, StackNames, run_service
 
 from labelloop_selector import handlers
+from labelloop_selector.deps import Deps
 from labelloop_selector.policy import Policy
-from labelloop_selector.scoring import Scorer, ScoringContext, load_scorer
+from labelloop_selector.scoring import ScoringContext, load_scorer
 from labelloop_selector.settings import SelectorSettings
 from labelloop_selector.state import Budgets, SelectorState
 
 
-@dataclass(frozen=True)
-class Deps:
-    clients: AwsClients
-    settings: SelectorSettings
-    publisher: EventPublisher
-    scorer: Scorer
-    context: ScoringContext
-    policy: Policy
-    budgets: Budgets
-    state: SelectorState
-    data_bucket: str
-
-
-def bootstrap(clients: AwsClients, settings: SelectorSettings, names: StackNames) -> Deps:
+def build_deps(clients: AwsClients, settings: SelectorSettings, names: StackNames) -> Deps:
     return Deps(
         clients=clients,
         settings=settings,
@@ -51,7 +37,9 @@ def bootstrap(clients: AwsClients, settings: SelectorSettings, names: StackNames
     )
 
 
-SERVICE = ServiceDefinition(name="selector", settings=SelectorSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS)
+SERVICE = ServiceDefinition(
+    name="selector", settings=SelectorSettings, build_deps=build_deps, handlers=handlers.HANDLERS
+)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from labelloop import (
     utc_now,
 )
 from labelloop.manifest import augmented_manifest_line
+from labelloop.s3_uri import s3_uri
 from pydantic_core import to_json
 
 from labelloop_selector.policy import control_draw, initial_route, is_near_duplicate, signature, version_tag
@@ -34,7 +35,7 @@ from labelloop_selector.state import Decision, LastSent
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
 
-    from labelloop_selector.entrypoint import Deps
+    from labelloop_selector.deps import Deps
 
 log = get_logger()
 AUTO_JOB_NAME = "labelloop-auto/selector"
@@ -105,7 +106,7 @@ class Outputs:
             self.events.append(
                 AutoAccepted(
                     event_id=f"{key}-auto",  # the frame key is already a digest: no second hash per frame
-                    manifest_uri=f"s3://{deps.data_bucket}/{self.manifest_key}",
+                    manifest_uri=s3_uri(deps.data_bucket, self.manifest_key),
                     **common,
                 )
             )

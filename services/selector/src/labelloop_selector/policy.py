@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from labelloop import FramePredictions
-from labelloop.events import ModelName
+from labelloop.model_set import ModelName
 
 Route = Literal["auto", "human", "control", "near_duplicate", "over_budget"]
 Signature = tuple[tuple[float, ...], ...]

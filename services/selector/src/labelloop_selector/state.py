@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from labelloop.aws import conditionally
+from labelloop.clock import Clock, SystemClock
+from labelloop.errors import RetryableError
 
 from labelloop_selector.policy import Route, Signature
 
@@ -57,12 +57,12 @@ class SelectorState:
         table: str,
         *,
         retention_s: int = 30 * DAY_S,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self._db = dynamodb
         self._table = table
         self._retention_s = retention_s
-        self._clock = clock
+        self._clock = clock or SystemClock()
 
     def decision(self, frame_key: str) -> Decision | None:
         item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"frame#{frame_key}"}}, ConsistentRead=True)
@@ -142,7 +142,7 @@ class SelectorState:
         return stored
 
     def _hour_key(self) -> str:
-        return "hour#" + time.strftime("%Y%m%d%H", time.gmtime(self._clock()))
+        return "hour#" + time.strftime("%Y%m%d%H", time.gmtime(self._clock.now()))
 
     def _decision_put(self, frame_key: str, decision: Decision) -> Any:
         return {
@@ -156,7 +156,7 @@ class SelectorState:
             "pk": {"S": f"frame#{frame_key}"},
             "route": {"S": decision.route},
             "score": {"N": repr(decision.score)},
-            "expiry": {"N": str(int(self._clock()) + self._retention_s)},
+            "expiry": {"N": str(int(self._clock.now()) + self._retention_s)},
         }
         if decision.near_duplicate_of is not None:
             item["near_duplicate_of"] = {"N": str(decision.near_duplicate_of)}
@@ -164,16 +164,12 @@ class SelectorState:
 
     def _put_decision(self, frame_key: str, decision: Decision) -> tuple[Decision, bool]:
         """(the decision that stands, whether this call created it)."""
-        try:
-            self._db.put_item(**self._decision_put(frame_key, decision))
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            existing = self.decision(frame_key)
-            if existing is not None:
-                return existing, False
-            raise
-        return decision, True
+        if conditionally(lambda: self._db.put_item(**self._decision_put(frame_key, decision))):
+            return decision, True
+        existing = self.decision(frame_key)
+        if existing is None:  # blocked by a decision that is gone again (expired): let the retry decide
+            raise RetryableError(f"the decision on {frame_key} changed while it was written")
+        return existing, False
 
     def _spend(self, key: str, limit: int, sent: LastSent | None, retention_s: int) -> bool:
         """Count one more task under ``key`` unless that passes ``limit``; False when it would."""
@@ -189,7 +185,7 @@ class SelectorState:
             )
 
     def _spend_update(self, key: str, limit: int, sent: LastSent | None, retention_s: int) -> Any:
-        values: dict[str, Any] = {":one": {"N": "1"}, ":expiry": {"N": str(int(self._clock()) + retention_s)}}
+        values: dict[str, Any] = {":one": {"N": "1"}, ":expiry": {"N": str(int(self._clock.now()) + retention_s)}}
         expression = "ADD human_count :one SET expiry = :expiry"
         if sent is not None:
             expression += ", last_signature = :signature, last_frame_no = :frame_no"

@@ -6,26 +6,16 @@ import atexit
 import os
 import socket
 import uuid
-from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 from labelloop import AwsClients, EventPublisher, Periodic, ServiceDefinition, StackNames, get_logger, run_service
 from labelloop.model_registry import Registry
 
 from labelloop_trainer import handlers
+from labelloop_trainer.deps import Deps
 from labelloop_trainer.settings import TrainerSettings
 
 log = get_logger()
-
-
-@dataclass(frozen=True)
-class Deps:
-    clients: AwsClients
-    settings: TrainerSettings
-    publisher: EventPublisher
-    registry: Registry
-    data_bucket: str
-    models_bucket: str
 
 
 def periodic(deps: Deps) -> tuple[Periodic, ...]:
@@ -43,7 +33,7 @@ def periodic(deps: Deps) -> tuple[Periodic, ...]:
     return (Periodic("trainer-scheduler", deps.settings.check_every_s, lambda: handlers.train_when_due(deps, owner)),)
 
 
-def bootstrap(clients: AwsClients, settings: TrainerSettings, names: StackNames) -> Deps:
+def build_deps(clients: AwsClients, settings: TrainerSettings, names: StackNames) -> Deps:
     return Deps(
         clients=clients,
         settings=settings,
@@ -55,7 +45,7 @@ def bootstrap(clients: AwsClients, settings: TrainerSettings, names: StackNames)
 
 
 SERVICE = ServiceDefinition(
-    name="trainer", settings=TrainerSettings, bootstrap=bootstrap, handlers=handlers.HANDLERS, periodic=periodic
+    name="trainer", settings=TrainerSettings, build_deps=build_deps, handlers=handlers.HANDLERS, periodic=periodic
 )
 
 

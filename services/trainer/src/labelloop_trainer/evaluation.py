@@ -1,4 +1,4 @@
-"""Evaluation on the fixed holdout: Ultralytics' mAPs, plus the visibility accuracy of the whole
+"""Step 4 of a round, evaluation on the fixed holdout: Ultralytics' mAPs, plus the visibility accuracy of the whole
 inference path (both pose models through the same decoding and rule that inference applies)."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from labelloop.synth import Camera, render, sample_scene
 from labelloop.visibility import Thresholds, decode_frame, iou
 from labelloop.yolo import batch
 
+from labelloop_trainer.dataset import Holdout
+from labelloop_trainer.finetune import ModelFiles
 from labelloop_trainer.training import validate
 
 
@@ -50,29 +52,25 @@ def visibility_accuracy(
     return right / total if total else 0.0
 
 
-def evaluate(
-    weights: dict[str, Path],
-    onnx: dict[str, Path],
-    *,
-    data: dict[str, Path],
-    seeds: range,
-    rig: Rig,
-    workdir: Path,
-    imgsz: int,
-    camera: Camera = "standard",
-) -> dict[str, float]:
-    """The holdout metrics of one model set (``data`` and ``seeds`` are the same scenes, seen by ``camera``)."""
-    pose = validate(weights["pose_main"], data["pose_main"], workdir, imgsz=imgsz)
-    head = validate(weights["head"], data["head"], workdir, imgsz=imgsz)
+def evaluate(candidate: ModelFiles, holdout: Holdout, *, rig: Rig, workdir: Path, imgsz: int) -> dict[str, float]:
+    """The holdout metrics of one model set."""
+    pose = validate(candidate.weights["pose_main"], holdout.data["pose_main"], workdir, imgsz=imgsz)
+    head = validate(candidate.weights["head"], holdout.data["head"], workdir, imgsz=imgsz)
     return {
         "person_map50": pose.get("box_map50", 0.0),
         "pose_map50": pose.get("pose_map50", 0.0),
         "head_map50": head.get("box_map50", 0.0),
         "visibility_accuracy": visibility_accuracy(
-            onnx["pose_main"], onnx["pose_visible"], seeds, rig, imgsz=imgsz, camera=camera
+            candidate.onnx["pose_main"],
+            candidate.onnx["pose_visible"],
+            holdout.seeds,
+            rig,
+            imgsz=imgsz,
+            camera=holdout.camera,
         ),
     }
 
 
 def not_worse(candidate: dict[str, float], serving: dict[str, float], tolerance: float) -> bool:
+    """The promotion guard: no metric trails the serving set's by more than ``tolerance``."""
     return all(candidate.get(m, 0.0) + tolerance >= serving.get(m, 0.0) for m in METRICS)

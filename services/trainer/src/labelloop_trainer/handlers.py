@@ -23,7 +23,7 @@ from labelloop_trainer.rounds import RoundResult, run_round
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
 
-    from labelloop_trainer.entrypoint import Deps
+    from labelloop_trainer.deps import Deps
 
 log = get_logger()
 

@@ -20,11 +20,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from labelloop.model_set import ModelName
 from labelloop.rig import IN_CABIN_17, Rig
 from labelloop.synth import Camera, render, sample_scene
 
 from labelloop_trainer.training import export_onnx, train
-from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson, TrainedModel, write_dataset
+from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson, write_dataset
 
 VALIDATION_SEED_OFFSET = 1_000_000  # validation scenes never share a seed with training scenes
 
@@ -47,7 +48,7 @@ def build(args: argparse.Namespace, rig: Rig = IN_CABIN_17) -> dict[str, object]
     out.mkdir(parents=True, exist_ok=True)
     train_seeds = range(args.images)
     val_seeds = range(VALIDATION_SEED_OFFSET, VALIDATION_SEED_OFFSET + args.val_images)
-    plan: list[tuple[TrainedModel, int]] = [
+    plan: list[tuple[ModelName, int]] = [
         ("pose_main", args.epochs),
         ("pose_visible", args.finetune_epochs),
         ("head", args.finetune_epochs),

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from labelloop.model_set import ModelName
 
-from labelloop_trainer.yolo_data import TrainedModel
-
-BASE_ARCHITECTURE: dict[TrainedModel, str] = {
+BASE_ARCHITECTURE: dict[ModelName, str] = {
     "pose_main": "yolov8n-pose.yaml",
     "pose_visible": "yolov8n-pose.yaml",
     "head": "yolov8n.yaml",
@@ -28,7 +27,7 @@ BASE_ARCHITECTURE: dict[TrainedModel, str] = {
 MAX_CHANNELS = 512  # yolov8n's deepest layers capped at 128 channels: 2.1M parameters instead of 3.3M
 
 
-def architecture(model: TrainedModel, workdir: Path) -> Path:
+def architecture(model: ModelName, workdir: Path) -> Path:
     """Our network for ``model``: Ultralytics' yolov8n with the deepest layers narrowed.
 
     Synthetic cabins need less capacity than COCO, and the narrower network is a third smaller
@@ -73,7 +72,7 @@ class TrainResult:
 
 
 def train(
-    model: TrainedModel,
+    model: ModelName,
     data_yaml: Path,
     workdir: Path,
     *,

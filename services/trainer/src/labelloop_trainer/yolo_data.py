@@ -16,16 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
 import yaml
 from labelloop.events import Visibility
+from labelloop.model_set import ModelName
 from labelloop.rig import Rig
 from numpy.typing import NDArray
 
-TrainedModel = Literal["pose_main", "pose_visible", "head"]
 Box = tuple[float, float, float, float]  # left, top, width, height in pixels
 
 
@@ -50,7 +49,7 @@ def _yolo_box(box: Box, width: int, height: int) -> str:
     return f"{(left + w / 2) / width:.6f} {(top + h / 2) / height:.6f} {w / width:.6f} {h / height:.6f}"
 
 
-def _point_flag(visibility: Visibility, model: TrainedModel) -> int:
+def _point_flag(visibility: Visibility, model: ModelName) -> int:
     """YOLO's keypoint flag: 0 = not a target; 1/2 = a target (occluded / visible)."""
     if visibility == "visible":
         return 2
@@ -59,7 +58,7 @@ def _point_flag(visibility: Visibility, model: TrainedModel) -> int:
     return 0
 
 
-def label_lines(frame: LabeledFrame, model: TrainedModel, rig: Rig) -> list[str]:
+def label_lines(frame: LabeledFrame, model: ModelName, rig: Rig) -> list[str]:
     """The YOLO label file's lines for ``frame`` as training data for ``model``."""
     height, width = frame.image.shape[:2]
     if model == "head":
@@ -79,7 +78,7 @@ def label_lines(frame: LabeledFrame, model: TrainedModel, rig: Rig) -> list[str]
 def write_dataset(
     root: Path,
     splits: dict[str, Iterable[LabeledFrame]],
-    model: TrainedModel,
+    model: ModelName,
     rig: Rig,
     *,
     jpeg_quality: int = 90,

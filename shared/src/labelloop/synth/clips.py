@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from labelloop.events import FrameRef
+from labelloop.s3_uri import s3_uri
 from labelloop.synth.scene import Camera, Rendered, Scene, interpolate, render, sample_scene
 from labelloop.synth.truth import truth_predictions
 from labelloop.truth_layout import clip_truth_key
@@ -73,7 +74,7 @@ def store_truth(s3: S3Client, bucket: str, upload_key: str, frames: list[Rendere
     """Write each source frame's truth where only the simulated annotator and the evaluator look."""
     for frame_no, rendered in enumerate(frames):
         height, width = rendered.image.shape[:2]
-        ref = FrameRef(uri=f"s3://{bucket}/{upload_key}", frame_no=frame_no, timestamp_s=frame_no / fps,
+        ref = FrameRef(uri=s3_uri(bucket, upload_key), frame_no=frame_no, timestamp_s=frame_no / fps,
                        width=width, height=height)  # fmt: skip
         body = truth_predictions(rendered, ref).model_dump_json().encode()
         s3.put_object(Bucket=bucket, Key=clip_truth_key(upload_key, frame_no), Body=body)

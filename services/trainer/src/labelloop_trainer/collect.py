@@ -1,0 +1,122 @@
+"""Step 1 of a round: the labels to train on, read from ``dataset/`` (the source of truth).
+
+Human labels always count; confident auto-labels only when ``include_auto`` says so. Each
+frame is fetched once and serves every model whose modality it has labels for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+from labelloop import get_logger
+from labelloop.dataset import effective_lines
+from labelloop.model_set import MODEL_SET, ModelName
+from labelloop.rig import IN_CABIN_17
+from labelloop.s3_uri import split_s3_uri
+
+from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = get_logger()
+
+
+@dataclass(frozen=True)
+class CollectedLabels:
+    frames: dict[ModelName, list[LabeledFrame]]
+    data_hash: str
+    """Identity of the labels (every effective line), recorded with the version trained on them."""
+
+
+def collect_labels(
+    s3: S3Client, data_bucket: str, *, include_auto: bool = False, auto_min_confidence: float = 1.0
+) -> CollectedLabels:
+    """Every effective manifest line of ``dataset/``, turned into training frames per model."""
+    lines = effective_lines(s3, data_bucket)
+    frames = labeled_frames(s3, lines.values(), include_auto=include_auto, auto_min_confidence=auto_min_confidence)
+    return CollectedLabels(frames, data_hash(lines))
+
+
+def _human(line: dict[str, Any], modality: str) -> bool:
+    return (line.get(f"{modality}-metadata") or {}).get("human-annotated") == "yes"
+
+
+def _confident(line: dict[str, Any], modality: str, minimum: float) -> bool:
+    metadata = line.get(f"{modality}-metadata") or {}
+    if modality == "head":
+        scores = [o.get("confidence", 0.0) for o in metadata.get("objects", [])]
+    else:
+        scores = [c["main"] for person in metadata.get("persons", []) for c in person.get("keypoint-confidences", [])]
+    return bool(scores) and min(scores) >= minimum
+
+
+def _persons(line: dict[str, Any], width: int, height: int) -> tuple[LabeledPerson, ...]:
+    """Skeletons from crowdKeypoint points; a person's box spans its located points, padded 10%."""
+    grouped: dict[int, dict[str, tuple[float, float, Any]]] = defaultdict(dict)
+    for point in (line.get("keypoints") or {}).get("crowdKeypoint", {}).get("keypoints", []):
+        grouped[int(point.get("person", 0))][point["label"]] = (
+            float(point["x"]),
+            float(point["y"]),
+            point.get("visibility", "visible"),
+        )
+    persons = []
+    for points in grouped.values():
+        located = [(x, y) for x, y, v in points.values() if v != "outside"]
+        if not located:
+            continue
+        xs, ys = [p[0] for p in located], [p[1] for p in located]
+        pad_x, pad_y = 0.1 * (max(xs) - min(xs)) + 4, 0.1 * (max(ys) - min(ys)) + 4
+        left, top = max(0.0, min(xs) - pad_x), max(0.0, min(ys) - pad_y)
+        right, bottom = min(float(width), max(xs) + pad_x), min(float(height), max(ys) + pad_y)
+        filled = {name: points.get(name, (0.0, 0.0, "outside")) for name in IN_CABIN_17.keypoints}
+        persons.append(LabeledPerson(box=(left, top, right - left, bottom - top), keypoints=filled))
+    return tuple(persons)
+
+
+def labeled_frames(
+    s3: S3Client, lines: Iterable[dict[str, Any]], *, include_auto: bool = False, auto_min_confidence: float = 1.0
+) -> dict[ModelName, list[LabeledFrame]]:
+    """The training frames per model: human labels, and confident auto-labels if ``include_auto``."""
+    chosen: dict[ModelName, list[LabeledFrame]] = {model: [] for model in MODEL_SET}
+    for line in lines:
+        use = {
+            modality: _human(line, modality) or (include_auto and _confident(line, modality, auto_min_confidence))
+            for modality in ("head", "keypoints")
+        }
+        if not any(use.values()):
+            continue
+        bucket, key = split_s3_uri(line["source-ref"])
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        image: np.ndarray | None = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)  # type: ignore[type-arg]
+        if image is None:
+            log.warning("trainer.undecodable_frame", frame=line["source-ref"])
+            continue
+        height, width = image.shape[:2]
+        heads = tuple(
+            (float(a["left"]), float(a["top"]), float(a["width"]), float(a["height"]))
+            for a in (line.get("head") or {}).get("annotations", [])
+        )
+        frame = LabeledFrame(name=hashlib.sha256(line["source-ref"].encode()).hexdigest()[:16], image=np.asarray(image),
+                             persons=_persons(line, width, height), heads=heads)  # fmt: skip
+        if use["head"]:
+            chosen["head"].append(frame)
+        if use["keypoints"]:
+            chosen["pose_main"].append(frame)
+            chosen["pose_visible"].append(frame)
+    return chosen
+
+
+def data_hash(lines: dict[str, dict[str, Any]]) -> str:
+    """Identity of the labels a round trained on (order-independent)."""
+    digest = hashlib.sha256()
+    for source_ref in sorted(lines):
+        digest.update(json.dumps(lines[source_ref], sort_keys=True).encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,41 @@
+"""What the trainer makes public for ``labelloop_tools`` (the demo's random arm) and nothing else:
+tools import a service only through such a module, so the service stays free to rearrange the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labelloop.model_set import ModelName
+from labelloop.rig import IN_CABIN_17
+
+from labelloop_trainer.collect import labeled_frames
+from labelloop_trainer.dataset import write_holdout, write_training_sets
+from labelloop_trainer.evaluation import evaluate
+from labelloop_trainer.finetune import fine_tune
+from labelloop_trainer.settings import TrainerSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["TrainerSettings", "train_comparison"]
+
+
+def train_comparison(
+    settings: TrainerSettings,
+    s3: S3Client,
+    lines: Iterable[dict[str, Any]],
+    parent_weights: dict[ModelName, Path],
+    root: Path,
+) -> tuple[dict[ModelName, Path], dict[str, float]]:
+    """A round's training and holdout evaluation on ``lines``, without registering or serving the
+    result: a comparison arm (the demo's random arm), trained and measured exactly like the loop's
+    models. Weights stay under ``root``."""
+    holdout = write_holdout(root, first_seed=settings.holdout_seed, size=settings.holdout_size,
+                            camera=settings.holdout_camera)  # fmt: skip
+    training_sets = write_training_sets(labeled_frames(s3, lines), holdout, root)
+    candidate = fine_tune(training_sets, parent_weights, root, epochs=settings.epochs, imgsz=settings.imgsz)
+    metrics = evaluate(candidate, holdout, rig=IN_CABIN_17, workdir=root, imgsz=settings.imgsz)
+    return candidate.weights, metrics

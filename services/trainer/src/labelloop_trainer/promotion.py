@@ -1,0 +1,69 @@
+"""Step 5 of a round: register the candidate, and promote it if it is not worse than what serves.
+
+Promotion writes the set into Triton's repository as a new version of each model, has Triton
+load it, marks it serving in the registry and announces it (ModelPromoted), in that order: a
+crash before the registry write leaves the old set serving (Triton serves every version; inference
+asks for the one the registry names).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+import tritonclient.http as triton_http
+from labelloop import ModelPromoted
+from labelloop.model_registry import VersionRecord
+from labelloop.model_set import MODEL_SET
+from labelloop.triton_repository import YOLO_INPUTS, YOLO_OUTPUTS, write_onnx_model
+
+from labelloop_trainer.evaluation import not_worse
+from labelloop_trainer.model_files import registry_key, registry_uri, upload_set
+
+if TYPE_CHECKING:
+    from labelloop_trainer.deps import Deps
+    from labelloop_trainer.finetune import ModelFiles
+
+
+def register(  # noqa: PLR0917 - one call per round, every value named at the call site
+    deps: Deps,
+    version: int,
+    parent: int,
+    candidate: ModelFiles,
+    metrics: dict[str, float],
+    serving_metrics: dict[str, float],
+    *,
+    data_hash: str,
+    labels: int,
+) -> bool:
+    """Upload and record the candidate, promoted or rejected by the guard; True if promoted."""
+    promoted = not_worse(metrics, serving_metrics, deps.settings.promote_tolerance)
+    upload_set(deps, version, candidate)
+    summary = json.dumps({"metrics": metrics, "serving": serving_metrics, "parent": parent}).encode()
+    deps.clients.s3.put_object(Bucket=deps.models_bucket, Key=registry_key(version, "metrics.json"), Body=summary)
+    status = "promoted" if promoted else "rejected"
+    deps.registry.record(VersionRecord(version, status, metrics, data_hash, parent, time.time(), labels))
+    return promoted
+
+
+def promote(deps: Deps, version: int, previous: int, candidate: ModelFiles, metrics: dict[str, float]) -> None:
+    """Write the set into Triton's repository as ``version``, have Triton load it, announce it."""
+    client = triton_http.InferenceServerClient(deps.settings.triton_url)
+    for model in MODEL_SET:
+        write_onnx_model(deps.settings.model_repository, model, candidate.onnx[model].read_bytes(), version=version,
+                         inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS, backend=deps.settings.triton_backend)  # fmt: skip
+        client.load_model(model)
+    deps.registry.set_serving(version)
+    for model in MODEL_SET:
+        deps.publisher.publish(
+            ModelPromoted(
+                event_id=f"promoted-{model}-{version}",
+                correlation_id=f"model-set-{version}",
+                model_name=model,
+                model_version=version,
+                previous_version=previous,
+                metrics=metrics,
+                registry_uri=registry_uri(deps, version, model),
+            )
+        )

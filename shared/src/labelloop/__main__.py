@@ -1,5 +1,0 @@
-"""``python -m labelloop`` is the ``labelloop`` command."""
-
-from labelloop.cli import main
-
-main()

@@ -1,6 +1,0 @@
-"""The embedded local stack: an AWS emulator and the services as processes, no Docker needed."""
-
-from labelloop.local.moto import MotoServer, free_port
-from labelloop.local.stack import EmbeddedStack, StackState, service_module
-
-__all__ = ["EmbeddedStack", "MotoServer", "StackState", "free_port", "service_module"]

@@ -1,0 +1,230 @@
+"""Provision: create the topology on an endpoint (moto, LocalStack or an AWS account), idempotently.
+
+Running it twice changes nothing the second time: existing resources are converged (queue
+attributes set, missing subscriptions added) rather than recreated, and an unchanged S3
+notification is not rewritten (rewriting it makes S3 emit another ``s3:TestEvent``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from labelloop.aws import AwsClients
+from labelloop.exit_codes import ExitCode
+from labelloop.logs import configure_logging, get_logger
+from labelloop.settings import ServiceSettings
+from labelloop.topology import TOPOLOGY, Queue, StackNames, Table, Topology
+
+log = get_logger()
+
+
+@dataclass
+class ProvisionedStack:
+    """Physical identifiers of a provisioned stack."""
+
+    buckets: dict[str, str] = field(default_factory=dict)
+    topic_arns: dict[str, str] = field(default_factory=dict)
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    dlq_urls: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)
+
+
+def provision(clients: AwsClients, names: StackNames, topology: Topology = TOPOLOGY) -> ProvisionedStack:
+    """Create or converge every resource of ``topology`` under ``names``; return their identifiers."""
+    if problems := topology.problems():
+        raise ValueError("the topology declaration is inconsistent: " + "; ".join(problems))
+    created = ProvisionedStack()
+    for bucket in topology.buckets:
+        created.buckets[bucket.name] = _ensure_bucket(clients, names.physical(bucket.name))
+    for topic in topology.topics:
+        created.topic_arns[topic.name] = clients.sns.create_topic(Name=names.physical(topic.name))["TopicArn"]
+    for queue in topology.queues:
+        dlq_url, queue_url = _ensure_queue_pair(clients, names, queue, created.topic_arns)
+        created.dlq_urls[queue.name] = dlq_url
+        created.queue_urls[queue.name] = queue_url
+        for topic_name in queue.topics:
+            _ensure_subscription(clients, created.topic_arns[topic_name], queue_url)
+    for table in topology.tables:
+        created.tables[table.name] = _ensure_table(clients, names.physical(table.name), table)
+    for note in topology.notifications:
+        _ensure_notification(clients, created.buckets[note.bucket], created.topic_arns[note.topic])
+    log.info("topology.ready", stack_name=names.stack, queues=len(created.queue_urls), topics=len(created.topic_arns))
+    return created
+
+
+def _ensure_bucket(clients: AwsClients, name: str) -> str:
+    args: dict[str, Any] = {"Bucket": name}
+    if clients.region_name != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": clients.region_name}
+    try:
+        clients.s3.create_bucket(**args)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise
+    return name
+
+
+def _queue_url(clients: AwsClients, name: str, attributes: dict[str, str]) -> str:
+    try:
+        return clients.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in {"QueueAlreadyExists", "QueueNameExists"}:
+            raise
+    # It exists with other attributes (an older declaration): converge rather than fail.
+    url = clients.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    clients.sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)  # type: ignore[arg-type]
+    return url
+
+
+def _queue_arn(clients: AwsClients, url: str) -> str:
+    attributes = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    return attributes["QueueArn"]
+
+
+def _ensure_queue_pair(
+    clients: AwsClients, names: StackNames, queue: Queue, topic_arns: dict[str, str]
+) -> tuple[str, str]:
+    dlq_url = _queue_url(clients, names.physical(queue.dlq_name), {"MessageRetentionPeriod": str(queue.retention_s)})
+    queue_url = _queue_url(
+        clients,
+        names.physical(queue.name),
+        {
+            "VisibilityTimeout": str(queue.visibility_timeout_s),
+            "MessageRetentionPeriod": str(queue.retention_s),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": _queue_arn(clients, dlq_url), "maxReceiveCount": str(queue.max_receive_count)}
+            ),
+        },
+    )
+    # Real AWS drops SNS deliveries unless the queue's policy lets its topics send.
+    queue_arn = _queue_arn(clients, queue_url)
+    sources = [topic_arns[topic] for topic in queue.topics]
+    policy = _service_may("AllowSubscribedTopics", "sns.amazonaws.com", "sqs:SendMessage", queue_arn, sources)
+    clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
+    return dlq_url, queue_url
+
+
+def _service_may(sid: str, service: str, action: str, resource: str, sources: list[str]) -> str:
+    """A resource policy letting an AWS service do ``action`` on ``resource``, for ``sources`` only."""
+    statement = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"ArnLike": {"aws:SourceArn": sources}},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def subscribe_queue(clients: AwsClients, topic_arn: str, queue_url: str) -> None:
+    """Subscribe a queue to a topic created at run time (a labeling job's topics), raw delivery,
+    and let that topic send to the queue; idempotent."""
+    queue_arn = _queue_arn(clients, queue_url)
+    current = clients.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"]).get("Attributes", {})
+    sources: list[str] = []
+    if "Policy" in current:
+        for statement in json.loads(current["Policy"]).get("Statement", []):
+            found = statement.get("Condition", {}).get("ArnLike", {}).get("aws:SourceArn", [])
+            sources += [found] if isinstance(found, str) else list(found)
+    if topic_arn not in sources:
+        policy = _service_may(
+            "AllowSubscribedTopics", "sns.amazonaws.com", "sqs:SendMessage", queue_arn, [*sources, topic_arn]
+        )
+        clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
+    _ensure_subscription(clients, topic_arn, queue_url)
+
+
+def _ensure_subscription(clients: AwsClients, topic_arn: str, queue_url: str) -> None:
+    queue_arn = _queue_arn(clients, queue_url)
+    paginator = clients.sns.get_paginator("list_subscriptions_by_topic")
+    for page in paginator.paginate(TopicArn=topic_arn):
+        if any(sub["Endpoint"] == queue_arn for sub in page["Subscriptions"]):
+            return
+    clients.sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+        ReturnSubscriptionArn=True,
+    )
+
+
+def _ensure_table(clients: AwsClients, name: str, table: Table) -> str:
+    keys = [{"AttributeName": table.partition_key, "KeyType": "HASH"}]
+    attributes = [{"AttributeName": table.partition_key, "AttributeType": "S"}]
+    if table.sort_key:
+        keys.append({"AttributeName": table.sort_key, "KeyType": "RANGE"})
+        attributes.append({"AttributeName": table.sort_key, "AttributeType": "S"})
+    try:
+        clients.dynamodb.create_table(
+            TableName=name,
+            KeySchema=keys,  # type: ignore[arg-type]
+            AttributeDefinitions=attributes,  # type: ignore[arg-type]
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    clients.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    if table.ttl_attribute:
+        current = clients.dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if current.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
+            clients.dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute}
+            )
+    return name
+
+
+def _ensure_notification(clients: AwsClients, bucket: str, topic_arn: str) -> None:
+    wanted = [{"TopicArn": topic_arn, "Events": ["s3:ObjectCreated:*"]}]
+    current = clients.s3.get_bucket_notification_configuration(Bucket=bucket).get("TopicConfigurations", [])
+    if [{"TopicArn": c["TopicArn"], "Events": list(c["Events"])} for c in current] == wanted:
+        return
+    # Real AWS refuses the configuration unless the topic lets S3 publish to it.
+    topic_policy = _service_may(
+        "AllowBucketNotifications", "s3.amazonaws.com", "SNS:Publish", topic_arn, [f"arn:aws:s3:::{bucket}"]
+    )
+    clients.sns.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=topic_policy)
+    clients.s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={"TopicConfigurations": wanted},  # type: ignore[typeddict-item]
+    )
+
+
+class ProvisionSettings(ServiceSettings):
+    """``python -m labelloop.provision``: the stack to provision, and where."""
+
+    model_config = SettingsConfigDict(env_prefix="LABELLOOP_PROVISION_", extra="ignore", frozen=True)
+
+
+def main() -> int:
+    """Provision the stack from any service image (docker compose's one-off ``provision`` step), where
+    the ``labelloop`` command (the tools package) is not installed. Exit codes as the CLI's."""
+    try:
+        settings = ProvisionSettings()
+    except ValidationError as error:
+        configure_logging(service="provision")
+        log.error("provision.invalid_settings", errors=error.errors(include_url=False))
+        return ExitCode.CONFIG
+    configure_logging(service="provision", level=settings.log_level, log_format=settings.log_format)
+    clients = AwsClients(endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+    try:
+        provision(clients, StackNames(settings.stack))
+    except BotoCoreError as error:
+        log.error("provision.endpoint_unreachable", error=str(error))
+        return ExitCode.UNAVAILABLE
+    except ClientError as error:
+        log.error("provision.failed", error=str(error))
+        return ExitCode.FAILURE
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

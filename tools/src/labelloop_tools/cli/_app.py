@@ -1,0 +1,459 @@
+"""Commands of the ``labelloop`` CLI. Exit codes are :class:`labelloop.exit_codes.ExitCode`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from labelloop import __version__, dlq
+from labelloop.exit_codes import ExitCode
+from labelloop.logs import configure_logging
+from labelloop.model_registry import METRICS
+from labelloop.provision import provision
+from labelloop.topology import PROCESSES, SERVICES, TOPOLOGY
+from labelloop.uploads import metadata_for, parse_taxonomy_assignments
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from labelloop_tools.cli._jobs import job_rows
+from labelloop_tools.cli._models import model_versions
+from labelloop_tools.cli._status import queue_rows
+from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
+from labelloop_tools.cli._upload import plan_uploads, upload
+from labelloop_tools.local.moto import free_port
+from labelloop_tools.local.stack import EmbeddedStack, StackState
+
+app = typer.Typer(
+    name="labelloop",
+    help="Labelloop: auto-annotate images and video frames, send only the doubtful ones to humans.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+T = TypeVar("T")
+err_console = Console(stderr=True)
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        help="AWS endpoint (moto, LocalStack). Default: AWS_ENDPOINT_URL, else a running `labelloop up`, else AWS.",
+        show_default=False,
+    ),
+]
+StackOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stack", help="Resource name prefix. Default: the running stack's, else 'labelloop'.", show_default=False
+    ),
+]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="LABELLOOP_STATE_DIR",
+        help="Where `labelloop up` keeps its state and logs. Default: ~/.labelloop.",
+        show_default=False,
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"labelloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Labelloop: an event-driven active-learning pipeline for head boxes and body keypoints.
+
+    Start the embedded local stack with [bold]labelloop up[/], send media with [bold]labelloop upload[/],
+    watch it with [bold]labelloop status[/], replay failures with [bold]labelloop dlq[/].
+    Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 a --check found a problem,
+    69 endpoint unreachable, 78 stack not provisioned or bad settings.
+    """
+
+
+def _fail(message: str, code: ExitCode) -> typer.Exit:
+    err_console.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _unreachable(target: Target, error: Exception) -> typer.Exit:
+    """The real cause of a failed AWS call, as a message and an exit code."""
+    if isinstance(error, NoCredentialsError):
+        return _fail(
+            f"no AWS credentials for {target.description}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "AWS_PROFILE, or an instance role (a local emulator's --endpoint-url needs none)",
+            ExitCode.CONFIG,
+        )
+    if isinstance(error, ClientError):
+        return _fail(
+            f"stack '{target.names.stack}' is not set up on {target.description} ({error}); "
+            "run `labelloop up` or `labelloop provision`",
+            ExitCode.CONFIG,
+        )
+    return _fail(f"cannot reach {target.description}: {error}", ExitCode.UNAVAILABLE)
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="Port of the local AWS emulator (moto) on 127.0.0.1.")] = 4599,
+    services: Annotated[
+        str, typer.Option(help="Comma-separated services to run; '' runs none (emulator and topology only).")
+    ] = ",".join(PROCESSES),
+    stack: Annotated[str, typer.Option(help="Resource name prefix.")] = "labelloop",
+    state_dir: StateDirOption = None,
+    models: Annotated[
+        Path, typer.Option(help="The shipped initial models (<name>.onnx) that seed Triton's model repository.")
+    ] = Path("models/initial"),
+    triton: Annotated[
+        bool | None, typer.Option(help="Start Triton (default: when the inference service runs).")
+    ] = None,
+    labelers: Annotated[
+        str,
+        typer.Option(
+            envvar="LABELLOOP_PORTAL_MODE",
+            help="Who answers labeling tasks: 'people' at the portal's URL, or 'simulated' (answers from hidden "
+            "ground truth where there is some, else with the model's own labels).",
+        ),
+    ] = "people",
+    visibility_timeout: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=43200,
+            help="Every queue's visibility timeout in seconds (default: the declared 60): how long a killed "
+            "service's message waits before it is redelivered.",
+        ),
+    ] = None,
+) -> None:
+    """Start the embedded local stack (moto_server, topology, Triton, every service as a process).
+
+    Runs in the foreground until Ctrl-C, then drains the services and stops everything.
+    """
+    if labelers not in {"people", "simulated"}:
+        raise _fail(f"--labelers must be people or simulated, not {labelers!r}", ExitCode.USAGE)
+    chosen = tuple(s for s in (part.strip() for part in services.split(",")) if s)
+    if unknown := [s for s in chosen if s not in PROCESSES]:
+        raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(PROCESSES)}", ExitCode.USAGE)
+    state_dir = state_dir or default_state_dir()
+    if running := StackState.read(state_dir):
+        raise _fail(
+            f"a stack is already up (pid {running.launcher_pid}, {running.endpoint_url}); stop it with Ctrl-C first",
+            ExitCode.USAGE,
+        )
+    configure_logging(service="launcher")
+
+    def announce(stack_: EmbeddedStack) -> None:
+        console.print(
+            Panel.fit(
+                f"endpoint  [bold]{stack_.endpoint_url}[/]\nstack     {stack}\n"
+                f"triton    {stack_.triton_url or '(not started)'}\n"
+                f"portal    {stack_.portal_url or '(not started)'}  (labelers: {labelers})\n"
+                f"services  {', '.join(chosen) or '(none)'}\n\n"
+                "labelloop upload FILE...   send clips/images\n"
+                "labelloop status           queues and dead letters\n"
+                "Ctrl-C                     drain and stop",
+                title="Labelloop is up",
+            )
+        )
+
+    with_triton = "inference" in chosen if triton is None else triton
+    stack_runner = EmbeddedStack(
+        state_dir=state_dir,
+        stack=stack,
+        port=port,
+        services=chosen,
+        initial_models=models if with_triton else None,
+        extra_env={"LABELLOOP_PORTAL_MODE": labelers},
+        visibility_timeout_s=visibility_timeout,
+    )
+    try:
+        code = stack_runner.run(on_ready=announce)
+    except FileNotFoundError as error:  # no shipped models where --models points
+        raise _fail(str(error), ExitCode.CONFIG) from None
+    except RuntimeError as error:  # the emulator or Triton did not start (port taken, wheel missing...)
+        raise _fail(str(error), ExitCode.UNAVAILABLE) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    quick: Annotated[bool, typer.Option("--quick", help="A short run (2 small rounds, under 3 minutes).")] = False,
+    rounds: Annotated[int | None, typer.Option(min=1, help="Rounds of clips (default 4; --quick 2).")] = None,
+    clips: Annotated[int | None, typer.Option("--clips", min=1, help="Clips uploaded per round.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the clips, the annotator and the random draws.")] = None,
+    random_arm: Annotated[
+        bool | None, typer.Option(help="Also train the random arm each round, the baseline in the report.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where report.html, report.json, plots and logs go.")] = Path("demo-report"),
+    models: Annotated[Path, typer.Option(help="The shipped initial models.")] = Path("models/initial"),
+) -> None:
+    """Run the whole active-learning loop on a fresh embedded stack and write a report.
+
+    Renders synthetic in-cabin clips (with hidden ground truth), uploads them round by round, and
+    lets the services do the rest: ingest, inference on Triton, selection, labeling by a simulated
+    annotator in the portal, retraining, promotion. Then writes OUT/report.html and report.json.
+    Exit code 0 when every frame ended auto-accepted or labeled by people, none lost or twice.
+    """
+    from labelloop_tools.cli._demo import DemoRun  # noqa: PLC0415 - matplotlib and the synth stack load only here
+    from labelloop_tools.demo.plan import DemoPlan  # noqa: PLC0415
+
+    plan = (DemoPlan.quick() if quick else DemoPlan()).with_overrides(
+        rounds=rounds, clips_per_round=clips, seed=seed, random_arm=random_arm
+    )
+    if not (models / "pose_main.onnx").is_file():
+        raise _fail(f"no shipped models in {models} (run from the repository root, or pass --models)", ExitCode.CONFIG)
+    out.mkdir(parents=True, exist_ok=True)
+    configure_logging(service="demo", level="WARNING")
+    run = DemoRun(plan, out.resolve(), models.resolve(), console)
+    stack_runner = EmbeddedStack(state_dir=out / "stack", stack="demo", port=free_port(), initial_models=models,
+                                 extra_env=plan.stack_env(), service_logs=out / "logs")  # fmt: skip
+    console.print(f"Labelloop demo: {plan.rounds} round(s) x {plan.clips_per_round} clip(s); logs in {out / 'logs'}")
+    try:
+        stack_runner.run(on_ready=run.start, before_shutdown=run.join)
+    except RuntimeError as error:  # the emulator or Triton did not start
+        raise _fail(str(error), ExitCode.UNAVAILABLE) from None
+    if run.report is None or run.html is None:
+        raise _fail(f"the demo did not finish; see the logs in {out / 'logs'}", ExitCode.FAILURE)
+    frames = run.report["frames"]
+    console.print(
+        f"[bold]{frames['total']}[/] frames: {frames['auto']} auto-accepted, "
+        f"{frames['human'] + frames['control']} labeled by people ({frames['control']} of them audits), "
+        f"{frames['lost']} lost, {frames['duplicated']} duplicated; "
+        f"{run.report['promotions']} model promotion(s). Report: [bold]{run.html}[/]"
+    )
+    if frames["lost"] or frames["duplicated"] or not run.report["finished"]:
+        raise typer.Exit(ExitCode.FAILURE)
+
+
+@app.command("provision")
+def provision_command(
+    endpoint_url: EndpointOption = None, stack: StackOption = None, state_dir: StateDirOption = None
+) -> None:
+    """Create the topology on an endpoint (idempotent: run it as often as you like).
+
+    Buckets, topics, queues with their DLQs, subscriptions, tables and S3 notifications.
+    """
+    target = resolve_target(endpoint_url, stack, state_dir)
+    configure_logging(service="provision")
+    try:
+        created = provision(target.clients, target.names)
+    except (BotoCoreError, ClientError) as error:
+        raise _unreachable(target, error) from None
+    console.print(
+        f"stack [bold]{target.names.stack}[/] ready on {target.description}: "
+        f"{len(created.buckets)} buckets, {len(created.topic_arns)} topics, "
+        f"{len(created.queue_urls)} queues (+DLQs), {len(created.tables)} tables"
+    )
+
+
+@app.command()
+def status(
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 3 if any dead-letter queue holds messages.")] = False,
+) -> None:
+    """Per-service queue depth, in-flight messages and dead letters."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    rows = _read(target, queue_rows)
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"endpoint_url": target.endpoint_url, "queues": [r.as_dict() for r in rows]}) + "\n"
+        )
+    else:
+        table = Table(title=f"stack {target.names.stack} on {target.description}")
+        for column in ("service", "waiting", "in flight", "delayed", "dead letters"):
+            table.add_column(column, justify="left" if column == "service" else "right")
+        for row in rows:
+            dead = f"[red]{row.dead_letters}[/]" if row.dead_letters else "0"
+            table.add_row(row.service, str(row.waiting), str(row.in_flight), str(row.delayed), dead)
+        console.print(table)
+        if target.local_state:
+            alive = ", ".join(f"{name} (pid {pid})" for name, pid in target.local_state.services.items())
+            console.print(f"local services: {alive or '(none)'}")
+    if check and any(row.dead_letters for row in rows):
+        raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+def _read(target: Target, read: Callable[[Target], T]) -> T:
+    """``read(target)``, with an unreachable or unprovisioned endpoint turned into its exit code."""
+    try:
+        return read(target)
+    except (BotoCoreError, ClientError) as error:
+        raise _unreachable(target, error) from None
+
+
+@app.command("models")
+def models_command(
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Model versions: status, parent, labels, data hash, holdout metrics, and which one serves."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    versions, serving = _read(target, model_versions)
+    if as_json:
+        sys.stdout.write(json.dumps({"serving": serving, "versions": [asdict(v) for v in versions]}) + "\n")
+        return
+    table = Table(title=f"model sets of stack {target.names.stack}")
+    for column in ("version", "status", "parent", "labels", "data hash", *METRICS):
+        table.add_column(column, justify="left" if column in {"status", "data hash"} else "right")
+    for v in versions:
+        status = f"[bold green]{v.status}, serving[/]" if v.version == serving else v.status
+        table.add_row(str(v.version), status, str(v.parent or "-"), str(v.labels), v.data_hash,
+                      *(f"{v.metrics.get(m, float('nan')):.3f}" for m in METRICS))  # fmt: skip
+    console.print(table if versions else "no model versions registered yet (the first training registers version 1)")
+
+
+@app.command("jobs")
+def jobs_command(
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Labeling jobs per modality and level: sent, in portal, completed, expired, resent."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    rows = _read(target, job_rows)
+    if as_json:
+        sys.stdout.write(json.dumps({"jobs": [row.as_dict() for row in rows]}) + "\n")
+        return
+    table = Table(title=f"labeling jobs of stack {target.names.stack}")
+    for column in ("job", "live job name", "sent", "in portal", "completed", "expired", "resent"):
+        table.add_column(column, justify="left" if "job" in column else "right")
+    for row in rows:
+        table.add_row(row.job, row.job_name, str(row.sent), str(row.in_portal), str(row.completed),
+                      str(row.expired), str(row.resent))  # fmt: skip
+    console.print(table if rows else "no labeling objects yet")
+
+
+dlq_app = typer.Typer(help="Inspect and replay dead letters (messages a service gave up on, with the reason).")
+app.add_typer(dlq_app, name="dlq")
+ServicesArgument = Annotated[
+    list[str] | None, typer.Argument(help="Services whose DLQs to read (default: all).", show_default=False)
+]
+
+
+def _service_queues(target: Target, services: list[str]) -> list[tuple[str, str, str]]:
+    """(service, queue URL, DLQ URL) for each named service, in pipeline order."""
+    if unknown := [s for s in services if s not in SERVICES]:
+        raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICES)}", ExitCode.USAGE)
+    sqs = target.clients.sqs
+    found = []
+    for queue in TOPOLOGY.queues:
+        if services and queue.service not in services:
+            continue
+        try:
+            url = sqs.get_queue_url(QueueName=target.names.physical(queue.name))["QueueUrl"]
+            dlq = sqs.get_queue_url(QueueName=target.names.physical(queue.dlq_name))["QueueUrl"]
+        except (BotoCoreError, ClientError) as error:
+            raise _unreachable(target, error) from None
+        found.append((queue.service, url, dlq))
+    return found
+
+
+@dlq_app.command("list")
+def dlq_list(
+    services: ServicesArgument = None,
+    limit: Annotated[int, typer.Option("--max", min=1, help="Most dead letters shown per service.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Show dead letters with their reasons, leaving them in place."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    table = Table(title=f"dead letters of stack {target.names.stack}")
+    for column in ("service", "message", "dead since (UTC)", "error", "reason", "body"):
+        table.add_column(column, overflow="fold")
+    for service, _, dlq_url in _service_queues(target, services or []):
+        for letter in dlq.peek(target.clients.sqs, dlq_url, limit):
+            if as_json:
+                record = {"service": service, **asdict(letter), "dead_since": letter.dead_since.isoformat()}
+                sys.stdout.write(json.dumps(record) + "\n")
+            else:
+                since = letter.dead_since.strftime("%Y-%m-%d %H:%M:%S")
+                table.add_row(service, letter.message_id[:8], since, letter.error_type, letter.reason, letter.body[:60])
+    if not as_json:
+        console.print(table)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    service: Annotated[str, typer.Argument(help="Service whose dead letters go back to its queue.")],
+    limit: Annotated[int | None, typer.Option("--max", min=1, help="Most messages moved (default: all).")] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Move a service's dead letters back to its queue, once the cause is fixed."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    [(_, queue_url, dlq_url)] = _service_queues(target, [service])
+    moved = dlq.redrive(target.clients.sqs, dlq_url, queue_url, limit)
+    console.print(f"moved {moved} dead letter(s) of {service} back to its queue")
+
+
+@app.command("upload")
+def upload_command(
+    paths: Annotated[list[Path], typer.Argument(help="Clips (mp4/avi/mov/mkv), images (jpg/png) or folders of them.")],
+    fps: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Frames per second to sample from clips (overrides ingest's default)."),
+    ] = None,
+    taxonomy: Annotated[
+        list[str] | None,
+        typer.Option("--taxonomy", "-t", help="Scene tags as LEVEL.FIELD=VALUE, e.g. clip.weather=rain (repeatable)."),
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Upload clips and images to the input bucket (clips/, images/) with a progress bar.
+
+    Every file is checked first: nothing is sent if any named file is unsupported.
+    """
+    try:
+        tags = parse_taxonomy_assignments(taxonomy or [])
+    except ValueError as error:
+        raise _fail(str(error), ExitCode.USAGE) from None
+    planned, errors = plan_uploads(paths)
+    if errors:
+        raise _fail("; ".join(errors), ExitCode.USAGE)
+    if not planned:
+        raise _fail("no clips or images found in the given paths", ExitCode.USAGE)
+    target = resolve_target(endpoint_url, stack, state_dir)
+    metadata = metadata_for(fps=fps, taxonomy=tags)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        total = progress.add_task(f"{len(planned)} file(s)", total=sum(p.size for p in planned))
+        for item in planned:
+            try:
+                uri = upload(target, item, metadata, lambda sent: progress.advance(total, sent))
+            except (BotoCoreError, ClientError) as error:
+                raise _unreachable(target, error) from None
+            progress.console.print(f"uploaded {item.path} → {uri}")
