@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
-from labelloop import TOPOLOGY, AwsClients, StackNames
+from labelloop import TOPOLOGY, AwsClients, ExitCode, StackNames
 from labelloop.provision import ProvisionedStack, provision
+from labelloop_tools.local import free_port
 
 from tests.helpers import eventually
 
@@ -91,3 +94,24 @@ def test_rerun_converges_a_queue_created_with_other_attributes(aws: AwsClients, 
     attributes = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"])
     assert attributes["Attributes"]["VisibilityTimeout"] == str(TOPOLOGY.queue_for("selector").visibility_timeout_s)
     assert "RedrivePolicy" in attributes["Attributes"]
+
+
+def test_an_image_without_the_cli_provisions_with_python_m(
+    aws: AwsClients, local_env: dict[str, str], names: StackNames
+) -> None:
+    """`python -m labelloop.provision` (what docker compose runs in a service image) creates the stack named
+    by LABELLOOP_PROVISION_STACK and exits 0; an endpoint that does not answer is exit 69, bad settings 78."""
+    env = local_env | {"LABELLOOP_PROVISION_STACK": names.stack}
+    done = subprocess.run([sys.executable, "-m", "labelloop.provision"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == ExitCode.OK, done.stderr
+    for queue in TOPOLOGY.queues:
+        aws.sqs.get_queue_url(QueueName=names.physical(queue.name))
+    nowhere = env | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_MAX_ATTEMPTS": "1"}
+    down = subprocess.run([sys.executable, "-m", "labelloop.provision"], env=nowhere, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert down.returncode == ExitCode.UNAVAILABLE, down.stderr
+    invalid = env | {"LABELLOOP_PROVISION_STACK": "Not A Stack"}
+    bad = subprocess.run([sys.executable, "-m", "labelloop.provision"], env=invalid, capture_output=True, text=True,
+                         timeout=60, check=False)  # fmt: skip
+    assert bad.returncode == ExitCode.CONFIG

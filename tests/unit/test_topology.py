@@ -58,3 +58,17 @@ def test_stack_names_prefix_every_resource() -> None:
     assert names.physical("ingest") == "dev1-ingest"
     arn = names.topic_arn("uploads", partition="aws", region="eu-west-1", account_id="123456789012")
     assert arn == "arn:aws:sns:eu-west-1:123456789012:dev1-uploads"
+
+
+def test_a_local_stack_can_shorten_every_visibility_timeout() -> None:
+    """with_visibility_timeout changes every queue's timeout and nothing else; impossible values are refused."""
+    short = TOPOLOGY.with_visibility_timeout(15)
+    assert {q.visibility_timeout_s for q in short.queues} == {15}
+    assert [(q.name, q.topics, q.max_receive_count) for q in short.queues] == [
+        (q.name, q.topics, q.max_receive_count) for q in TOPOLOGY.queues
+    ]
+    assert short.event_topics == TOPOLOGY.event_topics
+    assert {q.visibility_timeout_s for q in TOPOLOGY.queues} == {60}  # the declaration itself is untouched
+    for impossible in (0, 43201):
+        with pytest.raises(ValueError, match="visibility timeout"):
+            TOPOLOGY.with_visibility_timeout(impossible)
