@@ -53,7 +53,10 @@ def opencv_sample(name: str) -> Path:
             subprocess.run(
                 [tar, "-x", "-C", work, f"./{OPENCV_DATA}/{wanted}"], input=archive, check=True, capture_output=True
             )
-            shutil.move(Path(work) / OPENCV_DATA / wanted, media_cache() / wanted)
+            # Two pytest workers may fetch at once: each file appears whole or not at all (os.replace).
+            partial = media_cache() / f".{wanted}.{os.getpid()}"
+            shutil.move(Path(work) / OPENCV_DATA / wanted, partial)
+            os.replace(partial, media_cache() / wanted)
     return cached
 
 

@@ -63,20 +63,18 @@ class ServiceDefinition(Generic[S, D]):
 
 def build_worker(definition: ServiceDefinition[S, D], settings: S, clients: AwsClients) -> Worker:
     """Wire a service's worker from its settings (exposed for tests, which run it in-process)."""
-    names = StackNames(settings.stack)
-    return _worker(definition, settings, clients, names, definition.build_deps(clients, settings, names))
+    return _worker(definition, settings, clients, definition.build_deps(clients, settings, StackNames(settings.stack)))
 
 
 def _lifecycle(definition: ServiceDefinition[S, D], settings: S, clients: AwsClients, deps: D) -> Lifecycle:
+    """A worker on the service's queue, or for a service without one the same lifecycle, periodic work only."""
+    if definition.consumes_queue:
+        return _worker(definition, settings, clients, deps)
+    return Lifecycle(drain_timeout_s=settings.drain_timeout_s, periodic=definition.periodic(deps))
+
+
+def _worker(definition: ServiceDefinition[S, D], settings: S, clients: AwsClients, deps: D) -> Worker:
     names = StackNames(settings.stack)
-    if not definition.consumes_queue:
-        return Lifecycle(drain_timeout_s=settings.drain_timeout_s, periodic=definition.periodic(deps))
-    return _worker(definition, settings, clients, names, deps)
-
-
-def _worker(
-    definition: ServiceDefinition[S, D], settings: S, clients: AwsClients, names: StackNames, deps: D
-) -> Worker:
     queue = TOPOLOGY.queue_for(definition.name)
     queue_url = clients.sqs.get_queue_url(QueueName=names.physical(queue.name))["QueueUrl"]
     # The lease outlives two heartbeats (each renews it), and frees a crashed worker's events soon

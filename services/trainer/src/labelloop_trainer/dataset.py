@@ -13,7 +13,8 @@ from labelloop.synth.scene import Camera
 from labelloop_trainer.initial_models import synthetic_frames
 from labelloop_trainer.yolo_data import LabeledFrame, write_dataset
 
-HOLDOUT_SIZE = (320, 240)
+SCENE_SIZE = (320, 240)
+"""Width and height of the synthetic holdout and validation scenes (pixels)."""
 VALIDATION_SCENES = 16
 """Ultralytics validates while it trains; the first scenes of the holdout serve (not for promotion)."""
 
@@ -30,7 +31,7 @@ class Holdout:
 def write_holdout(root: Path, *, first_seed: int, size: int, camera: Camera) -> Holdout:
     """The holdout's datasets written under ``root/holdout``."""
     seeds = range(first_seed, first_seed + size)
-    width, height = HOLDOUT_SIZE
+    width, height = SCENE_SIZE
     data = {
         model: write_dataset(
             root / "holdout" / model,
@@ -49,7 +50,7 @@ def write_training_sets(
     """A dataset per model that has frames (None for a model with nothing new to learn)."""
     if not any(frames.values()):
         return dict.fromkeys(MODEL_SET, None)
-    width, height = HOLDOUT_SIZE
+    width, height = SCENE_SIZE
     val: Sequence[LabeledFrame] = list(
         synthetic_frames(holdout.seeds[:VALIDATION_SCENES], width=width, height=height, camera=holdout.camera)
     )
