@@ -8,7 +8,8 @@ SERVICES := ingest inference selector gt-bridge trainer portal
 EDITABLES := -e 'shared[vision,synth]' $(foreach s,$(SERVICES),-e services/$(s)) -e 'services/trainer[train]' -e 'tools[demo]'
 PYTEST_ARGS ?=
 # Two pytest workers, a test file each at a time: most tests wait on the emulator, Triton or a
-# subprocess, so two share 2 cores well (the suite's wall time is in the README).
+# subprocess, so two share 2 cores well (the suite's wall time is in the README). Files go out in
+# collection order, so the longest (the chaos suite, the quick demo) start first, on both workers.
 PYTEST_WORKERS ?= 2
 DEMO_ARGS ?=
 
@@ -52,7 +53,7 @@ typecheck: $(STAMP)  ## mypy --strict on the shared library and services
 	$(BIN)/mypy
 
 pytest: $(STAMP)  ## All tests: unit, integration (real moto server), e2e (the CLI, the demo), chaos (short)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
