@@ -9,7 +9,7 @@ EDITABLES := -e 'shared[vision,synth]' $(foreach s,$(SERVICES),-e services/$(s))
 PYTEST_ARGS ?=
 # Two pytest workers, a test file each at a time: most tests wait on the emulator, Triton or a
 # subprocess, so two share 2 cores well (the suite's wall time is in the README). Files go out in
-# collection order, so the longest (the chaos suite, the quick demo) start first, on both workers.
+# collection order, and tests marked `long` (the quick demo, the chaos suite) are collected first.
 PYTEST_WORKERS ?= 2
 DEMO_ARGS ?=
 

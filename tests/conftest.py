@@ -96,7 +96,10 @@ def _docker_daemon_answers() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `docker` skip cleanly, once, when no Docker daemon answers (this machine has only the client)."""
+    """Tests marked `long` run first (on two workers, the minutes-long ones start at once rather than
+    last); tests marked `docker` skip cleanly, once, when no Docker daemon answers (this machine has only
+    the client)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the rest keeps its order
     marked = [item for item in items if item.get_closest_marker("docker")]
     if marked and not _docker_daemon_answers():
         skip = pytest.mark.skip(reason="no Docker daemon answers")

@@ -32,7 +32,7 @@ from labelloop_tools.local.stack import LOCAL_AWS_ENV
 from tests.chaos.conftest import BAD_INPUT, FULL, ROWS, ChaosStack, ScenarioRow, expected_frames, restarts
 from tests.helpers import eventually, payload
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.long]
 
 CLIPS = 3 if FULL else 2
 

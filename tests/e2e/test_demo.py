@@ -26,6 +26,7 @@ pytestmark = pytest.mark.e2e
 # The whole loop on 2 cores takes about 3 minutes alone; beside other tests it may take twice that.
 # A generous bound: this test must fail for what the demo did, never for a busy machine.
 @pytest.mark.timeout(1200)
+@pytest.mark.long
 def test_the_quick_demo_accounts_for_every_frame_promotes_a_model_and_writes_its_report(tmp_path: Path) -> None:
     """The quick demo on a fresh embedded stack: every frame has one final fate, some go to people and some
     not, the trainer promotes a better model, the random arm trains on as many frames, and the report has
