@@ -3,8 +3,10 @@ the stack to carry every frame through ingest → inference → selection → la
 
 It only does what a user would: put files in S3 and watch. Everything else is the services'.
 Between rounds it waits for the trainer to finish (so the next round is judged by the model the
-previous labels made), then, if asked, trains the random arm: the same training on as many
-frames drawn at random and labeled from the truth, the baseline active learning must beat.
+previous labels made); meanwhile, if asked, it trains the random arm on a thread of its own: the
+same training on as many frames drawn at random and labeled from the truth, the baseline active
+learning must beat. The arm needs a round's frames, not the loop's model, so it does not hold the
+loop up.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,6 +132,10 @@ class DemoLoop:
         self._random_picked: list[str] = []
         self._random_weights: dict[ModelName, Path] | None = None
         self._random_root: Path | None = None  # the arm's latest training (datasets, runs, weights)
+        # The random arm trains beside the loop (it needs a round's frames, not its model), one
+        # round after another on this single thread; run() waits for the last one.
+        self._random_arm_runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="random-arm")
+        self._random_arm_rounds: list[Future[None]] = []
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -137,10 +144,15 @@ class DemoLoop:
             for round_no in range(1, self.plan.rounds + 1):
                 self._round = round_no
                 self.result.rounds.append(self._run_round(round_no))
+            self._phase = "training the random arm"
+            for arm_round in self._random_arm_rounds:
+                self._wait(arm_round.done, time.monotonic() + self.plan.round_timeout_s, "the random arm")
+                arm_round.result()  # its failure is the demo's
             self.result.finished = True
         except DemoStoppedError as stopped:
             log.warning("demo.stopped", reason=str(stopped), round=self._round)
         finally:
+            self._random_arm_runner.shutdown(wait=True, cancel_futures=True)
             if self._random_root is not None:  # ~40 MB of datasets and runs per round; the metrics are kept
                 shutil.rmtree(self._random_root, ignore_errors=True)
             self.result.seconds = time.monotonic() - self._began
@@ -169,17 +181,16 @@ class DemoLoop:
             started_s=started,
             settled_s=self._elapsed(),
         )
+        record.human_frames_total = self._human_frames()
+        if self.plan.random_arm and record.human_frames_total:
+            # The same number of frames, drawn now (the ledger is only read on this thread).
+            picked = self._draw_random_frames(record.human_frames_total)
+            self._random_arm_rounds.append(self._random_arm_runner.submit(self._train_random_arm, picked, record))
         self._phase = "training"
         self._wait(self._trained, deadline + self.plan.round_timeout_s, "the training round")
         record.trained_s = self._elapsed()
         record.serving_after = self.registry.serving()
         record.newest_version = max((v.version for v in self.registry.versions()), default=None)
-        record.human_frames_total = self._human_frames()
-        if self.plan.random_arm and record.human_frames_total:
-            # After the trainer, not beside it: two trainings on 2 cores thrash (measured: each
-            # round 2.5x slower, the whole demo ~10 min instead of ~6).
-            self._phase = "training the random arm"
-            self._train_random_arm(self._draw_random_frames(record.human_frames_total), record)
         return record
 
     # -- clips --------------------------------------------------------------------------------
