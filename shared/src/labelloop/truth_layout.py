@@ -60,6 +60,7 @@ class TruthReader:
             manifest = self._read(bucket, f"frames/{clip_id}/manifest.jsonl")
             first = json.loads(manifest.decode().splitlines()[0]) if manifest else {}
             source_uri = first.get("source_uri")
-            self._uploads[clip_id] = split_s3_uri(str(source_uri))[1] or None if source_uri else None
+            # No manifest, or one without a source: this clip's truth cannot be found (None, not an error).
+            self._uploads[clip_id] = (split_s3_uri(str(source_uri))[1] or None) if source_uri else None
         upload_key = self._uploads[clip_id]
         return self._read(bucket, clip_truth_key(upload_key, frame_no)) if upload_key else None
