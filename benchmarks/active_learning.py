@@ -79,7 +79,7 @@ def scores(
         outputs = {m: s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
         for index, seed in enumerate(chunk):
             frame = FrameRef(uri=f"s3://pool-frames/{seed}.jpg", frame_no=index, timestamp_s=0.0, width=320, height=240)
-            predictions = decode_frame(outputs, index, fits[index], frame, keypoint_names=IN_CABIN_17.keypoints,
+            predictions = decode_frame(outputs, index, fits[index], frame, rig=IN_CABIN_17,
                                        thresholds=Thresholds())  # fmt: skip
             result[seed] = scorer(predictions, context)
     return result
@@ -126,7 +126,7 @@ def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, fl
     pool = list(range(POOL_SEED, POOL_SEED + args.pool))
     cameras = {seed: pool_camera(seed, args.camera, args.new_share) for seed in pool}
     root = Path(tempfile.mkdtemp(prefix="labelloop-al-"))
-    holdout = write_holdout(root, first_seed=HOLDOUT.start, size=len(HOLDOUT), camera=args.camera)
+    holdout = write_holdout(root, first_seed=HOLDOUT.start, size=len(HOLDOUT), camera=args.camera, rig=IN_CABIN_17)
 
     def measure(candidate: ModelFiles, work: Path) -> dict[str, float]:
         return evaluate(candidate, holdout, rig=IN_CABIN_17, workdir=work, imgsz=args.imgsz)

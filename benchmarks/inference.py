@@ -47,7 +47,7 @@ def postprocess(outputs: dict[str, FloatArray], fits: list[Letterbox]) -> int:
     found = 0
     for index, fit in enumerate(fits):
         frame = FrameRef(uri="s3://bench-frames/f.jpg", frame_no=index, timestamp_s=0.0, width=320, height=240)
-        predictions = decode_frame(outputs, index, fit, frame, keypoint_names=IN_CABIN_17.keypoints,
+        predictions = decode_frame(outputs, index, fit, frame, rig=IN_CABIN_17,
                                    thresholds=Thresholds())  # fmt: skip
         found += len(predictions.persons) + len(predictions.heads)
     return found

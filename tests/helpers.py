@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from labelloop import DEAD_LETTER_REASON, AwsClients, Worker, parse_body
+from labelloop.model_registry import Registry, VersionRecord
+from labelloop.model_set import MODEL_SET, ModelName, ModelSet, SlotModel
 from labelloop.provision import ProvisionedStack
+from labelloop.rig import Rig
 
 EVENTS_DIR = Path(__file__).parent / "events"
 T = TypeVar("T")
@@ -64,3 +67,18 @@ def dead_letter_reasons(aws: AwsClients, stack: ProvisionedStack, service: str) 
     ).get("Messages", []):
         reasons += [m["MessageAttributes"][DEAD_LETTER_REASON]["StringValue"] for m in batch]
     return reasons
+
+
+def serve_set(aws: AwsClients, version: int, model_set: ModelSet, *, stack: str = "test") -> None:
+    """Declare ``model_set`` as version ``version`` and make it serve, as an install or promotion does."""
+    registry = Registry(aws.dynamodb, f"{stack}-models")
+    registry.record(
+        VersionRecord(version, "promoted", {}, "test", None, 0.0, 0, model_set=model_set.model_dump(mode="json"))
+    )
+    registry.set_serving(version)
+
+
+def uniform_set(rig: Rig, imgsz: int, version: int, models: tuple[ModelName, ...] = MODEL_SET) -> ModelSet:
+    """A set whose every model in ``models`` is at ``version``."""
+    return ModelSet(name=f"test-{rig.name}", rig=rig, imgsz=imgsz,
+                    models={name: SlotModel(version=version, source="shipped") for name in models})  # fmt: skip

@@ -51,7 +51,11 @@ ACCESS: dict[str, Access] = {
         memory=4096,
     ),
     "inference": Access(
-        publishes=("PredictionsReady",), read=("data:frames/*",), tables=("idempotency",), cpu=1024, memory=2048
+        publishes=("PredictionsReady",),
+        read=("data:frames/*",),
+        tables=("idempotency", "models"),
+        cpu=1024,
+        memory=2048,
     ),
     "selector": Access(
         publishes=("AutoAccepted", "HumanReviewRequested"),

@@ -26,11 +26,11 @@ from labelloop import (
     build_worker,
     deterministic_id,
 )
-from labelloop.model_set import MODEL_SET
+from labelloop.model_set import MODEL_SET, ModelSet, read_set_folder
 from labelloop.provision import ProvisionedStack
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import render, sample_scene
-from labelloop.triton_repository import seed_initial_models
+from labelloop.triton_repository import write_model_set
 from labelloop.visibility import iou
 from labelloop.yolo import batch, decode
 from labelloop_inference.entrypoint import SERVICE
@@ -39,7 +39,7 @@ from labelloop_inference.triton import TritonModels
 from labelloop_tools.local.triton import TritonServer
 
 from tests.crafted_models import write_crafted, yolo_output
-from tests.helpers import dead_letter_reasons, drain, eventually, worker_running
+from tests.helpers import dead_letter_reasons, drain, eventually, serve_set, uniform_set, worker_running
 
 pytestmark = pytest.mark.integration
 DATA = "test-data"
@@ -81,7 +81,14 @@ def fresh_triton(tmp_path: Path) -> Iterator[TritonServer]:
     server.stop()
 
 
-def settings(server: TritonServer, **overrides: Any) -> InferenceSettings:
+CRAFTED = uniform_set(IN_CABIN_17, 160, 1)
+
+
+def settings(
+    aws: AwsClients, server: TritonServer, model_set: ModelSet = CRAFTED, **overrides: Any
+) -> InferenceSettings:
+    """Inference's settings for ``server``, with ``model_set`` declared serving as version 1."""
+    serve_set(aws, 1, model_set)
     return InferenceSettings(
         **({"stack": "test", "poll_wait_s": 1, "triton_url": server.http_url, "version_refresh_s": 0} | overrides)
     )
@@ -130,7 +137,7 @@ def test_visibility_rule_and_coordinates_on_crafted_confidences(
 ) -> None:
     """Through the service: visibility follows T_main/T_vis strictly; boxes and points map back to frame pixels."""
     event = frames_extracted(aws, "crafted", 3)
-    with worker_running(build_worker(SERVICE, settings(crafted_triton), aws)) as worker:
+    with worker_running(build_worker(SERVICE, settings(aws, crafted_triton), aws)) as worker:
         EventPublisher.for_stack(aws, StackNames("test")).publish(event)
         eventually(lambda: worker.counts["handled"] >= 1, timeout_s=60)
     [ready] = predictions_out(aws, stack)
@@ -154,7 +161,7 @@ def test_visibility_rule_and_coordinates_on_crafted_confidences(
 
 def test_shipped_models_find_the_people_of_unseen_cabins(tmp_path: Path) -> None:
     """A batch of 8 unseen synthetic cabins through Triton: the shipped models find the people and their heads."""
-    seed_initial_models(tmp_path / "repo", SHIPPED_MODELS)
+    write_model_set(tmp_path / "repo", SHIPPED_MODELS, read_set_folder(SHIPPED_MODELS))
     scenes = [render(sample_scene(seed)) for seed in range(5_000_000, 5_000_008)]
     with TritonServer(tmp_path / "repo", tmp_path / "workspace", explicit_model_control=True) as server:
         models = TritonModels(server.http_url)
@@ -182,7 +189,7 @@ def test_a_triton_restart_mid_stream_loses_nothing(
     """Triton stops while messages are flowing and comes back: every batch is predicted once, none dead-lettered."""
     events = [frames_extracted(aws, f"clip-{n}", 2, first_seed=10 * n) for n in range(10)]
     publisher = EventPublisher.for_stack(aws, StackNames("test"))
-    config = settings(fresh_triton, concurrency=2, triton_retry_s=120.0)
+    config = settings(aws, fresh_triton, concurrency=2, triton_retry_s=120.0)
     with worker_running(build_worker(SERVICE, config, aws)) as worker:
         for event in events[:3]:
             publisher.publish(event)
@@ -212,13 +219,14 @@ def test_a_promoted_version_is_served_without_a_restart(
 ) -> None:
     """After version 2 is loaded and ModelPromoted arrives, predictions come from v2 and say so."""
     publisher = EventPublisher.for_stack(aws, StackNames("test"))
-    with worker_running(build_worker(SERVICE, settings(fresh_triton, version_refresh_s=3600), aws)) as worker:
+    with worker_running(build_worker(SERVICE, settings(aws, fresh_triton, version_refresh_s=3600), aws)) as worker:
         publisher.publish(frames_extracted(aws, "before", 1))
         eventually(lambda: worker.counts["handled"] >= 1, timeout_s=60)
         crafted_repository(fresh_triton.repository, head_confidence=0.7, version=2)
         client = triton_http.InferenceServerClient(fresh_triton.http_url)
         for name in MODEL_SET:
             client.load_model(name)
+        serve_set(aws, 2, uniform_set(IN_CABIN_17, 160, 2))
         publisher.publish(
             ModelPromoted(
                 correlation_id="training-2",
@@ -243,7 +251,7 @@ def test_missing_frame_goes_to_the_dlq_with_its_uri(
     """A FramesExtracted naming a frame that no longer exists is dead-lettered with the frame's URI as reason."""
     event = frames_extracted(aws, "gone", 2)
     aws.s3.delete_object(Bucket=DATA, Key="frames/gone/000001.jpg")
-    with worker_running(build_worker(SERVICE, settings(crafted_triton), aws)) as worker:
+    with worker_running(build_worker(SERVICE, settings(aws, crafted_triton), aws)) as worker:
         EventPublisher.for_stack(aws, StackNames("test")).publish(event)
         eventually(lambda: worker.counts["dead_lettered"] >= 1, timeout_s=60)
     [reason] = dead_letter_reasons(aws, stack, "inference")

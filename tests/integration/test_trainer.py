@@ -25,10 +25,10 @@ from labelloop import (
 )
 from labelloop.manifest import augmented_manifest_line
 from labelloop.model_registry import Registry
-from labelloop.model_set import MODEL_SET
+from labelloop.model_set import MODEL_SET, read_set_folder
 from labelloop.provision import ProvisionedStack
 from labelloop.synth import render, sample_scene, truth_predictions
-from labelloop.triton_repository import seed_initial_models
+from labelloop.triton_repository import write_model_set
 from labelloop_tools.local.stack import LOCAL_AWS_ENV
 from labelloop_tools.local.triton import TritonServer
 from labelloop_trainer.entrypoint import SERVICE
@@ -42,7 +42,7 @@ SHIPPED_MODELS = Path(__file__).parents[2] / "models" / "initial"
 
 @pytest.fixture
 def triton(tmp_path: Path) -> Iterator[TritonServer]:
-    seed_initial_models(tmp_path / "repo", SHIPPED_MODELS)
+    write_model_set(tmp_path / "repo", SHIPPED_MODELS, read_set_folder(SHIPPED_MODELS))
     with TritonServer(tmp_path / "repo", tmp_path / "workspace", explicit_model_control=True) as server:
         yield server
 

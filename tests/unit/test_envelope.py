@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote_plus
 
 import pytest
 from labelloop import (
@@ -40,6 +41,28 @@ def test_s3_notification_key_is_url_decoded() -> None:
     assert record.key == "clips/cabin 01 (rain)+night.mp4"
     assert record.size == 11
     assert record.uri == "s3://labelloop-uploads/clips/cabin 01 (rain)+night.mp4"
+
+
+ODD_KEY = "clips/cam 1/drive+7/100% é/日本 clip_001.mp4"
+
+
+@pytest.mark.parametrize(
+    ("emulator", "encoded"),
+    [
+        # moto quotes every character but letters and digits, '/' included.
+        ("moto", quote_plus(ODD_KEY, safe="")),
+        # AWS, and LocalStack which copies it, keep '/' and encode space as '+', '+' as %2B.
+        ("localstack", quote_plus(ODD_KEY, safe="/")),
+    ],
+)
+def test_odd_keys_survive_both_emulators_encodings(emulator: str, encoded: str) -> None:
+    """Spaces, '+', '%' and unicode in a nested key decode to the key that was uploaded, whichever
+    emulator encoded the notification."""
+    body = json.loads(payload("s3_object_created.json"))
+    body["Records"][0]["s3"]["object"]["key"] = encoded
+    [record] = parse_body(json.dumps(body))
+    assert isinstance(record, S3ObjectCreated)
+    assert record.key == ODD_KEY, emulator
 
 
 def test_s3_event_id_identifies_the_object_version() -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from labelloop import FrameRef, FramesExtracted
+from labelloop.model_set import ModelSet, SlotModel
+from labelloop.rig import COCO17
 from labelloop.visibility import Thresholds, frame_predictions, pair, visibility
 from labelloop.yolo import Detection, decode, letterbox, nms
 from labelloop_inference.handlers import MAX_EVENT_BYTES, _events
-from labelloop_inference.triton import ServingVersions, TritonUnavailableError
+from labelloop_inference.triton import ServingSet, TritonUnavailableError
 
 from tests.crafted_models import yolo_output
 from tests.predictions import frame as crafted_frame
@@ -118,40 +120,78 @@ def test_disagreement_is_the_pose_models_mean_point_distance_over_the_box_diagon
     assert [person.disagreement for person in predictions.persons] == [pytest.approx(0.05), None]
 
 
+def test_main_confidence_rule_without_a_pose_visible_model() -> None:
+    """With pose_main alone its confidence decides: > T_vis visible, > single_model_main occluded, else
+    outside; no committee disagreement is claimed."""
+    names = ("a", "b", "c")
+    person = Detection(box=(0.0, 0.0, 50.0, 100.0), confidence=0.9,
+                       keypoints=np.array([[5, 5, 0.9], [6, 6, 0.45], [7, 7, 0.1]], np.float32))  # fmt: skip
+    predictions = frame_predictions(FRAME, main=[person], visible=None, heads=[], keypoint_names=names,
+                                    thresholds=Thresholds())  # fmt: skip
+    [seen] = predictions.persons
+    assert [k.visibility for k in seen.keypoints] == ["visible", "occluded", "outside"]
+    assert [k.visible_confidence for k in seen.keypoints] == [k.main_confidence for k in seen.keypoints]
+    assert seen.disagreement is None
+
+
+def test_points_beyond_the_frame_are_outside_however_confident() -> None:
+    """A keypoint the model places past the frame's edge is outside the view, not visible or occluded."""
+    person = Detection(box=(0.0, 0.0, 50.0, 100.0), confidence=0.9,
+                       keypoints=np.array([[5, 5, 0.9], [5, 241, 0.9], [-1, 5, 0.9]], np.float32))  # fmt: skip
+    predictions = frame_predictions(FRAME, main=[person], visible=None, heads=[], keypoint_names=("a", "b", "c"),
+                                    thresholds=Thresholds())  # fmt: skip
+    assert [k.visibility for k in predictions.persons[0].keypoints] == ["visible", "outside", "outside"]
+
+
 class _FakeServer:
     def __init__(self) -> None:
         self.ready: dict[str, list[int]] = {"pose_main": [1], "head": [1]}
-        self.calls = 0
 
     def ready_versions(self, model: str) -> list[int]:
-        self.calls += 1
         return self.ready[model]
 
     def infer(self, batch: object, versions: object) -> dict[str, object]:
         raise NotImplementedError
 
 
-def test_serving_versions_are_the_newest_loaded_and_refresh_on_schedule() -> None:
-    """Versions are cached for refresh_s, then re-read; invalidate() forces the next read."""
-    server, now = _FakeServer(), [0.0]
-    versions = ServingVersions(server, ("pose_main", "head"), refresh_s=30, monotonic=lambda: now[0])  # type: ignore[arg-type]
-    assert versions.current() == {"pose_main": "1", "head": "1"}
+class _FakeRegistry:
+    def __init__(self) -> None:
+        self.declared: tuple[int, ModelSet] | None = (1, _set(pose_main=1, head=1))
+
+    def serving_set(self) -> tuple[int, ModelSet] | None:
+        return self.declared
+
+
+def _set(**versions: int) -> ModelSet:
+    return ModelSet(name="s", rig=COCO17, imgsz=640,
+                    models={name: SlotModel(version=v, source="shipped") for name, v in versions.items()})  # fmt: skip
+
+
+def test_serving_set_is_the_registrys_and_refreshes_on_schedule() -> None:
+    """The set the registry names is cached for refresh_s, then re-read; invalidate() forces the next read."""
+    server, registry, now = _FakeServer(), _FakeRegistry(), [0.0]
+    serving = ServingSet(server, registry, refresh_s=30, monotonic=lambda: now[0])  # type: ignore[arg-type]
+    assert serving.current().versions() == {"pose_main": "1", "head": "1"}
     server.ready["pose_main"] = [1, 2]
+    registry.declared = (2, _set(pose_main=2, head=1))  # an import into pose_main keeps head at 1
     now[0] = 10
-    assert versions.current()["pose_main"] == "1"
+    assert serving.current().version == 1
     now[0] = 31
-    assert versions.current()["pose_main"] == "2"
-    server.ready["pose_main"] = [1]  # rolled back
-    versions.invalidate()
-    assert versions.current()["pose_main"] == "1"
+    assert serving.current().versions() == {"pose_main": "2", "head": "1"}
+    registry.declared = (1, _set(pose_main=1, head=1))  # rolled back
+    serving.invalidate()
+    assert serving.current().version == 1
 
 
-def test_serving_versions_fail_retryably_when_a_model_is_not_loaded() -> None:
-    """A model with no loaded version is a retryable condition, not a crash."""
-    server = _FakeServer()
+def test_serving_set_fails_retryably_until_triton_has_its_versions() -> None:
+    """A set whose model Triton has not loaded, or no set at all, is a retryable condition, not a crash."""
+    server, registry = _FakeServer(), _FakeRegistry()
     server.ready["head"] = []
-    with pytest.raises(TritonUnavailableError, match="no loaded version of head"):
-        ServingVersions(server, ("head",), refresh_s=30).current()  # type: ignore[arg-type]
+    with pytest.raises(TritonUnavailableError, match="not loaded head v1"):
+        ServingSet(server, registry, refresh_s=30).current()  # type: ignore[arg-type]
+    registry.declared = None
+    with pytest.raises(TritonUnavailableError, match="no model set is installed"):
+        ServingSet(server, registry, refresh_s=30).current()  # type: ignore[arg-type]
 
 
 def test_large_prediction_sets_are_split_into_events_under_the_sns_limit() -> None:

@@ -48,6 +48,10 @@ def test_clip_ids_are_readable_safe_and_version_specific() -> None:
     assert clip_id_for("clips/Cabin 01 (rain).mp4", "3f9c2a1b07aa") == "cabin-01-rain-3f9c2a1b07"
     assert clip_id_for("clips/日本.mp4", "abcdef0123") == "upload-abcdef0123"
     assert clip_id_for("clips/a.mp4", "1111111111") != clip_id_for("clips/a.mp4", "2222222222")
+    assert clip_id_for("clips/cam 1/drive 7/clip_001.mp4", "abcdef0123") == "cam-1-drive-7-clip-001-abcdef0123"
+    long_id = clip_id_for("clips/" + "very-long-folder-name/" * 4 + "clip_001.mp4", "abcdef0123")
+    assert long_id.endswith("-folder-name-clip-001-abcdef0123")
+    assert len(long_id) <= 40 + 11
 
 
 def test_sidecar_gives_taxonomy_and_frame_attributes() -> None:

@@ -7,9 +7,7 @@ import json
 import pytest
 import structlog
 from labelloop import configure_logging, get_logger
-from labelloop.rig import IN_CABIN_17
 from labelloop_gt_bridge.settings import GtBridgeSettings
-from labelloop_inference.settings import InferenceSettings
 from labelloop_ingest.settings import IngestSettings
 from labelloop_selector.settings import SelectorSettings
 from pydantic import ValidationError
@@ -29,10 +27,8 @@ def test_lists_come_from_the_environment_comma_separated(monkeypatch: pytest.Mon
     """As documented (head,keypoints), not as JSON: pydantic-settings would otherwise try to parse JSON and fail."""
     monkeypatch.setenv("LABELLOOP_GT_BRIDGE_MODALITIES", "head, keypoints")
     monkeypatch.setenv("LABELLOOP_GT_BRIDGE_LEVEL2", "keypoints")
-    monkeypatch.setenv("LABELLOOP_INFERENCE_KEYPOINTS", ",".join(IN_CABIN_17.keypoints))
     bridge = GtBridgeSettings()
     assert (bridge.modalities, bridge.level2) == (("head", "keypoints"), ("keypoints",))
-    assert InferenceSettings().keypoints == IN_CABIN_17.keypoints
 
 
 @pytest.mark.parametrize(("name", "value"), [("CONCURRENCY", "0"), ("STACK", "Bad_Name"), ("POLL_WAIT_S", "25")])

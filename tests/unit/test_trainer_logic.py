@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from labelloop.rig import IN_CABIN_17
 from labelloop_trainer import handlers
 from labelloop_trainer.collect import _persons
 from labelloop_trainer.evaluation import not_worse
@@ -32,7 +33,7 @@ def test_skeletons_become_persons_with_boxes_around_their_located_points() -> No
         {"label": "left_ankle", "x": 900, "y": 900, "visibility": "outside", "person": 0},
         {"label": "nose", "x": 250, "y": 60, "visibility": "visible", "person": 1},
     ]}}}  # fmt: skip
-    first, second = _persons(line, 320, 240)
+    first, second = _persons(line, 320, 240, IN_CABIN_17)
     left, top, width, height = first.box
     assert (left, top) == (100 - 8, 50 - 14)
     assert (left + width, top + height) == (140 + 8, 150 + 14)

@@ -13,15 +13,23 @@ from labelloop_tools.cli._upload import plan_uploads
 @pytest.mark.parametrize(
     ("filename", "key"),
     [
-        ("drive/cabin.MP4", "clips/cabin.MP4"),
+        ("drive/cabin.MP4", "clips/drive/cabin.MP4"),
         ("x.mkv", "clips/x.mkv"),
         ("a b.jpeg", "images/a b.jpeg"),
         ("p.PNG", "images/p.PNG"),
+        ("cam 1/drive+7/100% é/clip_001.mp4", "clips/cam 1/drive+7/100% é/clip_001.mp4"),
     ],
 )
-def test_keys_follow_the_media_type(filename: str, key: str) -> None:
-    """Clips go under clips/, images under images/, whatever the extension's case."""
+def test_keys_follow_the_media_type_and_keep_folders(filename: str, key: str) -> None:
+    """Clips go under clips/, images under images/, whatever the extension's case, with their folders."""
     assert key_for(filename) == key
+
+
+@pytest.mark.parametrize("path", ["/abs/x.mp4", "../up/x.mp4", "a/../../x.mp4"])
+def test_keys_never_leave_their_folder(path: str) -> None:
+    """An absolute path or one with .. segments is refused, not turned into an odd key."""
+    with pytest.raises(ValueError, match="relative path"):
+        key_for(path)
 
 
 @pytest.mark.parametrize("filename", ["notes.txt", "video.webm", "noext"])
@@ -69,10 +77,24 @@ def test_upload_plan_checks_everything_before_sending(tmp_path: Path) -> None:
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "a.mp4").write_bytes(b"1")
     planned, errors = plan_uploads([tmp_path / "clips", tmp_path / "b.png"])
-    assert [(p.key, p.size) for p in planned] == [("clips/a.mp4", 4), ("images/b.png", 2)]
+    assert [(p.key, p.size) for p in planned] == [("clips/clips/a.mp4", 4), ("images/b.png", 2)]
     assert errors == []
     _, errors = plan_uploads([tmp_path / "clips" / "readme.txt", tmp_path / "missing.mp4"])
     assert any("unsupported file type '.txt'" in e for e in errors)
     assert any("missing.mp4: no such file" in e for e in errors)
-    _, errors = plan_uploads([tmp_path / "clips", tmp_path / "other"])
-    assert errors == ["clips/a.mp4: several files would upload to this key"]
+    _, errors = plan_uploads([tmp_path / "clips", tmp_path / "clips"])
+    assert errors == ["clips/clips/a.mp4: several files would upload to this key"]
+
+
+def test_same_basename_in_two_folders_makes_two_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`labelloop upload "cam 1/"` keeps each drive's folder: two clip_001.mp4 are two keys, and a
+    relative argument keeps the path as typed."""
+    for drive in ("drive 7", "drive+8"):
+        (tmp_path / "cam 1" / drive).mkdir(parents=True)
+        (tmp_path / "cam 1" / drive / "clip_001.mp4").write_bytes(b"1")
+    monkeypatch.chdir(tmp_path)
+    planned, errors = plan_uploads([Path("cam 1/")])
+    assert errors == []
+    assert [p.key for p in planned] == ["clips/cam 1/drive 7/clip_001.mp4", "clips/cam 1/drive+8/clip_001.mp4"]
+    absolute, _ = plan_uploads([tmp_path / "cam 1" / "drive 7"])
+    assert [p.key for p in absolute] == ["clips/drive 7/clip_001.mp4"]

@@ -5,8 +5,9 @@ Table ``models`` (key ``pk``):
 * ``labels`` → ``count``: human labels since the last training started (atomic ADD), and
   ``last_at``: when the newest arrived (the trainer waits for a burst to settle);
 * ``lock`` → ``owner``, ``expires``: one training at a time; a crashed trainer's lock expires;
-* ``version#<n>`` → a model set (pose_main, pose_visible, head trained together): ``status``
-  (``promoted`` | ``rejected``), ``metrics``, ``data_hash``, ``parent``, ``created_at``;
+* ``version#<n>`` → a model set (:class:`labelloop.model_set.ModelSet`: its rig, input size and
+  which Triton version serves each slot): ``status`` (``promoted`` | ``rejected``), ``metrics``
+  (empty until the set has been measured on the holdout), ``data_hash``, ``parent``, ``created_at``;
 * ``serving`` → ``version``: what Triton serves.
 
 Files: ``s3://<models>/registry/<n>/<model>.pt|.onnx`` and ``metrics.json``.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labelloop.aws import conditionally
+from labelloop.model_set import ModelSet
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -38,6 +40,11 @@ class VersionRecord:
     parent: int | None
     created_at: float
     labels: int
+    model_set: dict[str, Any] | None = None
+    """The set's declaration (:meth:`ModelSet.model_dump` in JSON mode); None in records older than rigs."""
+
+    def declared_set(self) -> ModelSet | None:
+        return ModelSet.model_validate(self.model_set) if self.model_set is not None else None
 
 
 class Registry:
@@ -136,3 +143,30 @@ class Registry:
 
     def metrics_of(self, version: int) -> dict[str, Any] | None:
         return next((r.metrics for r in self.versions() if r.version == version), None)
+
+    def version(self, version: int) -> VersionRecord | None:
+        item = self._db.get_item(
+            TableName=self._table, Key={"pk": {"S": f"version#{version}"}}, ConsistentRead=True
+        ).get("Item")
+        return VersionRecord(**json.loads(item["record"]["S"])) if item else None
+
+    def serving_set(self) -> tuple[int, ModelSet] | None:
+        """The serving version and its set, or None before any set is installed."""
+        version = self.serving()
+        record = self.version(version) if version is not None else None
+        declared = record.declared_set() if record is not None else None
+        return (version, declared) if version is not None and declared is not None else None
+
+    def set_metrics(self, version: int, metrics: dict[str, float]) -> None:
+        """Record the holdout metrics of a set installed before it could be measured."""
+        record = self.version(version)
+        if record is None:
+            raise KeyError(f"no model set version {version}")
+        updated = VersionRecord(**{**record.__dict__, "metrics": metrics})
+        self._db.put_item(
+            TableName=self._table,
+            Item={"pk": {"S": f"version#{version}"}, "record": {"S": json.dumps(updated.__dict__)}},
+        )
+
+    def next_version(self) -> int:
+        return max((r.version for r in self.versions()), default=0) + 1

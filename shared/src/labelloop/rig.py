@@ -1,42 +1,28 @@
-"""Keypoint rigs: which body points a model predicts, in which order, and how they mirror.
+"""Keypoint rigs as data: which body points a model predicts, in which order, how they mirror,
+how they are drawn, which of them bound the head, and how precisely people can place each.
 
-The generator knows where every joint in :data:`BODY_JOINTS` is; a :class:`Rig` picks the ones a
-team labels. The in-cabin 17-point rig is the default; another rig is any subset of the known
-joints (validated), so models, manifests and the portal all follow one declaration.
+Two rigs are built in: ``coco17`` (COCO's 17 keypoints, what Ultralytics' pose models predict)
+and ``in-cabin-17`` (the synthetic cabin's points: no knees, but mouth and neck). A team declares
+its own in a JSON or TOML file (:func:`load_rig`) with the same fields as :meth:`Rig.to_dict`.
+Inference decoding, the visibility rule, training (``kpt_shape``, ``flip_idx``), evaluation
+(OKS sigmas) and the manifests all take the rig of the serving model set from here.
 """
 
 from __future__ import annotations
 
+import json
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-BODY_JOINTS = (
-    "left_eye",
-    "right_eye",
-    "left_ear",
-    "right_ear",
-    "nose",
-    "mouth",
-    "neck",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_ankle",
-    "right_ankle",
-)
+DEFAULT_SIGMA = 0.05
+"""OKS sigma of a point a rig gives none for (between COCO's eye, 0.025, and hip, 0.107)."""
 
 
-def _mirror(name: str) -> str:
-    """``left_eye`` ↔ ``right_eye``; central points (nose, neck) mirror to themselves."""
-    if name.startswith("left_"):
-        return "right_" + name.removeprefix("left_")
-    if name.startswith("right_"):
-        return "left_" + name.removeprefix("right_")
-    return name
+class RigError(ValueError):
+    """A rig declaration that cannot be used, with the reason."""
 
 
 @dataclass(frozen=True)
@@ -45,46 +31,245 @@ class Rig:
 
     name: str
     keypoints: tuple[str, ...]
+    mirror_pairs: tuple[tuple[str, str], ...] = ()
+    """Points a horizontal flip swaps (left/right); a point in no pair mirrors to itself."""
+    skeleton: tuple[tuple[str, str], ...] = ()
+    """Edges drawn between points (portal, report)."""
+    head_points: tuple[str, ...] = ()
+    """The face points whose spread bounds the head box when no head detector serves."""
+    sigmas: tuple[float, ...] = ()
+    """Per-point OKS sigma (COCO's convention); empty: :data:`DEFAULT_SIGMA` for each."""
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.keypoints) - set(BODY_JOINTS))
-        if unknown:
-            raise ValueError(f"rig {self.name!r} names unknown joints {unknown}; known: {', '.join(BODY_JOINTS)}")
-        if len(set(self.keypoints)) != len(self.keypoints):
-            raise ValueError(f"rig {self.name!r} lists a joint twice")
-        missing_mirrors = sorted({_mirror(k) for k in self.keypoints} - set(self.keypoints))
-        if missing_mirrors:
-            # A horizontal-flip augmentation would otherwise swap a point with one the model lacks.
-            raise ValueError(f"rig {self.name!r} needs the mirror joints {missing_mirrors} too")
-
-    @property
-    def flip_index(self) -> list[int]:
-        """For each point, the index of its mirror image (Ultralytics' ``flip_idx``)."""
-        return [self.keypoints.index(_mirror(name)) for name in self.keypoints]
+        known = set(self.keypoints)
+        if not self.keypoints:
+            raise RigError(f"rig {self.name!r} has no keypoints")
+        if len(known) != len(self.keypoints):
+            raise RigError(f"rig {self.name!r} lists a keypoint twice")
+        mirrored = [name for pair in self.mirror_pairs for name in pair]
+        if len(set(mirrored)) != len(mirrored):
+            raise RigError(f"rig {self.name!r}: a keypoint is in two mirror pairs")
+        named = {*mirrored, *(name for edge in self.skeleton for name in edge), *self.head_points}
+        if unknown := sorted(named - known):
+            raise RigError(f"rig {self.name!r} refers to keypoints it does not have: {unknown}")
+        if self.sigmas and len(self.sigmas) != len(self.keypoints):
+            raise RigError(f"rig {self.name!r} gives {len(self.sigmas)} sigmas for {len(self.keypoints)} keypoints")
+        if any(sigma <= 0 for sigma in self.sigmas):
+            raise RigError(f"rig {self.name!r}: sigmas must be positive")
 
     def __len__(self) -> int:
         return len(self.keypoints)
 
+    def mirror(self, name: str) -> str:
+        """The point a horizontal flip turns ``name`` into."""
+        for left, right in self.mirror_pairs:
+            if name == left:
+                return right
+            if name == right:
+                return left
+        return name
 
-IN_CABIN_17 = Rig("in-cabin-17", BODY_JOINTS)
-"""Eyes, ears, nose, mouth, neck, shoulders, elbows, wrists, hips, ankles."""
+    @property
+    def flip_index(self) -> list[int]:
+        """For each point, the index of its mirror image (Ultralytics' ``flip_idx``)."""
+        return [self.keypoints.index(self.mirror(name)) for name in self.keypoints]
 
-SKELETON = (
-    ("left_eye", "right_eye"),
-    ("left_eye", "left_ear"),
-    ("right_eye", "right_ear"),
-    ("nose", "mouth"),
-    ("mouth", "neck"),
-    ("neck", "left_shoulder"),
-    ("neck", "right_shoulder"),
-    ("left_shoulder", "left_elbow"),
-    ("left_elbow", "left_wrist"),
-    ("right_shoulder", "right_elbow"),
-    ("right_elbow", "right_wrist"),
-    ("left_shoulder", "left_hip"),
-    ("right_shoulder", "right_hip"),
-    ("left_hip", "right_hip"),
-    ("left_hip", "left_ankle"),
-    ("right_hip", "right_ankle"),
+    @property
+    def oks_sigmas(self) -> tuple[float, ...]:
+        return self.sigmas or (DEFAULT_SIGMA,) * len(self.keypoints)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The declaration, as a team's rig file holds it."""
+        return {
+            "name": self.name,
+            "keypoints": list(self.keypoints),
+            "mirror_pairs": [list(pair) for pair in self.mirror_pairs],
+            "skeleton": [list(edge) for edge in self.skeleton],
+            "head_points": list(self.head_points),
+            "sigmas": list(self.sigmas),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rig:
+        """A rig from its declaration; :class:`RigError` naming what is wrong."""
+        unknown = sorted(set(data) - {"name", "keypoints", "mirror_pairs", "skeleton", "head_points", "sigmas"})
+        if unknown:
+            raise RigError(f"unknown rig fields {unknown}")
+        try:
+            return cls(
+                name=str(data["name"]),
+                keypoints=tuple(str(name) for name in data["keypoints"]),
+                mirror_pairs=tuple(_pair(pair) for pair in data.get("mirror_pairs", ())),
+                skeleton=tuple(_pair(edge) for edge in data.get("skeleton", ())),
+                head_points=tuple(str(name) for name in data.get("head_points", ())),
+                sigmas=tuple(float(sigma) for sigma in data.get("sigmas", ())),
+            )
+        except KeyError as missing:
+            raise RigError(f"a rig declaration needs {missing}") from missing
+        except (TypeError, ValueError) as error:
+            if isinstance(error, RigError):
+                raise
+            raise RigError(f"malformed rig declaration: {error}") from error
+
+
+def _pair(value: Any) -> tuple[str, str]:
+    if isinstance(value, str) or len(value) != 2:
+        raise RigError(f"{value!r} is not a pair of keypoint names")
+    return str(value[0]), str(value[1])
+
+
+def _sides(*names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((f"left_{name}", f"right_{name}") for name in names)
+
+
+COCO17 = Rig(
+    "coco17",
+    (
+        "nose",
+        "left_eye",
+        "right_eye",
+        "left_ear",
+        "right_ear",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
+    ),
+    mirror_pairs=_sides("eye", "ear", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"),
+    # COCO's own skeleton (person_keypoints annotations), by name.
+    skeleton=(
+        ("left_ankle", "left_knee"),
+        ("left_knee", "left_hip"),
+        ("right_ankle", "right_knee"),
+        ("right_knee", "right_hip"),
+        ("left_hip", "right_hip"),
+        ("left_shoulder", "left_hip"),
+        ("right_shoulder", "right_hip"),
+        ("left_shoulder", "right_shoulder"),
+        ("left_shoulder", "left_elbow"),
+        ("right_shoulder", "right_elbow"),
+        ("left_elbow", "left_wrist"),
+        ("right_elbow", "right_wrist"),
+        ("left_eye", "right_eye"),
+        ("nose", "left_eye"),
+        ("nose", "right_eye"),
+        ("left_eye", "left_ear"),
+        ("right_eye", "right_ear"),
+        ("left_ear", "left_shoulder"),
+        ("right_ear", "right_shoulder"),
+    ),
+    head_points=("nose", "left_eye", "right_eye", "left_ear", "right_ear"),
+    # COCO's keypoint sigmas (cocoeval.py), as pycocotools and Ultralytics use them.
+    sigmas=(
+        0.026,
+        0.025,
+        0.025,
+        0.035,
+        0.035,
+        0.079,
+        0.079,
+        0.072,
+        0.072,
+        0.062,
+        0.062,
+        0.107,
+        0.107,
+        0.087,
+        0.087,
+        0.089,
+        0.089,
+    ),
 )
-"""Edges drawn between points (portal, plots), for whichever of them a rig has."""
+"""COCO's 17 keypoints in COCO's order: what ``yolo11n-pose`` predicts."""
+
+IN_CABIN_17 = Rig(
+    "in-cabin-17",
+    (
+        "left_eye",
+        "right_eye",
+        "left_ear",
+        "right_ear",
+        "nose",
+        "mouth",
+        "neck",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "left_hip",
+        "right_hip",
+        "left_ankle",
+        "right_ankle",
+    ),
+    mirror_pairs=_sides("eye", "ear", "shoulder", "elbow", "wrist", "hip", "ankle"),
+    skeleton=(
+        ("left_eye", "right_eye"),
+        ("left_eye", "left_ear"),
+        ("right_eye", "right_ear"),
+        ("nose", "mouth"),
+        ("mouth", "neck"),
+        ("neck", "left_shoulder"),
+        ("neck", "right_shoulder"),
+        ("left_shoulder", "left_elbow"),
+        ("left_elbow", "left_wrist"),
+        ("right_shoulder", "right_elbow"),
+        ("right_elbow", "right_wrist"),
+        ("left_shoulder", "left_hip"),
+        ("right_shoulder", "right_hip"),
+        ("left_hip", "right_hip"),
+        ("left_hip", "left_ankle"),
+        ("right_hip", "right_ankle"),
+    ),
+    head_points=("left_eye", "right_eye", "left_ear", "right_ear", "nose", "mouth"),
+    # COCO's sigmas where COCO has the point; mouth like the nose, neck like a shoulder.
+    sigmas=(
+        0.025,
+        0.025,
+        0.035,
+        0.035,
+        0.026,
+        0.026,
+        0.079,
+        0.079,
+        0.079,
+        0.072,
+        0.072,
+        0.062,
+        0.062,
+        0.107,
+        0.107,
+        0.089,
+        0.089,
+    ),
+)
+"""The synthetic cabin's points (eyes, ears, nose, mouth, neck, shoulders, elbows, wrists, hips,
+ankles): the demo's rig, which its generator knows the truth of."""
+
+BUILT_IN_RIGS = {rig.name: rig for rig in (COCO17, IN_CABIN_17)}
+
+
+def load_rig(spec: str | Path) -> Rig:
+    """A built-in rig by name, or a team's rig from a ``.json`` / ``.toml`` file."""
+    if isinstance(spec, str) and spec in BUILT_IN_RIGS:
+        return BUILT_IN_RIGS[spec]
+    path = Path(spec)
+    if not path.is_file():
+        raise RigError(f"{spec!r} is neither a built-in rig ({', '.join(BUILT_IN_RIGS)}) nor a rig file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise RigError(f"cannot read rig file {path}: {error}") from error
+    if not isinstance(data, dict):
+        raise RigError(f"rig file {path} does not hold one rig declaration")
+    return Rig.from_dict(data)

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from labelloop.model_set import MODEL_SET
+from labelloop.model_set import ModelSet
 
 ONNX_WRAPPER = Path(__file__).with_name("triton_onnx_model.py")
 
@@ -79,24 +79,15 @@ YOLO_INPUTS = [TensorSpec("images", "UINT8", (3, -1, -1))]
 YOLO_OUTPUTS = [TensorSpec("output0", "FP32", (-1, -1))]
 
 
-def seed_initial_models(repository: Path, source: Path, backend: str = "python") -> list[str]:
-    """Put the shipped models into ``repository`` as version 1 of each, unless it has them already.
-
-    A repository the trainer has since added versions to is left alone; returns the models written.
-    """
-    missing = [name for name in MODEL_SET if not (source / f"{name}.onnx").is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{source} lacks {', '.join(m + '.onnx' for m in missing)}; "
-            "train them with `python -m labelloop_trainer.initial_models` (see models/initial/README.md)"
-        )
+def write_model_set(repository: Path, folder: Path, model_set: ModelSet, backend: str = "python") -> list[str]:
+    """Write the slots of ``model_set`` (ONNX files in ``folder``) into ``repository`` at their
+    versions, skipping versions already there; returns the models written."""
     written: list[str] = []
-    for name in MODEL_SET:
-        if (repository / name / "config.pbtxt").exists():
+    for name, slot in model_set.models.items():
+        if (repository / name / str(slot.version) / "model.onnx").exists():
             continue
-        onnx_model = (source / f"{name}.onnx").read_bytes()
-        write_onnx_model(
-            repository, name, onnx_model, version=1, inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS, backend=backend
-        )
+        onnx_model = (folder / f"{name}.onnx").read_bytes()
+        write_onnx_model(repository, name, onnx_model, version=slot.version, inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS,
+                         backend=backend)  # fmt: skip
         written.append(name)
     return written

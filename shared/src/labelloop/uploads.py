@@ -21,16 +21,20 @@ TAXONOMY_LEVELS = ("drive", "clip")
 FPS_KEY = "fps"
 
 
-def key_for(filename: str) -> str:
-    """The input-bucket key for a local file name; raises ValueError for unsupported types."""
-    name = PurePosixPath(filename).name
-    suffix = PurePosixPath(name).suffix.lower()
+def key_for(relative_path: str) -> str:
+    """The input-bucket key of a file at ``relative_path`` (``cam 1/drive 7/clip_001.mp4`` →
+    ``clips/cam 1/drive 7/clip_001.mp4``): folders are kept, so two drives' ``clip_001.mp4`` stay
+    two clips. ValueError for unsupported types and for paths that leave their folder."""
+    path = PurePosixPath(relative_path)
+    if path.is_absolute() or not path.parts or any(part in {"..", "."} for part in path.parts):
+        raise ValueError(f"{relative_path}: an upload key needs a relative path without . or .. segments")
+    suffix = path.suffix.lower()
     if suffix in CLIP_EXTENSIONS:
-        return CLIP_PREFIX + name
+        return CLIP_PREFIX + str(path)
     if suffix in IMAGE_EXTENSIONS:
-        return IMAGE_PREFIX + name
+        return IMAGE_PREFIX + str(path)
     supported = ", ".join(sorted(CLIP_EXTENSIONS | IMAGE_EXTENSIONS))
-    raise ValueError(f"{filename}: unsupported file type {suffix or '(none)'!r}; supported: {supported}")
+    raise ValueError(f"{relative_path}: unsupported file type {suffix or '(none)'!r}; supported: {supported}")
 
 
 def is_supported(filename: str) -> bool:

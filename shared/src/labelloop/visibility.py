@@ -1,11 +1,19 @@
 """The seed's visibility rule, and how the two pose models' outputs are paired to apply it.
 
 ``pose_main`` was trained on every labeled point (visible or occluded) and ``pose_visible`` on
-visible points only, so per point:
+visible points only, so per point (the **two-model** rule):
 
 * main confidence > T_main and visible confidence > T_vis → ``visible``;
 * main confidence > T_main only → ``occluded`` (the model knows where it is but cannot see it);
-* otherwise → ``outside`` (of the view).
+* otherwise → ``outside`` (of the view), as is any point placed beyond the frame's edges.
+
+A model set without a fine-tuned ``pose_visible`` (the real COCO-17 set as shipped) uses the
+**main-confidence** rule: ``pose_visible`` is taken to be a copy of ``pose_main``, so one
+confidence feeds both tests, with T_main replaced by the lower ``single_model_main`` (default
+0.3). YOLO-pose's keypoint confidence says "labelled here" rather than "seen", and in COCO
+occluded points are the minority that get middling confidences, so: > 0.6 visible, (0.3, 0.6]
+occluded, else outside. A set without a ``head`` model derives head boxes from the face points
+(:mod:`labelloop.head_rule`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from labelloop.events import Box, FramePredictions, FrameRef, Keypoint, Person, Visibility
+from labelloop.head_rule import head_from_keypoints
+from labelloop.rig import Rig
 from labelloop.yolo import Detection, FloatArray, Letterbox, decode
 
 
@@ -26,6 +36,12 @@ class Thresholds:
     main: float = 0.6
     visible: float = 0.6
     pairing_iou: float = 0.5  # a pose_visible person counts as the same person above this box IoU
+    single_model_main: float = 0.3
+    """T_main of the main-confidence rule (no pose_visible model): a point exists above this."""
+
+    def single_model(self) -> Thresholds:
+        """The thresholds of the main-confidence rule."""
+        return Thresholds(self.single_model_main, self.visible, self.pairing_iou, self.single_model_main)
 
 
 def visibility(main_confidence: float, visible_confidence: float, thresholds: Thresholds) -> Visibility:
@@ -66,14 +82,20 @@ def frame_predictions(
     frame: FrameRef,
     *,
     main: list[Detection],
-    visible: list[Detection],
+    visible: list[Detection] | None,
     heads: list[Detection],
     keypoint_names: tuple[str, ...],
     thresholds: Thresholds,
 ) -> FramePredictions:
-    """One frame's contract value from the three models' decoded detections."""
+    """One frame's contract value from the three models' decoded detections; ``visible`` None:
+    no pose_visible model, the main-confidence rule applies."""
     persons = []
-    for person, partner in zip(main, pair(main, visible, thresholds.pairing_iou), strict=True):
+    partners: list[Detection | None] = (
+        pair(main, visible, thresholds.pairing_iou) if visible is not None else list(main)
+    )
+    if visible is None:
+        thresholds = thresholds.single_model()
+    for person, partner in zip(main, partners, strict=True):
         visible_conf = partner.keypoints[:, 2] if partner is not None else np.zeros(len(keypoint_names), np.float32)
         points = []
         for name, (x, y, main_raw), visible_raw in zip(keypoint_names, person.keypoints, visible_conf, strict=True):
@@ -87,10 +109,14 @@ def frame_predictions(
                     y=round(float(y), 2),
                     main_confidence=main_conf,
                     visible_confidence=vis_conf,
-                    visibility=visibility(main_conf, vis_conf, thresholds),
+                    # A point placed beyond the frame is outside the view, however sure the model is.
+                    visibility=visibility(main_conf, vis_conf, thresholds)
+                    if 0 <= x <= frame.width and 0 <= y <= frame.height
+                    else "outside",
                 )
             )
-        persons.append(Person(box=_box(person, "person"), keypoints=points, disagreement=disagreement(person, partner)))
+        committee = disagreement(person, partner) if visible is not None else None
+        persons.append(Person(box=_box(person, "person"), keypoints=points, disagreement=committee))
     return FramePredictions(frame=frame, heads=[_box(head, "head") for head in heads], persons=persons)
 
 
@@ -136,27 +162,41 @@ def decode_frame(
     fit: Letterbox,
     frame: FrameRef,
     *,
-    keypoint_names: tuple[str, ...],
+    rig: Rig,
     thresholds: Thresholds,
     options: DecodeOptions = DecodeOptions(),
 ) -> FramePredictions:
-    """Frame ``index`` of a batch's raw outputs (``pose_main``, ``pose_visible``, ``head`` when
-    present) → its predictions. The one path from network output to contract: inference, the
-    trainer's evaluation and the benchmarks all take it. ValueError when an output does not fit
-    the rig."""
+    """Frame ``index`` of a batch's raw outputs (``pose_main``, and ``pose_visible`` and ``head``
+    when the set has them) → its predictions. The one path from network output to contract:
+    inference, the trainer's evaluation and the benchmarks all take it. Without ``pose_visible``
+    the main-confidence rule applies; without ``head``, head boxes come from the face points.
+    ValueError when an output does not fit the rig."""
 
     def detections(model: str, keypoints: int) -> list[Detection]:
-        if model not in outputs:
-            return []
         return decode(outputs[model][index], fit, (frame.width, frame.height), keypoints=keypoints,
                       conf_threshold=options.conf_threshold, iou_threshold=options.iou_threshold,
                       max_detections=options.max_detections)  # fmt: skip
 
+    main = detections("pose_main", len(rig))
+    if "head" in outputs:
+        heads = detections("head", 0)
+    else:
+        derived = (head_from_keypoints(person, rig, min_confidence=thresholds.single_model_main) for person in main)
+        heads = [_clipped(head, frame) for head in derived if head is not None]
     return frame_predictions(
         frame,
-        main=detections("pose_main", len(keypoint_names)),
-        visible=detections("pose_visible", len(keypoint_names)),
-        heads=detections("head", 0),
-        keypoint_names=keypoint_names,
+        main=main,
+        visible=detections("pose_visible", len(rig)) if "pose_visible" in outputs else None,
+        heads=[head for head in heads if head.box[2] > 0 and head.box[3] > 0],
+        keypoint_names=rig.keypoints,
         thresholds=thresholds,
     )
+
+
+def _clipped(head: Detection, frame: FrameRef) -> Detection:
+    """A derived head box cut to the frame (a head at the top edge extends above it)."""
+    left, top, width, height = head.box
+    x1, y1 = max(0.0, left), max(0.0, top)
+    x2, y2 = min(float(frame.width), left + width), min(float(frame.height), top + height)
+    return Detection(box=(x1, y1, max(0.0, x2 - x1), max(0.0, y2 - y1)), confidence=head.confidence,
+                     keypoints=head.keypoints)  # fmt: skip

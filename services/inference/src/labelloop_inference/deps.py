@@ -10,7 +10,7 @@ from labelloop.retry import RetryPolicy
 from labelloop.visibility import Thresholds
 
 from labelloop_inference.settings import InferenceSettings
-from labelloop_inference.triton import ModelServer, ServingVersions
+from labelloop_inference.triton import ModelServer, ServingSet
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Deps:
     settings: InferenceSettings
     publisher: EventPublisher
     models: ModelServer
-    versions: ServingVersions
+    serving: ServingSet
     thresholds: Thresholds
     fetch_pool: ThreadPoolExecutor
     triton_retry: RetryPolicy

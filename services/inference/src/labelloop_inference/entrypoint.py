@@ -5,14 +5,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from labelloop import AwsClients, EventPublisher, ServiceDefinition, StackNames, run_service
-from labelloop.model_set import MODEL_SET
+from labelloop.model_registry import Registry
 from labelloop.retry import RetryPolicy
 from labelloop.visibility import Thresholds
 
 from labelloop_inference import handlers
 from labelloop_inference.deps import Deps
 from labelloop_inference.settings import InferenceSettings
-from labelloop_inference.triton import ServingVersions, TritonModels
+from labelloop_inference.triton import ServingSet, TritonModels
 
 
 def build_deps(clients: AwsClients, settings: InferenceSettings, names: StackNames) -> Deps:
@@ -22,8 +22,10 @@ def build_deps(clients: AwsClients, settings: InferenceSettings, names: StackNam
         settings=settings,
         publisher=EventPublisher.for_stack(clients, names),
         models=models,
-        versions=ServingVersions(models, MODEL_SET, refresh_s=settings.version_refresh_s),
-        thresholds=Thresholds(main=settings.t_main, visible=settings.t_vis),
+        serving=ServingSet(
+            models, Registry(clients.dynamodb, names.physical("models")), refresh_s=settings.version_refresh_s
+        ),
+        thresholds=Thresholds(main=settings.t_main, visible=settings.t_vis, single_model_main=settings.t_main_single),
         fetch_pool=ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="fetch"),
         triton_retry=RetryPolicy(initial_s=0.5, multiplier=2.0, max_s=10.0, deadline_s=settings.triton_retry_s),
     )

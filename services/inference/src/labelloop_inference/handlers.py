@@ -1,9 +1,10 @@
-"""inference handlers: frames → Triton (pose_main, pose_visible, head) → PredictionsReady.
+"""inference handlers: frames → Triton (the serving set's models) → PredictionsReady.
 
-A FramesExtracted batch is fetched from S3, letterboxed, and sent to the three models in
-requests of ``max_batch`` frames, all outstanding at once. Outputs are decoded with YOLO's
-post-processing and the visibility rule, and published as PredictionsReady with the model
-versions that produced them. The event id derives from the upstream event only, so a redelivery
+A FramesExtracted batch is fetched from S3, letterboxed at the set's input size, and sent to the
+set's models (pose_main, and pose_visible and head where the set has them) in requests of
+``max_batch`` frames, all outstanding at once. Outputs are decoded with YOLO's post-processing,
+the set's rig and its rules (visibility, head boxes), and published as PredictionsReady with the
+model versions that produced them. The event id derives from the upstream event only, so a redelivery
 after a promotion still de-duplicates downstream (the first prediction of a frame wins).
 """
 
@@ -29,7 +30,7 @@ from labelloop.visibility import DecodeOptions, decode_frame
 from labelloop.yolo import batch
 from numpy.typing import NDArray
 
-from labelloop_inference.triton import TritonUnavailableError
+from labelloop_inference.triton import ServedSet, TritonUnavailableError
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
@@ -60,18 +61,20 @@ def fetch_frame(deps: Deps, uri: str) -> NDArray[np.uint8]:
 
 
 def predict(
-    deps: Deps, images: list[NDArray[np.uint8]], frames: list[Any], versions: dict[str, str]
+    deps: Deps, images: list[NDArray[np.uint8]], frames: list[Any], served: ServedSet
 ) -> list[FramePredictions]:
-    """Run the three models over ``images`` in requests of ``max_batch`` and decode the outputs."""
+    """Run the set's models over ``images`` in requests of ``max_batch`` and decode the outputs."""
     settings = deps.settings
+    model_set = served.model_set
+    imgsz = settings.imgsz or model_set.imgsz
     options = DecodeOptions(settings.detection_threshold, settings.nms_iou, settings.max_persons)
     results: list[FramePredictions] = []
     chunks = [
         (images[start : start + settings.max_batch], frames[start : start + settings.max_batch])
         for start in range(0, len(images), settings.max_batch)
     ]
-    inputs = [batch(chunk_images, settings.imgsz) for chunk_images, _ in chunks]
-    all_outputs = deps.models.infer([tensor for tensor, _ in inputs], versions)
+    inputs = [batch(chunk_images, imgsz) for chunk_images, _ in chunks]
+    all_outputs = deps.models.infer([tensor for tensor, _ in inputs], served.versions())
     for (_, chunk_frames), (_, fits), outputs in zip(chunks, inputs, all_outputs, strict=True):
         for index, (frame, fit) in enumerate(zip(chunk_frames, fits, strict=True)):
             try:
@@ -81,14 +84,16 @@ def predict(
                         index,
                         fit,
                         frame,
-                        keypoint_names=settings.keypoints,
+                        rig=model_set.rig,
                         thresholds=deps.thresholds,
                         options=options,
                     )
                 )
             except (ValueError, IndexError) as error:
-                # The serving model does not match the configured rig: no retry will fix that.
-                raise PermanentError(f"model output does not match the configuration: {error}") from error
+                # The serving model does not match its set's rig: no retry will fix that.
+                raise PermanentError(
+                    f"set {served.version} ({model_set.name}) does not match its rig {model_set.rig.name}: {error}"
+                ) from error
     return results
 
 
@@ -125,11 +130,11 @@ def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
     images = list(deps.fetch_pool.map(lambda frame: fetch_frame(deps, frame.uri), event.frames))
 
     def run() -> tuple[list[FramePredictions], dict[str, str]]:
-        versions = deps.versions.current()
+        served = deps.serving.current()
         try:
-            return predict(deps, images, list(event.frames), versions), versions
+            return predict(deps, images, list(event.frames), served), served.versions()
         except TritonUnavailableError:
-            deps.versions.invalidate()  # a restart or a rollback may have changed what is loaded
+            deps.serving.invalidate()  # a restart or a rollback may have changed what is loaded
             raise
 
     predictions, versions = deps.triton_retry.call(
@@ -152,7 +157,7 @@ def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
 
 def handle_model_promoted(event: ModelPromoted, deps: Deps) -> None:
     """A new model version to serve: re-read what Triton has loaded; wait until it has this one."""
-    versions = deps.versions.refresh()
+    versions = deps.serving.refresh().versions()
     serving = int(versions.get(event.model_name, "0"))
     if serving < event.model_version:
         raise TritonUnavailableError(

@@ -17,12 +17,14 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import numpy as np
 import tritonclient.http.aio as triton_aio
 from labelloop.errors import RetryableError
+from labelloop.model_set import ModelSet
 from labelloop.yolo import FloatArray, PixelArray
 from tritonclient.utils import InferenceServerException
 
@@ -108,53 +110,71 @@ class TritonModels:
         self._thread.join(timeout=5)
 
 
-class ServingVersions:
-    """Which version of each model to call: the newest one Triton has loaded.
+class SetSource(Protocol):
+    """Where the serving model set is declared (the registry; a port so pure-logic tests pass a fake)."""
 
-    The trainer writes a version into the repository only when it is promoted, so "newest
-    loaded" is "promoted"; a rollback removes the version and the previous one becomes newest.
-    Refreshed every ``refresh_s`` (a ModelPromoted reaches one inference task; the others learn
-    of it here) and at once when a promotion arrives.
+    def serving_set(self) -> tuple[int, ModelSet] | None: ...
+
+
+@dataclass(frozen=True)
+class ServedSet:
+    version: int
+    model_set: ModelSet
+
+    def versions(self) -> dict[str, str]:
+        return self.model_set.versions()
+
+
+class ServingSet:
+    """The model set to call: the one the registry names as serving, once Triton has loaded it.
+
+    The registry is the one declaration of what serves (its rig, input size, and each slot's
+    version), so a promotion or an import switches inference without a restart. Re-read every
+    ``refresh_s`` (a ModelPromoted reaches one inference task; the others learn of it here) and
+    at once when a promotion arrives.
     """
 
     def __init__(
         self,
         server: ModelServer,
-        models: tuple[str, ...],
+        source: SetSource,
         *,
         refresh_s: float,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._server = server
-        self._models = models
+        self._source = source
         self._refresh_s = refresh_s
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._versions: dict[str, str] = {}
+        self._served: ServedSet | None = None
         self._fetched_at = float("-inf")
 
-    def current(self) -> dict[str, str]:
+    def current(self) -> ServedSet:
         with self._lock:
-            if self._monotonic() - self._fetched_at >= self._refresh_s:
+            if self._served is None or self._monotonic() - self._fetched_at >= self._refresh_s:
                 self._refresh_locked()
-            return dict(self._versions)
+            assert self._served is not None  # noqa: S101 - _refresh_locked sets it or raises
+            return self._served
 
-    def refresh(self) -> dict[str, str]:
+    def refresh(self) -> ServedSet:
         with self._lock:
             self._refresh_locked()
-            return dict(self._versions)
+            assert self._served is not None  # noqa: S101 - as above
+            return self._served
 
     def invalidate(self) -> None:
-        """Re-read the versions on the next call."""
+        """Re-read the set on the next call."""
         with self._lock:
             self._fetched_at = float("-inf")
 
     def _refresh_locked(self) -> None:
-        versions = {}
-        for model in self._models:
-            ready = self._server.ready_versions(model)
-            if not ready:
-                raise TritonUnavailableError(f"Triton has no loaded version of {model}")
-            versions[model] = str(ready[-1])
-        self._versions = versions
+        declared = self._source.serving_set()
+        if declared is None:
+            raise TritonUnavailableError("no model set is installed yet (the registry names none serving)")
+        version, model_set = declared
+        for model, slot in model_set.models.items():
+            if slot.version not in self._server.ready_versions(model):
+                raise TritonUnavailableError(f"Triton has not loaded {model} v{slot.version} of set {version} yet")
+        self._served = ServedSet(version, model_set)
         self._fetched_at = self._monotonic()

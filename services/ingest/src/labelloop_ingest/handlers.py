@@ -75,8 +75,14 @@ def classify(bucket: str, key: str, uploads_bucket: str) -> UploadKind:
 
 
 def clip_id_for(key: str, event_id: str) -> str:
-    """Readable and unique per object version: ``cabin-01-rain-3f9c2a1b07``."""
-    stem = re.sub(r"[^a-z0-9]+", "-", PurePosixPath(key).stem.lower()).strip("-")[:40] or "upload"
+    """Readable, stable and unique per object version, folders included:
+    ``clips/cam 1/drive 7/clip_001.mp4`` → ``cam-1-drive-7-clip-001-3f9c2a1b07``.
+
+    The hash (of bucket, key and version) keeps two folders' ``clip_001.mp4`` apart even where the
+    readable part, cut to its last 40 characters, is the same."""
+    relative = PurePosixPath(key.split("/", 1)[-1])
+    readable = str(relative.with_suffix("")) if relative.suffix else str(relative)
+    stem = re.sub(r"[^a-z0-9]+", "-", readable.lower()).strip("-")[-40:].strip("-") or "upload"
     return f"{stem}-{event_id[:10]}"
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from labelloop import get_logger
 from labelloop.dataset import effective_lines
 from labelloop.model_set import MODEL_SET, ModelName
-from labelloop.rig import IN_CABIN_17
+from labelloop.rig import Rig
 from labelloop.s3_uri import split_s3_uri
 
 from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson
@@ -37,11 +37,12 @@ class CollectedLabels:
 
 
 def collect_labels(
-    s3: S3Client, data_bucket: str, *, include_auto: bool = False, auto_min_confidence: float = 1.0
+    s3: S3Client, data_bucket: str, *, rig: Rig, include_auto: bool = False, auto_min_confidence: float = 1.0
 ) -> CollectedLabels:
-    """Every effective manifest line of ``dataset/``, turned into training frames per model."""
+    """Every effective manifest line of ``dataset/``, turned into training frames (of ``rig``'s points) per model."""
     lines = effective_lines(s3, data_bucket)
-    frames = labeled_frames(s3, lines.values(), include_auto=include_auto, auto_min_confidence=auto_min_confidence)
+    frames = labeled_frames(s3, lines.values(), rig=rig, include_auto=include_auto,
+                            auto_min_confidence=auto_min_confidence)  # fmt: skip
     return CollectedLabels(frames, data_hash(lines))
 
 
@@ -58,7 +59,7 @@ def _confident(line: dict[str, Any], modality: str, minimum: float) -> bool:
     return bool(scores) and min(scores) >= minimum
 
 
-def _persons(line: dict[str, Any], width: int, height: int) -> tuple[LabeledPerson, ...]:
+def _persons(line: dict[str, Any], width: int, height: int, rig: Rig) -> tuple[LabeledPerson, ...]:
     """Skeletons from crowdKeypoint points; a person's box spans its located points, padded 10%."""
     grouped: dict[int, dict[str, tuple[float, float, Any]]] = defaultdict(dict)
     for point in (line.get("keypoints") or {}).get("crowdKeypoint", {}).get("keypoints", []):
@@ -76,13 +77,18 @@ def _persons(line: dict[str, Any], width: int, height: int) -> tuple[LabeledPers
         pad_x, pad_y = 0.1 * (max(xs) - min(xs)) + 4, 0.1 * (max(ys) - min(ys)) + 4
         left, top = max(0.0, min(xs) - pad_x), max(0.0, min(ys) - pad_y)
         right, bottom = min(float(width), max(xs) + pad_x), min(float(height), max(ys) + pad_y)
-        filled = {name: points.get(name, (0.0, 0.0, "outside")) for name in IN_CABIN_17.keypoints}
+        filled = {name: points.get(name, (0.0, 0.0, "outside")) for name in rig.keypoints}
         persons.append(LabeledPerson(box=(left, top, right - left, bottom - top), keypoints=filled))
     return tuple(persons)
 
 
 def labeled_frames(
-    s3: S3Client, lines: Iterable[dict[str, Any]], *, include_auto: bool = False, auto_min_confidence: float = 1.0
+    s3: S3Client,
+    lines: Iterable[dict[str, Any]],
+    *,
+    rig: Rig,
+    include_auto: bool = False,
+    auto_min_confidence: float = 1.0,
 ) -> dict[ModelName, list[LabeledFrame]]:
     """The training frames per model: human labels, and confident auto-labels if ``include_auto``."""
     chosen: dict[ModelName, list[LabeledFrame]] = {model: [] for model in MODEL_SET}
@@ -105,7 +111,7 @@ def labeled_frames(
             for a in (line.get("head") or {}).get("annotations", [])
         )
         frame = LabeledFrame(name=hashlib.sha256(line["source-ref"].encode()).hexdigest()[:16], image=np.asarray(image),
-                             persons=_persons(line, width, height), heads=heads)  # fmt: skip
+                             persons=_persons(line, width, height, rig), heads=heads)  # fmt: skip
         if use["head"]:
             chosen["head"].append(frame)
         if use["keypoints"]:

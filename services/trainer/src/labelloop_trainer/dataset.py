@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labelloop.model_set import MODEL_SET, ModelName
-from labelloop.rig import IN_CABIN_17
+from labelloop.rig import Rig
 from labelloop.synth.scene import Camera
 
 from labelloop_trainer.initial_models import synthetic_frames
@@ -25,10 +25,11 @@ class Holdout:
 
     seeds: range
     camera: Camera
+    rig: Rig
     data: dict[ModelName, Path]
 
 
-def write_holdout(root: Path, *, first_seed: int, size: int, camera: Camera) -> Holdout:
+def write_holdout(root: Path, *, first_seed: int, size: int, camera: Camera, rig: Rig) -> Holdout:
     """The holdout's datasets written under ``root/holdout``."""
     seeds = range(first_seed, first_seed + size)
     width, height = SCENE_SIZE
@@ -37,11 +38,11 @@ def write_holdout(root: Path, *, first_seed: int, size: int, camera: Camera) -> 
             root / "holdout" / model,
             {"val": synthetic_frames(seeds, width=width, height=height, camera=camera)},
             model,
-            IN_CABIN_17,
+            rig,
         )
         for model in MODEL_SET
     }
-    return Holdout(seeds, camera, data)
+    return Holdout(seeds, camera, rig, data)
 
 
 def write_training_sets(
@@ -55,7 +56,7 @@ def write_training_sets(
         synthetic_frames(holdout.seeds[:VALIDATION_SCENES], width=width, height=height, camera=holdout.camera)
     )
     return {
-        model: write_dataset(root / "data" / model, {"train": frames[model], "val": val}, model, IN_CABIN_17)
+        model: write_dataset(root / "data" / model, {"train": frames[model], "val": val}, model, holdout.rig)
         if frames[model]
         else None
         for model in MODEL_SET

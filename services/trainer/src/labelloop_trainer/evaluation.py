@@ -37,7 +37,7 @@ def visibility_accuracy(
             frame = FrameRef(
                 uri="s3://holdout-frames/x.jpg", frame_no=index, timestamp_s=0.0, width=width, height=height
             )
-            predicted = decode_frame(outputs, index, fits[index], frame, keypoint_names=rig.keypoints,
+            predicted = decode_frame(outputs, index, fits[index], frame, rig=rig,
                                      thresholds=Thresholds()).persons  # fmt: skip
             for truth in scene.persons:
                 total += len(rig)

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labelloop.model_set import ModelName
-from labelloop.rig import IN_CABIN_17
+from labelloop.model_set import ModelName, read_set_folder
 
+from labelloop_trainer.checkpoints import PreparedCheckpoint, prepare_checkpoint
 from labelloop_trainer.collect import labeled_frames
 from labelloop_trainer.dataset import write_holdout, write_training_sets
 from labelloop_trainer.evaluation import evaluate
@@ -20,7 +20,7 @@ from labelloop_trainer.settings import TrainerSettings
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["TrainerSettings", "train_comparison"]
+__all__ = ["PreparedCheckpoint", "TrainerSettings", "prepare_checkpoint", "train_comparison"]
 
 
 def train_comparison(
@@ -33,9 +33,11 @@ def train_comparison(
     """A round's training and holdout evaluation on ``lines``, without registering or serving the
     result: a comparison arm (the demo's random arm), trained and measured exactly like the loop's
     models. Weights stay under ``root``."""
+    model_set = read_set_folder(settings.initial_models)
+    imgsz = settings.imgsz or model_set.imgsz
     holdout = write_holdout(root, first_seed=settings.holdout_seed, size=settings.holdout_size,
-                            camera=settings.holdout_camera)  # fmt: skip
-    training_sets = write_training_sets(labeled_frames(s3, lines), holdout, root)
-    candidate = fine_tune(training_sets, parent_weights, root, epochs=settings.epochs, imgsz=settings.imgsz)
-    metrics = evaluate(candidate, holdout, rig=IN_CABIN_17, workdir=root, imgsz=settings.imgsz)
+                            camera=settings.holdout_camera, rig=model_set.rig)  # fmt: skip
+    training_sets = write_training_sets(labeled_frames(s3, lines, rig=model_set.rig), holdout, root)
+    candidate = fine_tune(training_sets, parent_weights, root, epochs=settings.epochs, imgsz=imgsz)
+    metrics = evaluate(candidate, holdout, rig=model_set.rig, workdir=root, imgsz=imgsz)
     return candidate.weights, metrics

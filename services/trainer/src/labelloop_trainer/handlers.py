@@ -46,8 +46,11 @@ def train_when_due(deps: Deps, owner: str, now: float | None = None) -> RoundRes
     try:
         log.info("trainer.training_started", labels=labels)
         result = run_round(deps, labels)
+        # Counted off even when the round was skipped: the labels stay in dataset/ for the next round
+        # that can train, and the trigger waits for the next threshold instead of retrying every check.
         deps.registry.add_labels(-labels)
-        log.info("trainer.training_finished", version=result.version, promoted=result.promoted)
+        if result is not None:
+            log.info("trainer.training_finished", version=result.version, promoted=result.promoted)
         return result
     finally:
         deps.registry.release(owner)

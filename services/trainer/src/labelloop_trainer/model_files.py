@@ -1,17 +1,18 @@
-"""A model set's files in the registry bucket (``registry/<version>/<model>.pt|.onnx``), and version 1.
+"""A model set's files in the registry bucket (``registry/<version>/<model>.pt|.onnx``), and the
+serving set the trainer starts from.
 
-Version 1 is the shipped set: uploaded and evaluated on the holdout the first time a round needs it.
+The first set is installed by whoever starts the stack (``labelloop up``), or here when a fresh
+stack has none; either way it is recorded unmeasured, and measured on the holdout the first time
+a round needs its metrics.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labelloop.model_registry import VersionRecord
-from labelloop.model_set import MODEL_SET, ModelName
-from labelloop.rig import IN_CABIN_17
+from labelloop.model_install import install_first_set, registry_key
+from labelloop.model_set import MODEL_SET, SET_FILE, ModelName, ModelSet, SlotModel, file_sha256
 from labelloop.s3_uri import s3_uri
 
 from labelloop_trainer.evaluation import evaluate
@@ -21,31 +22,47 @@ if TYPE_CHECKING:
     from labelloop_trainer.dataset import Holdout
     from labelloop_trainer.deps import Deps
 
-INITIAL_VERSION = 1
-
-
-def registry_key(version: int, file_name: str) -> str:
-    return f"registry/{version}/{file_name}"
-
 
 def registry_uri(deps: Deps, version: int, model: ModelName) -> str:
     return s3_uri(deps.models_bucket, registry_key(version, f"{model}.onnx"))
 
 
-def download_weights(deps: Deps, version: int, target: Path) -> dict[ModelName, Path]:
-    """The set's ``.pt`` files, to fine-tune from."""
+def download_set(deps: Deps, model_set: ModelSet, target: Path) -> ModelFiles:
+    """The set's ``.pt`` and ``.onnx`` files (each where its slot's version put it), to fine-tune
+    from and to measure."""
     target.mkdir(parents=True, exist_ok=True)
-    files: dict[ModelName, Path] = {}
-    for model in MODEL_SET:
-        path = target / f"{model}.pt"
-        deps.clients.s3.download_file(deps.models_bucket, registry_key(version, path.name), str(path))
-        files[model] = path
-    return files
+    weights: dict[ModelName, Path] = {}
+    onnx: dict[ModelName, Path] = {}
+    for model, slot in model_set.models.items():
+        weights[model], onnx[model] = target / f"{model}.pt", target / f"{model}.onnx"
+        for path in (weights[model], onnx[model]):
+            deps.clients.s3.download_file(deps.models_bucket, registry_key(slot.version, path.name), str(path))
+    return ModelFiles(weights, onnx)
 
 
-def upload_set(deps: Deps, version: int, files: ModelFiles) -> None:
+def trained_set(parent: ModelSet, version: int, files: ModelFiles, *, parent_version: int) -> ModelSet:
+    """The declaration of a round's candidate: the parent's rig and input size, every model new."""
+    return parent.model_copy(
+        update={
+            "models": {
+                model: SlotModel(
+                    version=version,
+                    source="trained",
+                    sha256=file_sha256(files.onnx[model]),
+                    origin=f"fine-tuned from set {parent_version}",
+                )
+                for model in MODEL_SET
+            }
+        }
+    )
+
+
+def upload_set(deps: Deps, version: int, files: ModelFiles, model_set: ModelSet) -> None:
+    # The weights of a model carried over from the parent live in another folder than the candidate's.
     for path in [*files.weights.values(), *files.onnx.values()]:
         deps.clients.s3.upload_file(str(path), deps.models_bucket, registry_key(version, path.name))
+    deps.clients.s3.put_object(Bucket=deps.models_bucket, Key=registry_key(version, SET_FILE),
+                               Body=model_set.to_json().encode())  # fmt: skip
 
 
 def shipped_set(source: Path) -> ModelFiles:
@@ -55,12 +72,25 @@ def shipped_set(source: Path) -> ModelFiles:
     )
 
 
-def ensure_initial_version(deps: Deps, holdout: Holdout, work: Path) -> None:
-    """Register the shipped set as version 1, serving, with its holdout metrics, unless a set serves already."""
-    if deps.registry.serving() is not None:
-        return
-    shipped = shipped_set(deps.settings.initial_models)
-    upload_set(deps, INITIAL_VERSION, shipped)
-    metrics = evaluate(shipped, holdout, rig=IN_CABIN_17, workdir=work, imgsz=deps.settings.imgsz)
-    deps.registry.record(VersionRecord(INITIAL_VERSION, "promoted", metrics, "initial", None, time.time(), 0))
-    deps.registry.set_serving(INITIAL_VERSION)
+def serving_set(deps: Deps) -> tuple[int, ModelSet]:
+    """The version and declaration of the set that serves, installing the shipped one on a fresh stack."""
+    install_first_set(deps.settings.initial_models, registry=deps.registry, s3=deps.clients.s3,
+                      models_bucket=deps.models_bucket, repository=deps.settings.model_repository,
+                      backend=deps.settings.triton_backend)  # fmt: skip
+    serving = deps.registry.serving_set()
+    if serving is None:
+        raise LookupError("the registry names a serving version without a model set declaration")
+    return serving
+
+
+def measured_metrics(
+    deps: Deps, version: int, model_set: ModelSet, holdout: Holdout, work: Path, *, imgsz: int
+) -> dict[str, float]:
+    """The holdout metrics of ``version``; measured (from its registry files) and recorded if it has none yet."""
+    metrics = deps.registry.metrics_of(version) or {}
+    if metrics:
+        return metrics
+    files = download_set(deps, model_set, work / f"set-{version}")
+    metrics = evaluate(files, holdout, rig=model_set.rig, workdir=work, imgsz=imgsz)
+    deps.registry.set_metrics(version, metrics)
+    return metrics

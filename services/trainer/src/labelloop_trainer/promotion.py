@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 import tritonclient.http as triton_http
 from labelloop import ModelPromoted
+from labelloop.model_install import registry_key
 from labelloop.model_registry import VersionRecord
-from labelloop.model_set import MODEL_SET
+from labelloop.model_set import MODEL_SET, ModelSet
 from labelloop.triton_repository import YOLO_INPUTS, YOLO_OUTPUTS, write_onnx_model
 
 from labelloop_trainer.evaluation import not_worse
-from labelloop_trainer.model_files import registry_key, registry_uri, upload_set
+from labelloop_trainer.model_files import registry_uri, upload_set
 
 if TYPE_CHECKING:
     from labelloop_trainer.deps import Deps
@@ -31,6 +32,7 @@ def register(  # noqa: PLR0917 - one call per round, every value named at the ca
     version: int,
     parent: int,
     candidate: ModelFiles,
+    candidate_set: ModelSet,
     metrics: dict[str, float],
     serving_metrics: dict[str, float],
     *,
@@ -39,11 +41,12 @@ def register(  # noqa: PLR0917 - one call per round, every value named at the ca
 ) -> bool:
     """Upload and record the candidate, promoted or rejected by the guard; True if promoted."""
     promoted = not_worse(metrics, serving_metrics, deps.settings.promote_tolerance)
-    upload_set(deps, version, candidate)
+    upload_set(deps, version, candidate, candidate_set)
     summary = json.dumps({"metrics": metrics, "serving": serving_metrics, "parent": parent}).encode()
     deps.clients.s3.put_object(Bucket=deps.models_bucket, Key=registry_key(version, "metrics.json"), Body=summary)
     status = "promoted" if promoted else "rejected"
-    deps.registry.record(VersionRecord(version, status, metrics, data_hash, parent, time.time(), labels))
+    deps.registry.record(VersionRecord(version, status, metrics, data_hash, parent, time.time(), labels,
+                                       model_set=candidate_set.model_dump(mode="json")))  # fmt: skip
     return promoted
 
 

@@ -21,7 +21,9 @@ class TrainerSettings(WorkerSettings):
     check_every_s: float = Field(default=5.0, gt=0, description="Real seconds between two checks for a due training.")
     lock_ttl_s: int = Field(default=3 * 3600, ge=60, description="A training lock older than this is taken over.")
     epochs: int = Field(default=5, ge=1, description="Fine-tuning epochs per model and round.")
-    imgsz: int = Field(default=160, ge=32, multiple_of=32, description="Training and evaluation input size.")
+    imgsz: int | None = Field(
+        default=None, ge=32, multiple_of=32, description="Training and evaluation input size; default: the set's own."
+    )
     include_auto: bool = Field(default=False, description="Train on confident auto-labels too, not only human ones.")
     auto_min_confidence: float = Field(default=0.9, ge=0, le=1, description="Lowest auto-label confidence trained on.")
     holdout_seed: int = Field(default=2_000_000, description="First seed of the fixed synthetic holdout.")
@@ -34,7 +36,9 @@ class TrainerSettings(WorkerSettings):
     promote_tolerance: float = Field(
         default=0.01, ge=0, le=1, description="A candidate may trail the serving model by this much per metric."
     )
-    initial_models: Path = Field(default=Path("models/initial"), description="The shipped models (version 1).")
+    initial_models: Path = Field(
+        default=Path("models/initial"), description="The model set folder installed as version 1 on a fresh stack."
+    )
     model_repository: Path = Field(default=Path("model-repository"), description="Triton's model repository.")
     triton_url: str = Field(default="127.0.0.1:8000", description="Triton's HTTP endpoint, to load new versions.")
     triton_backend: Literal["python", "onnxruntime"] = Field(

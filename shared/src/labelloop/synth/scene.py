@@ -18,7 +18,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from labelloop.rig import BODY_JOINTS
+from labelloop.rig import IN_CABIN_17
+
+BODY_JOINTS = IN_CABIN_17.keypoints
+"""Every joint the generator places and knows the visibility of: the in-cabin rig's points."""
 
 Image = NDArray[np.uint8]
 Visibility = Literal["visible", "occluded", "outside"]

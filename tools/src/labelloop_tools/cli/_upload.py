@@ -5,7 +5,7 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from boto3.s3.transfer import TransferConfig
 from labelloop.s3_uri import s3_uri
@@ -25,11 +25,27 @@ class PlannedUpload:
     size: int
 
 
+def upload_path(argument: Path, file: Path) -> PurePosixPath:
+    """The path a file keeps in its key: as the user named it, when that is relative and stays in
+    the working folder (``cam 1/drive 7/clip_001.mp4``); otherwise from the named folder (or file)
+    on (``/media/drive 7/x.mp4`` named as ``/media/drive 7`` → ``drive 7/x.mp4``)."""
+    named = PurePosixPath(argument.as_posix())
+    if not named.is_absolute() and ".." not in named.parts:
+        return PurePosixPath(file.as_posix())
+    base = argument.resolve()
+    return (
+        PurePosixPath(base.name) / file.resolve().relative_to(base).as_posix()
+        if argument.is_dir()
+        else PurePosixPath(file.name)
+    )
+
+
 def plan_uploads(paths: Iterable[Path]) -> tuple[list[PlannedUpload], list[str]]:
     """Expand directories, map files to keys; return (uploads, errors). Nothing is sent here.
 
-    A file named explicitly with an unsupported type is an error; inside a directory such files
-    are skipped, since folders of clips often hold sidecar files.
+    Keys keep the folders (:func:`upload_path`). A file named explicitly with an unsupported type
+    is an error; inside a directory such files are skipped, since folders of clips often hold
+    sidecar files.
     """
     planned: list[PlannedUpload] = []
     errors: list[str] = []
@@ -43,7 +59,7 @@ def plan_uploads(paths: Iterable[Path]) -> tuple[list[PlannedUpload], list[str]]
             continue
         for file in files:
             try:
-                planned.append(PlannedUpload(file, key_for(file.name), file.stat().st_size))
+                planned.append(PlannedUpload(file, key_for(str(upload_path(path, file))), file.stat().st_size))
             except ValueError as error:
                 errors.append(str(error))
     keys = [p.key for p in planned]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,9 +17,10 @@ from types import FrameType
 from labelloop.aws import AwsClients
 from labelloop.exit_codes import ExitCode
 from labelloop.logs import get_logger
+from labelloop.model_install import install_first_set
+from labelloop.model_registry import Registry
 from labelloop.provision import provision
 from labelloop.topology import PROCESSES, TOPOLOGY, StackNames
-from labelloop.triton_repository import seed_initial_models
 
 from labelloop_tools.local._children import spawn
 from labelloop_tools.local.moto import MotoServer, free_port
@@ -128,8 +130,8 @@ class EmbeddedStack:
         self._drain_timeout_s = drain_timeout_s
         self._extra_env = extra_env or {}
         self._moto = MotoServer(port=port, log_path=state_dir / "moto.log")
-        # Triton serves the model repository under the state dir, seeded with the shipped models;
-        # the trainer adds versions there. None: no Triton (stacks without inference).
+        # Triton serves the model repository under the state dir, seeded with the model set in
+        # this folder; the trainer adds versions there. None: no Triton (stacks without inference).
         self._initial_models = initial_models
         self.model_repository = state_dir / "model-repository"
         self._triton: TritonServer | None = None
@@ -196,10 +198,19 @@ class EmbeddedStack:
             self._shutdown()
         return ExitCode.OK
 
-    def _start_triton(self, initial_models: Path) -> None:
-        written = seed_initial_models(self.model_repository, initial_models)
-        if written:
-            log.info("stack.models_installed", models=written, repository=str(self.model_repository))
+    def _start_triton(self, model_set_folder: Path) -> None:
+        # The emulator starts empty, so the registry does too: a repository left by an earlier run
+        # (another set, the trainer's versions) would serve models the registry does not name.
+        shutil.rmtree(self.model_repository, ignore_errors=True)
+        clients = local_clients(self.endpoint_url)
+        registry = Registry(clients.dynamodb, self._names.physical("models"))
+        installed = install_first_set(model_set_folder, registry=registry,
+                                      s3=clients.s3, models_bucket=self._names.physical("models"),
+                                      repository=self.model_repository)  # fmt: skip
+        if installed is not None:
+            log.info("stack.models_installed", model_set=installed.name, rig=installed.rig.name,
+                     visibility_rule=installed.visibility_rule, head_rule=installed.head_rule,
+                     repository=str(self.model_repository))  # fmt: skip
         self._triton = TritonServer(
             self.model_repository,
             self._state_dir / "triton",
