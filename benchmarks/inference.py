@@ -32,7 +32,8 @@ from labelloop import FrameRef
 from labelloop.model_set import MODEL_SET
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import render, sample_scene
-from labelloop.triton_repository import seed_initial_models
+from labelloop.model_set import read_set_folder
+from labelloop.triton_repository import write_model_set
 from labelloop.visibility import Thresholds, decode_frame
 from labelloop.yolo import FloatArray, Letterbox, batch
 from labelloop_inference.triton import TritonModels
@@ -98,7 +99,7 @@ def main() -> None:
     }
     rows = []
     with tempfile.TemporaryDirectory(prefix="labelloop-bench-") as work:
-        seed_initial_models(Path(work) / "repo", args.models)
+        write_model_set(Path(work) / "repo", args.models, read_set_folder(args.models))
         with TritonServer(Path(work) / "repo", Path(work) / "workspace", explicit_model_control=True) as server:
             client = TritonModels(server.http_url)
             versions = dict.fromkeys(MODEL_SET, "1")

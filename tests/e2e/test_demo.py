@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from labelloop_tools.demo.plan import DemoPlan
 from labelloop_tools.local.stack import LOCAL_AWS_ENV
+from labelloop_tools.model_sets import DEFAULT_SET_FOLDER, install_default_set
 
 REPO = Path(__file__).parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -32,9 +33,11 @@ def test_the_quick_demo_accounts_for_every_frame_promotes_a_model_and_writes_its
     not, the trainer promotes a better model, the random arm trains on as many frames, and the report has
     its four plots."""
     out = tmp_path / "report"
+    real_set = REPO / DEFAULT_SET_FOLDER
+    install_default_set(real_set)
     run = subprocess.run(
         [sys.executable, "-m", "labelloop_tools", "demo", "--quick", "--out", str(out), "--models",
-         str(REPO / "models" / "initial")],
+         str(REPO / "models" / "initial"), "--real-models", str(real_set)],
         env={**os.environ, **LOCAL_AWS_ENV}, cwd=tmp_path, capture_output=True, text=True, timeout=1140, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -65,3 +68,13 @@ def test_the_quick_demo_accounts_for_every_frame_promotes_a_model_and_writes_its
     assert report["quality"]["auto_accepted"]["head_recall"] is not None
     assert "every frame accounted for" in html
     assert "Report:" in run.stdout
+
+    # The last act: the real set on the ultralytics wheel's two photos, drawn, with the selector's decision.
+    photos = {photo["name"]: photo for photo in report["real_photos"]}
+    assert set(photos) == {"bus.jpg", "zidane.jpg"}
+    assert photos["bus.jpg"]["persons"] >= 3
+    assert photos["zidane.jpg"]["persons"] >= 2
+    for photo in photos.values():
+        assert (out / photo["picture"]).read_bytes().startswith(PNG_MAGIC)
+        assert photo["decision"] in html
+    assert "Real photos, real model set" in html

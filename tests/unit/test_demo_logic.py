@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
+from labelloop.rig import COCO17
 from labelloop_tools.demo.ledger import FrameRecord
 from labelloop_tools.demo.plan import DemoPlan
 from labelloop_tools.demo.quality import Labels, Score, labels_of, score
+from labelloop_tools.demo.showcase import COLOURS, HEAD_COLOUR, PERSON_COLOUR, draw_labels
 
 MODALITIES = ("head", "keypoints")
 
@@ -89,3 +92,25 @@ def test_the_demo_turns_off_what_would_leave_frames_without_a_final_fate() -> No
     assert env["LABELLOOP_SELECTOR_MAX_HUMAN_PER_CLIP"] == env["LABELLOOP_SELECTOR_MAX_HUMAN_PER_HOUR"] == "0"
     assert env["LABELLOOP_TRAINER_HOLDOUT_CAMERA"] == DemoPlan().camera
     assert DemoPlan.quick().rounds < DemoPlan().rounds
+
+
+def test_real_photo_drawing_shows_bones_by_visibility_and_boxes() -> None:
+    """The report's drawing: a bone between two visible points is green, one to an occluded point orange,
+    outside points are not drawn, person and head boxes are outlined."""
+    points = [
+        {"label": "left_shoulder", "x": 20, "y": 50, "visibility": "visible", "person": 0},
+        {"label": "right_shoulder", "x": 80, "y": 50, "visibility": "visible", "person": 0},
+        {"label": "left_elbow", "x": 20, "y": 90, "visibility": "occluded", "person": 0},
+        {"label": "left_wrist", "x": 60, "y": 150, "visibility": "outside", "person": 0},
+    ]
+    line = {
+        "keypoints": {"crowdKeypoint": {"keypoints": points}},
+        "keypoints-metadata": {"persons": [{"box": {"left": 5, "top": 5, "width": 150, "height": 150}}]},
+        "head": {"annotations": [{"left": 30, "top": 10, "width": 40, "height": 30}]},
+    }
+    drawn = draw_labels(np.zeros((200, 200, 3), np.uint8), line, COCO17)
+    assert tuple(drawn[50, 50]) == COLOURS["visible"]
+    assert tuple(drawn[70, 20]) == COLOURS["occluded"]
+    assert tuple(drawn[120, 40]) == (0, 0, 0)  # elbow → wrist: the wrist is outside, no bone
+    assert tuple(drawn[100, 5]) == PERSON_COLOUR
+    assert tuple(drawn[25, 30]) == HEAD_COLOUR

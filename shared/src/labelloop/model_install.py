@@ -1,8 +1,10 @@
 """Installing a prepared model set into a stack: Triton's repository, the registry bucket and table.
 
-The local launcher installs the set it serves this way before Triton starts; the trainer does the
-same when it finds a registry with no set (a fresh production stack). A stack that serves a set
-already is left alone, so restarting ``labelloop up`` never undoes a promotion.
+The local launcher installs the set it serves this way before Triton starts; docker compose's
+one-off ``models-init`` step runs ``python -m labelloop.model_install`` (settings prefixed
+``LABELLOOP_MODEL_INSTALL_``); the trainer does the same when it finds a registry with no set (a
+fresh production stack). A stack that serves a set already is left alone, so a restart never
+undoes a promotion.
 """
 
 from __future__ import annotations
@@ -11,8 +13,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import Field, ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from labelloop.aws import AwsClients
+from labelloop.exit_codes import ExitCode
+from labelloop.logs import configure_logging, get_logger
 from labelloop.model_registry import Registry, VersionRecord
 from labelloop.model_set import SET_FILE, ModelSet, read_set_folder
+from labelloop.settings import ServiceSettings
+from labelloop.topology import StackNames
 from labelloop.triton_repository import write_model_set
 
 if TYPE_CHECKING:
@@ -61,3 +72,48 @@ def install_first_set(
     )
     registry.set_serving(FIRST_VERSION)
     return model_set
+
+
+log = get_logger()
+
+
+class ModelInstallSettings(ServiceSettings):
+    """``python -m labelloop.model_install``: which set folder goes into which stack and repository."""
+
+    model_config = SettingsConfigDict(env_prefix="LABELLOOP_MODEL_INSTALL_", extra="ignore", frozen=True)
+
+    folder: Path = Field(description="The model set folder (model-set.json + <slot>.onnx).")
+    repository: Path = Field(description="Triton's model repository to write the set's models into.")
+    backend: str = Field(default="onnxruntime", description="python (the local stack) or onnxruntime (a full Triton).")
+
+
+def main() -> int:
+    """Install a set from any service image (compose's ``models-init``). Exit codes as the CLI's."""
+    try:
+        settings = ModelInstallSettings()
+    except ValidationError as error:
+        configure_logging(service="model-install")
+        log.error("model_install.invalid_settings", errors=error.errors(include_url=False))
+        return ExitCode.CONFIG
+    configure_logging(service="model-install", level=settings.log_level, log_format=settings.log_format)
+    clients = AwsClients(endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+    names = StackNames(settings.stack)
+    try:
+        installed = install_first_set(settings.folder, registry=Registry(clients.dynamodb, names.physical("models")),
+                                      s3=clients.s3, models_bucket=names.physical("models"),
+                                      repository=settings.repository, backend=settings.backend)  # fmt: skip
+    except (FileNotFoundError, ValueError) as error:
+        log.error("model_install.no_model_set", error=str(error))
+        return ExitCode.CONFIG
+    except BotoCoreError as error:
+        log.error("model_install.endpoint_unreachable", error=str(error))
+        return ExitCode.UNAVAILABLE
+    except ClientError as error:
+        log.error("model_install.failed", error=str(error))
+        return ExitCode.FAILURE
+    log.info("model_install.done", installed=installed.name if installed else None)
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

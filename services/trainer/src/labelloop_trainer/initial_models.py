@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from labelloop.model_set import ModelName
+from labelloop.model_set import ModelName, ModelSet, SlotModel, file_sha256, write_set_folder
 from labelloop.rig import IN_CABIN_17, Rig
 from labelloop.synth import Camera, render, sample_scene
 
@@ -86,6 +86,12 @@ def build(args: argparse.Namespace, rig: Rig = IN_CABIN_17) -> dict[str, object]
         "models": summary,
     }
     (out / "initial-models.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_set_folder(out, ModelSet(
+        name="in-cabin-synthetic", rig=rig, imgsz=args.imgsz,
+        models={model: SlotModel(version=1, source="shipped", sha256=file_sha256(out / f"{model}.onnx"),
+                                 origin=f"{out} (trained by labelloop_trainer.initial_models)")
+                for model, _ in plan},
+    ))  # fmt: skip
     return record
 
 

@@ -218,6 +218,9 @@ def demo(
     models: Annotated[
         Path, typer.Option(help="The synthetic in-cabin model set the demo starts from (it has hidden truth).")
     ] = Path("models/initial"),
+    real_models: Annotated[
+        Path, typer.Option(help="The real model set whose pass over two real photos ends the report.")
+    ] = DEFAULT_SET_FOLDER,
 ) -> None:
     """Run the whole active-learning loop on a fresh embedded stack and write a report.
 
@@ -236,7 +239,12 @@ def demo(
         raise _fail(f"no shipped models in {models} (run from the repository root, or pass --models)", ExitCode.CONFIG)
     out.mkdir(parents=True, exist_ok=True)
     configure_logging(service="demo", level="WARNING")
-    run = DemoRun(plan, out.resolve(), models.resolve(), console)
+    real_set = real_models.resolve() if (real_models / "model-set.json").is_file() else None
+    if real_set is None:
+        console.print(
+            f"(no real model set in {real_models}: `labelloop models install` adds real photos to the report)"
+        )
+    run = DemoRun(plan, out.resolve(), models.resolve(), console, real_set=real_set)
     stack_runner = EmbeddedStack(state_dir=out / "stack", stack="demo", port=free_port(), initial_models=models,
                                  extra_env=plan.stack_env(), service_logs=out / "logs")  # fmt: skip
     console.print(f"Labelloop demo: {plan.rounds} round(s) x {plan.clips_per_round} clip(s); logs in {out / 'logs'}")

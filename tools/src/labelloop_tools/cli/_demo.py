@@ -17,6 +17,7 @@ from rich.text import Text
 from labelloop_tools.demo import report
 from labelloop_tools.demo.loop import DemoLoop, DemoResult, Snapshot
 from labelloop_tools.demo.plan import DemoPlan
+from labelloop_tools.demo.showcase import Showcased, run_showcase
 from labelloop_tools.local.stack import EmbeddedStack, local_clients
 
 log = get_logger()
@@ -61,6 +62,8 @@ class DemoRun:
     out: Path
     initial_models: Path
     console: Console
+    real_set: Path | None = None
+    """The real model set folder: its photos end the report (None: skipped)."""
     stop: threading.Event = field(default_factory=threading.Event)
     result: DemoResult | None = None
     report: dict[str, Any] | None = None
@@ -104,12 +107,25 @@ class DemoRun:
         finally:
             if interactive:
                 live.stop()
+        photos = self._showcase(stack, loop) if self.result is not None and self.result.finished else []
         try:
             if self.result is not None:
                 self.console.print("writing the report…")
                 self.report = report.build(self.result, loop.ledger, clients.s3)
-                self.html = report.write(self.report, self.result, self.out)
+                self.html = report.write(self.report, self.result, self.out, photos)
         except Exception:
             log.exception("demo.report_failed")
         finally:
             stack.stop()
+
+    def _showcase(self, stack: EmbeddedStack, loop: DemoLoop) -> list[Showcased]:
+        """The real set on the ultralytics wheel's two photos, in the same stack; [] if it cannot run."""
+        if self.real_set is None or stack.triton_url is None:
+            return []
+        self.console.print(f"real photos through the real model set ({self.real_set})…")
+        try:
+            return run_showcase(loop.target, loop.ledger, self.real_set, repository=stack.model_repository,
+                                triton_url=stack.triton_url, timeout_s=self.plan.round_timeout_s)  # fmt: skip
+        except Exception:
+            log.exception("demo.real_photos_failed")
+            return []

@@ -120,7 +120,7 @@ class DemoLoop:
         self._initial_models = initial_models
         self._on_progress = on_progress
         self._stop = stop
-        self._target = Target(clients, names, None, None)
+        self.target = Target(clients, names, None, None)
         self.ledger = Ledger(clients, names, plan.modalities)
         self.registry = Registry(clients.dynamodb, names.physical("models"))
         self.uploads: list[str] = []
@@ -158,7 +158,7 @@ class DemoLoop:
             self.result.seconds = time.monotonic() - self._began
             self.result.versions = self.registry.versions()
             self.result.serving = self.registry.serving()
-            self.result.dead_letters = {row.service: row.dead_letters for row in queue_rows(self._target)}
+            self.result.dead_letters = {row.service: row.dead_letters for row in queue_rows(self.target)}
         return self.result
 
     def _run_round(self, round_no: int) -> RoundRecord:
@@ -252,7 +252,7 @@ class DemoLoop:
                 elapsed_s=self._elapsed(),
                 uploaded_clips=len(self.uploads),
                 outcomes={str(k): v for k, v in outcomes.items()},
-                queues=queue_rows(self._target),
+                queues=queue_rows(self.target),
                 versions=self.registry.versions(),
                 serving=self.registry.serving(),
                 training=self.registry.training_owner() is not None,
@@ -281,7 +281,7 @@ class DemoLoop:
         lines = [truth_line(t, uri) for uri in picked if (t := truths.truth(uri)) is not None]
         plan = self.plan
         settings = TrainerSettings(stack=self._names.stack, epochs=plan.epochs, holdout_size=plan.holdout_size,
-                                   holdout_camera=plan.camera)  # fmt: skip
+                                   holdout_camera=plan.camera, initial_models=self._initial_models)  # fmt: skip
         parent = self._random_weights or {m: self._initial_models / f"{m}.pt" for m in MODEL_SET}
         root = Path(tempfile.mkdtemp(prefix=f"random-arm-{self._round}-", dir=self._workdir))
         weights, metrics = train_comparison(settings, self._clients.s3, lines, parent, root)

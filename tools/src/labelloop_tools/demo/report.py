@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from labelloop_tools.demo.ledger import Ledger
     from labelloop_tools.demo.loop import DemoResult, Sample
+    from labelloop_tools.demo.showcase import Showcased
 
 STAGES = ("extracted", "judged", "labeled")
 
@@ -246,8 +247,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write(report: dict[str, Any], result: DemoResult, out: Path) -> Path:
-    """Write report.json, plots/*.png and report.html into ``out``; returns the HTML's path."""
+def write(report: dict[str, Any], result: DemoResult, out: Path, photos: list[Showcased] | None = None) -> Path:
+    """Write report.json, plots/*.png (and the real photos) and report.html into ``out``; returns the HTML's path."""
     plots_dir = out / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
     figures = {"fates": plot_fates(report), "learning": plot_learning(report), "quality": plot_quality(report),
@@ -257,13 +258,36 @@ def write(report: dict[str, Any], result: DemoResult, out: Path) -> Path:
         images[name] = _png(fig)
         (plots_dir / f"{name}.png").write_bytes(images[name])
     report["plots"] = {name: f"plots/{name}.png" for name in figures}
+    report["real_photos"] = []
+    for photo in photos or []:
+        picture = f"plots/real-{Path(photo.name).stem}.png"
+        (out / picture).write_bytes(photo.picture)
+        report["real_photos"].append({"name": photo.name, "decision": photo.decision, "persons": photo.persons,
+                                      "heads": photo.heads, "picture": picture})  # fmt: skip
     (out / "report.json").write_text(json.dumps(report, indent=2))
     page = out / "report.html"
-    page.write_text(_html(report, images))
+    page.write_text(_html(report, images, photos or []))
     return page
 
 
-def _html(report: dict[str, Any], images: dict[str, bytes]) -> str:
+def _photos_html(photos: list[Showcased]) -> str:
+    if not photos:
+        return ""
+    figures = "".join(
+        f'<figure><img alt="{html.escape(p.name)}" src="data:image/png;base64,{base64.b64encode(p.picture).decode()}">'
+        f"<figcaption><b>{html.escape(p.name)}</b>: {p.persons} person(s), {p.heads} head box(es); "
+        f"the selector: <b>{html.escape(p.decision)}</b></figcaption></figure>"
+        for p in photos
+    )
+    return f"""<h2>Real photos, real model set</h2>
+<p>After the loop, the default real set (Ultralytics yolo11n-pose, COCO-17 keypoints; visibility from pose_main's
+confidence, head boxes from the face keypoints) was imported into the same stack and the two photos the ultralytics
+wheel ships were uploaded. White: person boxes; green: visible points and bones; orange: occluded; blue: head boxes.
+These labels are the model's (what people were shown, when the selector sent the photo to them).</p>
+<div class="grid">{figures}</div>"""
+
+
+def _html(report: dict[str, Any], images: dict[str, bytes], photos: list[Showcased]) -> str:
     frames, cost, quality_ = report["frames"], report["cost"], report["quality"]
     img = {n: f'<img alt="{n}" src="data:image/png;base64,{base64.b64encode(b).decode()}">' for n, b in images.items()}
     verdict = ("every frame accounted for" if frames["lost"] == 0 and frames["duplicated"] == 0
@@ -316,6 +340,7 @@ is worse by more than the trainer's PROMOTE_TOLERANCE (the holdout's noise, 0.01
 <h2>Throughput per round</h2>
 <p>Seconds from the round's upload until the last frame was extracted, judged, labeled; then training.</p>
 {_table(["round", "frames", "extracted", "judged", "labeled", "training", "frames/s to judged"], stages)}
+{_photos_html(photos)}
 <p class="sub">Dead letters: {html.escape(json.dumps(report["dead_letters"]))}. Raw numbers: report.json.</p>
 </body></html>
 """
