@@ -142,6 +142,7 @@ def test_visibility_rule_and_coordinates_on_crafted_confidences(
         eventually(lambda: worker.counts["handled"] >= 1, timeout_s=60)
     [ready] = predictions_out(aws, stack)
     assert ready.model_versions == {"pose_main": "1", "pose_visible": "1", "head": "1"}
+    assert ready.skeleton == list(IN_CABIN_17.skeleton)  # the serving set's rig, for whoever draws
     assert [p.frame.frame_no for p in ready.predictions] == [0, 1, 2]
     for frame in ready.predictions:
         [person] = frame.persons

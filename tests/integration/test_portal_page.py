@@ -22,7 +22,7 @@ from labelloop_portal.portal import Portal
 from labelloop_tools.local import free_port
 
 from tests.helpers import eventually
-from tests.predictions import frame
+from tests.predictions import RIG, frame
 
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -47,7 +47,8 @@ def page_task(aws: AwsClients, stack: ProvisionedStack) -> Iterator[tuple[Portal
     image = render(sample_scene(11, width=640, height=480)).image
     aws.s3.put_object(Bucket="test-data", Key="frames/page/000001.jpg", Body=cv2.imencode(".jpg", image)[1].tobytes())
     line = input_line(source_ref=predictions.frame.uri, object_key="obj#page-1", generation=0,
-                      frame={"clip_id": "page", **predictions.frame.model_dump(mode="json")},
+                      frame={"clip_id": "page", "skeleton": [[RIG[0], RIG[1]]],
+                             **predictions.frame.model_dump(mode="json")},
                       prefill=prefill(predictions, "keypoints", clock.now()))  # fmt: skip
     aws.sns.publish(TopicArn=topics[0], Message=json.dumps(line))
     portal.tick()
@@ -73,6 +74,12 @@ def test_a_person_moves_a_keypoint_marks_one_occluded_and_submits(
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(url)
             page.wait_for_selector("canvas[data-ready='1']")
+            # The task's skeleton joins points 0 and 1, (200, 150) and (230, 170): a bone crosses (215, 160).
+            pixel = "Array.from(document.getElementById('canvas').getContext('2d').getImageData(215, 160, 1, 1).data)"
+            with_bone = page.evaluate(pixel)
+            page.evaluate("task.skeleton = []; draw();")
+            assert page.evaluate(pixel) != with_bone
+            page.evaluate("task.skeleton = [[points[0].label, points[1].label]]; draw();")
             box = page.locator("canvas").bounding_box()
             assert box is not None
             # The model put the nose at (200, 150) of the 640x480 frame; the page shows it 1:1.

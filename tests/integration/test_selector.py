@@ -52,6 +52,7 @@ def predictions_ready(frames: list[FramePredictions], clip: str = "clip-1", **ve
         clip_id=clip,
         predictions=frames,
         model_versions=VERSIONS | versions,  # type: ignore[arg-type]
+        skeleton=[("nose", "left_eye")],
     )
 
 
@@ -84,6 +85,7 @@ def test_confident_frames_are_auto_accepted_and_doubtful_ones_go_to_people(
     auto, human, deferred = judged(aws, stack, auto_queue, event)
     assert [e.predictions.frame.frame_no for e in auto] == [0]
     assert [(e.predictions.frame.frame_no, e.reason) for e in human] == [(1, "uncertain"), (2, "uncertain")]
+    assert human[0].skeleton == [("nose", "left_eye")]  # the rig's edges travel on, for the portal to draw
     assert deferred == {}
     assert auto[0].strategy == "least_confidence"
     assert auto[0].score > 0.5 > human[0].score

@@ -64,6 +64,16 @@ def test_face_turned_away_uses_the_shoulders() -> None:
     assert head.confidence == pytest.approx(0.8 * 0.5 * 0.9)
 
 
+def test_a_side_view_keeps_a_head_sized_box() -> None:
+    """Two face points close together and shoulders on one line (seen from the side): the person's
+    height keeps the head at least 0.08 of it."""
+    side = {"nose": (100.0, 60.0, 0.9), "left_ear": (96.0, 58.0, 0.9),
+            "left_shoulder": (100.0, 130.0, 0.9), "right_shoulder": (104.0, 131.0, 0.9)}  # fmt: skip
+    head = head_from_keypoints(_person(side), COCO17, min_confidence=0.3)
+    assert head is not None
+    assert head.box[2] == pytest.approx(0.08 * 400.0)
+
+
 def test_no_face_and_no_shoulders_means_no_head() -> None:
     """A person seen only from the hips down gets no head box rather than a guess."""
     legs = {"left_knee": (100.0, 300.0, 0.9), "right_knee": (120.0, 300.0, 0.9)}

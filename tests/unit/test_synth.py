@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
-from labelloop.rig import IN_CABIN_17
+import yaml
+from labelloop.rig import COCO17, IN_CABIN_17
 from labelloop.synth import BODY_JOINTS, interpolate, render, sample_scene
-from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson, label_lines
+from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson, label_lines, write_dataset
 
 
 def test_scenes_are_deterministic_in_the_seed() -> None:
@@ -82,3 +84,15 @@ def test_pose_main_learns_occluded_points_and_pose_visible_does_not() -> None:
 def test_head_labels_are_normalised_boxes() -> None:
     """The head model's labels are class 0 boxes, centre and size relative to the frame."""
     assert label_lines(_frame(), "head", IN_CABIN_17) == ["0 0.125000 0.145833 0.125000 0.208333"]
+
+
+def test_dataset_yaml_carries_the_rigs_shape_flip_and_sigmas(tmp_path: Path) -> None:
+    """Training and evaluation read the serving set's rig: kpt_shape, flip_idx and OKS sigmas come from it."""
+    config = yaml.safe_load(write_dataset(tmp_path, {"val": []}, "pose_main", COCO17).read_text())
+    assert config["kpt_shape"] == [17, 3]
+    assert config["flip_idx"] == COCO17.flip_index
+    assert config["kpt_oks_sigmas"] == list(COCO17.oks_sigmas)
+    assert config["kpt_names"] == {0: list(COCO17.keypoints)}
+    cabin = yaml.safe_load(write_dataset(tmp_path / "cabin", {"val": []}, "pose_main", IN_CABIN_17).read_text())
+    assert cabin["kpt_oks_sigmas"][IN_CABIN_17.keypoints.index("mouth")] == pytest.approx(0.026)
+    assert "kpt_shape" not in yaml.safe_load(write_dataset(tmp_path / "head", {"val": []}, "head", COCO17).read_text())

@@ -219,6 +219,9 @@ class PredictionsReady(Event):
     predictions: list[FramePredictions] = Field(min_length=1)
     model_versions: dict[ModelName, str]
     taxonomy: Taxonomy = Field(default_factory=Taxonomy)
+    skeleton: list[tuple[str, str]] = Field(
+        default_factory=list, description="The serving set's rig: edges between keypoint names, for drawing."
+    )
 
 
 class _FrameJudged(Event):
@@ -229,6 +232,7 @@ class _FrameJudged(Event):
     score: float
     strategy: str
     model_versions: dict[ModelName, str]
+    skeleton: list[tuple[str, str]] = Field(default_factory=list, description="As in PredictionsReady.")
 
 
 class AutoAccepted(_FrameJudged):

@@ -5,8 +5,9 @@ proportions of adult heads (ear to ear ≈ head breadth; eye to eye ≈ 0.42 of 
 1.3 x breadth; the eyes sit a little above the head's middle) turn the face points into a box:
 
 * two or more face points: centre on the face points, breadth the widest of the ear span, twice
-  the eye span (2.2x), the face points' own spread, and 0.4 x the shoulder span (a face seen
-  edge-on has its points on a line);
+  the eye span (2.2x), the face points' own spread, 0.4 x the shoulder span (a face seen
+  edge-on has its points on a line) and 0.08 x the person box's height (a person seen from the
+  side has its shoulders on a line too: a standing adult is about 7.5 heads tall);
 * fewer (the face turned away): a head of 0.45 x the shoulder span, its centre half a shoulder
   span above the shoulders' midpoint;
 * neither: no head box.
@@ -30,6 +31,7 @@ TURNED_AWAY_BREADTH = 0.45  # of the shoulder span
 TURNED_AWAY_RISE = 0.5  # of the shoulder span, from the shoulders' midpoint to the head's centre
 EYES_ABOVE_CENTRE = 0.05  # of the head height: the centre lies this much below the eyes
 SHOULDER_ESTIMATE_CONFIDENCE = 0.5
+MIN_BREADTH_PER_PERSON_HEIGHT = 0.08
 
 
 def head_from_keypoints(person: Detection, rig: Rig, *, min_confidence: float) -> Detection | None:
@@ -70,6 +72,7 @@ def _face_box(
         candidates.append(eyes / EYE_SPAN_PER_BREADTH)
     if shoulders is not None:
         candidates.append(shoulders / SHOULDER_SPAN_PER_BREADTH)
+    candidates.append(MIN_BREADTH_PER_PERSON_HEIGHT * person.box[3])
     breadth = max(candidates)
     height = breadth * HEAD_HEIGHT_PER_BREADTH
     eye_ys = [points[name][1] for name in ("left_eye", "right_eye") if name in points]

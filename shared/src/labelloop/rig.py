@@ -1,9 +1,10 @@
 """Keypoint rigs as data: which body points a model predicts, in which order, how they mirror,
 how they are drawn, which of them bound the head, and how precisely people can place each.
 
-Two rigs are built in: ``coco17`` (COCO's 17 keypoints, what Ultralytics' pose models predict)
-and ``in-cabin-17`` (the synthetic cabin's points: no knees, but mouth and neck). A team declares
-its own in a JSON or TOML file (:func:`load_rig`) with the same fields as :meth:`Rig.to_dict`.
+Two rigs are built in, declared in ``rigs/*.toml`` beside this module: ``coco17`` (COCO's 17
+keypoints, what Ultralytics' pose models predict) and ``in-cabin-17`` (the synthetic cabin's
+points: no knees, but mouth and neck). A team declares its own in a JSON or TOML file of the same
+shape (:func:`load_rig`; the fields of :meth:`Rig.to_dict`).
 Inference decoding, the visibility rule, training (``kpt_shape``, ``flip_idx``), evaluation
 (OKS sigmas) and the manifests all take the rig of the serving model set from here.
 """
@@ -118,144 +119,27 @@ def _pair(value: Any) -> tuple[str, str]:
     return str(value[0]), str(value[1])
 
 
-def _sides(*names: str) -> tuple[tuple[str, str], ...]:
-    return tuple((f"left_{name}", f"right_{name}") for name in names)
+BUILT_IN_DIR = Path(__file__).with_name("rigs")
+"""The built-in rigs' declarations, in the same TOML format a team writes its own in."""
 
 
-COCO17 = Rig(
-    "coco17",
-    (
-        "nose",
-        "left_eye",
-        "right_eye",
-        "left_ear",
-        "right_ear",
-        "left_shoulder",
-        "right_shoulder",
-        "left_elbow",
-        "right_elbow",
-        "left_wrist",
-        "right_wrist",
-        "left_hip",
-        "right_hip",
-        "left_knee",
-        "right_knee",
-        "left_ankle",
-        "right_ankle",
-    ),
-    mirror_pairs=_sides("eye", "ear", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"),
-    # COCO's own skeleton (person_keypoints annotations), by name.
-    skeleton=(
-        ("left_ankle", "left_knee"),
-        ("left_knee", "left_hip"),
-        ("right_ankle", "right_knee"),
-        ("right_knee", "right_hip"),
-        ("left_hip", "right_hip"),
-        ("left_shoulder", "left_hip"),
-        ("right_shoulder", "right_hip"),
-        ("left_shoulder", "right_shoulder"),
-        ("left_shoulder", "left_elbow"),
-        ("right_shoulder", "right_elbow"),
-        ("left_elbow", "left_wrist"),
-        ("right_elbow", "right_wrist"),
-        ("left_eye", "right_eye"),
-        ("nose", "left_eye"),
-        ("nose", "right_eye"),
-        ("left_eye", "left_ear"),
-        ("right_eye", "right_ear"),
-        ("left_ear", "left_shoulder"),
-        ("right_ear", "right_shoulder"),
-    ),
-    head_points=("nose", "left_eye", "right_eye", "left_ear", "right_ear"),
-    # COCO's keypoint sigmas (cocoeval.py), as pycocotools and Ultralytics use them.
-    sigmas=(
-        0.026,
-        0.025,
-        0.025,
-        0.035,
-        0.035,
-        0.079,
-        0.079,
-        0.072,
-        0.072,
-        0.062,
-        0.062,
-        0.107,
-        0.107,
-        0.087,
-        0.087,
-        0.089,
-        0.089,
-    ),
-)
-"""COCO's 17 keypoints in COCO's order: what ``yolo11n-pose`` predicts."""
+def _read_declaration(path: Path) -> Rig:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise RigError(f"cannot read rig file {path}: {error}") from error
+    if not isinstance(data, dict):
+        raise RigError(f"rig file {path} does not hold one rig declaration")
+    return Rig.from_dict(data)
 
-IN_CABIN_17 = Rig(
-    "in-cabin-17",
-    (
-        "left_eye",
-        "right_eye",
-        "left_ear",
-        "right_ear",
-        "nose",
-        "mouth",
-        "neck",
-        "left_shoulder",
-        "right_shoulder",
-        "left_elbow",
-        "right_elbow",
-        "left_wrist",
-        "right_wrist",
-        "left_hip",
-        "right_hip",
-        "left_ankle",
-        "right_ankle",
-    ),
-    mirror_pairs=_sides("eye", "ear", "shoulder", "elbow", "wrist", "hip", "ankle"),
-    skeleton=(
-        ("left_eye", "right_eye"),
-        ("left_eye", "left_ear"),
-        ("right_eye", "right_ear"),
-        ("nose", "mouth"),
-        ("mouth", "neck"),
-        ("neck", "left_shoulder"),
-        ("neck", "right_shoulder"),
-        ("left_shoulder", "left_elbow"),
-        ("left_elbow", "left_wrist"),
-        ("right_shoulder", "right_elbow"),
-        ("right_elbow", "right_wrist"),
-        ("left_shoulder", "left_hip"),
-        ("right_shoulder", "right_hip"),
-        ("left_hip", "right_hip"),
-        ("left_hip", "left_ankle"),
-        ("right_hip", "right_ankle"),
-    ),
-    head_points=("left_eye", "right_eye", "left_ear", "right_ear", "nose", "mouth"),
-    # COCO's sigmas where COCO has the point; mouth like the nose, neck like a shoulder.
-    sigmas=(
-        0.025,
-        0.025,
-        0.035,
-        0.035,
-        0.026,
-        0.026,
-        0.079,
-        0.079,
-        0.079,
-        0.072,
-        0.072,
-        0.062,
-        0.062,
-        0.107,
-        0.107,
-        0.089,
-        0.089,
-    ),
-)
+
+BUILT_IN_RIGS = {rig.name: rig for rig in map(_read_declaration, sorted(BUILT_IN_DIR.glob("*.toml")))}
+COCO17 = BUILT_IN_RIGS["coco17"]
+"""COCO's 17 keypoints in COCO's order: what ``yolo11n-pose`` predicts (``rigs/coco17.toml``)."""
+IN_CABIN_17 = BUILT_IN_RIGS["in-cabin-17"]
 """The synthetic cabin's points (eyes, ears, nose, mouth, neck, shoulders, elbows, wrists, hips,
-ankles): the demo's rig, which its generator knows the truth of."""
-
-BUILT_IN_RIGS = {rig.name: rig for rig in (COCO17, IN_CABIN_17)}
+ankles): the demo's rig, which its generator knows the truth of (``rigs/in-cabin-17.toml``)."""
 
 
 def load_rig(spec: str | Path) -> Rig:
@@ -265,11 +149,4 @@ def load_rig(spec: str | Path) -> Rig:
     path = Path(spec)
     if not path.is_file():
         raise RigError(f"{spec!r} is neither a built-in rig ({', '.join(BUILT_IN_RIGS)}) nor a rig file")
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise RigError(f"cannot read rig file {path}: {error}") from error
-    if not isinstance(data, dict):
-        raise RigError(f"rig file {path} does not hold one rig declaration")
-    return Rig.from_dict(data)
+    return _read_declaration(path)

@@ -89,7 +89,12 @@ def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> No
             source_ref=frame.uri,
             object_key=key,
             generation=0,
-            frame={"clip_id": event.clip_id, "reason": event.reason, **frame.model_dump(mode="json")},
+            frame={
+                "clip_id": event.clip_id,
+                "reason": event.reason,
+                "skeleton": [list(e) for e in event.skeleton],
+                **frame.model_dump(mode="json"),
+            },
             prefill=prefill(event.predictions, modality, now),
         )
         register_and_send(deps, spec, line)

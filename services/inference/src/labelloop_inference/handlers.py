@@ -98,7 +98,10 @@ def predict(
 
 
 def _events(
-    event: FramesExtracted, predictions: list[FramePredictions], versions: dict[str, str]
+    event: FramesExtracted,
+    predictions: list[FramePredictions],
+    versions: dict[str, str],
+    skeleton: list[tuple[str, str]] | None = None,
 ) -> list[PredictionsReady]:
     """One PredictionsReady, or several when one would be too large for SNS."""
     parts = [predictions]
@@ -111,6 +114,7 @@ def _events(
                 predictions=part,
                 model_versions=versions,
                 taxonomy=event.taxonomy,
+                skeleton=skeleton or [],
             )
             for index, part in enumerate(parts)
         ]
@@ -129,20 +133,21 @@ def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
     started = time.perf_counter()
     images = list(deps.fetch_pool.map(lambda frame: fetch_frame(deps, frame.uri), event.frames))
 
-    def run() -> tuple[list[FramePredictions], dict[str, str]]:
+    def run() -> tuple[list[FramePredictions], ServedSet]:
         served = deps.serving.current()
         try:
-            return predict(deps, images, list(event.frames), served), served.versions()
+            return predict(deps, images, list(event.frames), served), served
         except TritonUnavailableError:
             deps.serving.invalidate()  # a restart or a rollback may have changed what is loaded
             raise
 
-    predictions, versions = deps.triton_retry.call(
+    predictions, served = deps.triton_retry.call(
         run,
         retry_on=TritonUnavailableError,
         on_retry=lambda error, delay: log.warning("inference.triton_unavailable", error=str(error), retry_in_s=delay),
     )
-    events = _events(event, predictions, versions)
+    versions = served.versions()
+    events = _events(event, predictions, versions, list(served.model_set.rig.skeleton))
     for ready in events:
         deps.publisher.publish(ready)
     log.info(

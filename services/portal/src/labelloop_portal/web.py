@@ -84,8 +84,9 @@ def create_app(portal: Portal) -> FastAPI:
     @app.get("/api/tasks/{job_name}/{object_id}")
     def task_json(job_name: str, object_id: int) -> dict[str, Any]:
         job, task = job_and_task(job_name, object_id)
+        skeleton = (task.line.get(FRAME_ATTRIBUTE) or {}).get("skeleton", [])
         return {"job": job.name, "object_id": object_id, "modality": job.modality, "level": job.level,
-                "source_ref": task.line["source-ref"], **_starting_labels(task, job)}  # fmt: skip
+                "source_ref": task.line["source-ref"], "skeleton": skeleton, **_starting_labels(task, job)}  # fmt: skip
 
     @app.get("/api/tasks/{job_name}/{object_id}/image")
     def task_image(job_name: str, object_id: int) -> Response:

@@ -96,6 +96,7 @@ class Outputs:
             "score": decision.score,
             "strategy": deps.settings.strategy,
             "model_versions": event.model_versions,
+            "skeleton": event.skeleton,
         }
         if decision.route in ("auto", "control"):
             # pydantic-core's serializer: ~6x faster than json.dumps on these float-heavy lines.

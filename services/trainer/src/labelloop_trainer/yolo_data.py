@@ -109,6 +109,9 @@ def write_dataset(
         config["kpt_shape"] = [len(rig), 3]
         config["flip_idx"] = rig.flip_index
         config["kpt_names"] = {0: list(rig.keypoints)}
+        # Ultralytics' pose mAP uses COCO's sigmas for any 17-point rig, in COCO's order: the rig's own
+        # (COCO's for coco17) keep an in-cabin mouth from being scored like a COCO eye.
+        config["kpt_oks_sigmas"] = list(rig.oks_sigmas)
     data_yaml = root / "data.yaml"
     data_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
     return data_yaml

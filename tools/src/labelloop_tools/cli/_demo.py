@@ -124,7 +124,7 @@ class DemoRun:
             return []
         self.console.print(f"real photos through the real model set ({self.real_set})…")
         try:
-            return run_showcase(loop.target, loop.ledger, self.real_set, repository=stack.model_repository,
+            return run_showcase(loop.target, self.plan.modalities, self.real_set, repository=stack.model_repository,
                                 triton_url=stack.triton_url, timeout_s=self.plan.round_timeout_s)  # fmt: skip
         except Exception:
             log.exception("demo.real_photos_failed")

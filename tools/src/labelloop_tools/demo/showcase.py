@@ -18,11 +18,11 @@ import cv2
 import numpy as np
 from labelloop.rig import COCO17, Rig
 
+from labelloop_tools.demo.ledger import FINAL, FrameRecord, Ledger
 from labelloop_tools.model_sets import import_checkpoint
 
 if TYPE_CHECKING:
     from labelloop_tools.cli._target import Target
-    from labelloop_tools.demo.ledger import FrameRecord, Ledger
 
 PHOTOS = ("bus.jpg", "zidane.jpg")
 SHOWCASE_PREFIX = "images/real-photos/"
@@ -50,9 +50,17 @@ def ultralytics_photos() -> dict[str, Path]:
 
 
 def run_showcase(
-    target: Target, ledger: Ledger, real_set: Path, *, repository: Path, triton_url: str, timeout_s: float
+    target: Target,
+    modalities: tuple[str, ...],
+    real_set: Path,
+    *,
+    repository: Path,
+    triton_url: str,
+    timeout_s: float,
 ) -> list[Showcased]:
-    """Serve the real set, upload the photos, wait for their fates, draw them."""
+    """Serve the real set, upload the photos, wait for their fates, draw them. Its own ledger: the
+    demo's keeps the loop's frames, which the report accounts for."""
+    ledger = Ledger(target.clients, target.names, modalities)
     import_checkpoint(target, real_set / "pose_main.onnx", slot="pose_main", rig=COCO17, repository=repository,
                       triton_url=triton_url)  # fmt: skip
     photos = ultralytics_photos()
@@ -63,8 +71,7 @@ def run_showcase(
     deadline = time.monotonic() + timeout_s
     while True:
         records = [r for r in ledger.refresh(set(keys)) if r.upload_key in keys]
-        if len(records) == len(keys) and all(r.outcome(ledger.modalities) in {"auto", "human", "control"}
-                                              for r in records):  # fmt: skip
+        if len(records) == len(keys) and all(r.outcome(ledger.modalities) in FINAL for r in records):
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"the real photos did not settle in {timeout_s:.0f} s")
