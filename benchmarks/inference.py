@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 from labelloop import FrameRef
-from labelloop.model_set import MODEL_SET
+from labelloop.model_set import MODEL_SET, read_set_folder
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import render, sample_scene
-from labelloop.model_set import read_set_folder
 from labelloop.triton_repository import write_model_set
 from labelloop.visibility import Thresholds, decode_frame
 from labelloop.yolo import FloatArray, Letterbox, batch
