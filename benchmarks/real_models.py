@@ -25,8 +25,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -100,23 +100,9 @@ def served(folder: Path, frames: list[PixelArray], work: Path, clients: int, rep
         best = 0.0
         try:
             for _ in range(repeats):
-                pending = list(chunks)
-                lock = threading.Lock()
-
-                def worker() -> None:
-                    while True:
-                        with lock:
-                            if not pending:
-                                return
-                            chunk = pending.pop()
-                        run_chunk(chunk)
-
                 began = time.perf_counter()
-                threads = [threading.Thread(target=worker) for _ in range(clients)]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
+                with ThreadPoolExecutor(max_workers=clients) as pool:
+                    list(pool.map(run_chunk, chunks))
                 best = max(best, len(frames) / (time.perf_counter() - began))
         finally:
             models.close()
