@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +17,7 @@ from labelloop.model_registry import Registry, VersionRecord
 from labelloop.model_set import MODEL_SET, ModelName, ModelSet, SlotModel
 from labelloop.provision import ProvisionedStack
 from labelloop.rig import Rig
+from labelloop_tools.local import StackState, free_port
 
 EVENTS_DIR = Path(__file__).parent / "events"
 T = TypeVar("T")
@@ -82,3 +86,26 @@ def uniform_set(rig: Rig, imgsz: int, version: int, models: tuple[ModelName, ...
     """A set whose every model in ``models`` is at ``version``."""
     return ModelSet(name=f"test-{rig.name}", rig=rig, imgsz=imgsz,
                     models={name: SlotModel(version=version, source="shipped") for name in models})  # fmt: skip
+
+
+@contextmanager
+def labelloop_up(args: list[str], env: dict[str, str], *, cwd: Path, log_path: Path) -> Iterator[StackState]:
+    """`labelloop up ARGS` in the background, as a user leaves it in a terminal; yields its state
+    once it is up, and Ctrl-C's it at the end (killed if it does not stop). Its log goes to
+    ``log_path``: the services log a line per message, more than a pipe nobody reads can hold."""
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "labelloop_tools", "up", "--port", str(free_port()), *args],
+                                   env=env, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT)  # fmt: skip
+    state_dir = Path(env["LABELLOOP_STATE_DIR"])
+    try:
+        state = eventually(lambda: StackState.read(state_dir) or process.poll() is not None, timeout_s=120)
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        assert isinstance(state, StackState)
+        yield state
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,11 +15,11 @@ import tritonclient.http as triton_http
 import ultralytics
 from labelloop import ExitCode, PredictionsReady
 from labelloop.model_registry import Registry
-from labelloop_tools.local import StackState, free_port
+from labelloop_tools.local import StackState
 from labelloop_tools.local.stack import local_clients
 from labelloop_tools.model_sets import DEFAULT_SET_FOLDER, install_default_set
 
-from tests.helpers import drain, eventually
+from tests.helpers import drain, eventually, labelloop_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 REPO = Path(__file__).parents[2]
@@ -47,26 +46,8 @@ def running(env: dict[str, str]) -> Iterator[StackState]:
     """`labelloop up` with the real set and only ingest and inference (their output stays queued)."""
     install_default_set(REPO / DEFAULT_SET_FOLDER)
     log_path = Path(env["LABELLOOP_STATE_DIR"]) / "up.log"
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "labelloop_tools", "up", "--port", str(free_port()), "--services",
-             "ingest,inference"],
-            env=env, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        state = eventually(
-            lambda: StackState.read(Path(env["LABELLOOP_STATE_DIR"])) or process.poll() is not None, timeout_s=120
-        )
-        assert process.poll() is None, log_path.read_text()[-3000:]
-        assert isinstance(state, StackState)
+    with labelloop_up(["--services", "ingest,inference"], env, cwd=REPO, log_path=log_path) as state:
         yield state
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
 
 
 def versions(state: StackState) -> list[int]:

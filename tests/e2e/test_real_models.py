@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,11 +20,11 @@ from labelloop import ExitCode, StackNames
 from labelloop.model_set import read_set_folder
 from labelloop.rig import COCO17
 from labelloop_tools.demo.ledger import Ledger
-from labelloop_tools.local import StackState, free_port
+from labelloop_tools.local import StackState
 from labelloop_tools.local.stack import local_clients
 from labelloop_tools.model_sets import DEFAULT_SET_FOLDER, install_default_set
 
-from tests.helpers import eventually
+from tests.helpers import eventually, labelloop_up
 from tests.media import vtest_avi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.long, pytest.mark.timeout(600)]
@@ -76,27 +75,10 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def real_stack(real_set: Path, env: dict[str, str], tmp_path: Path) -> Iterator[StackState]:
-    """`labelloop up` with no --models: the default real set, simulated labelers. Its log goes to a
-    file: the services log a line per message, more than a pipe nobody reads can hold."""
-    log_path = tmp_path / "up.log"
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "labelloop_tools", "up", "--port", str(free_port()), "--labelers", "simulated",
-             "--visibility-timeout", "30"],
-            env=env, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-    try:
-        state = eventually(lambda: StackState.read(tmp_path / "state") or process.poll() is not None, timeout_s=120)
-        assert process.poll() is None, log_path.read_text()[-3000:]
-        assert isinstance(state, StackState)
+    """`labelloop up` with no --models: the default real set, simulated labelers."""
+    with labelloop_up(["--labelers", "simulated", "--visibility-timeout", "30"], env, cwd=REPO,
+                      log_path=tmp_path / "up.log") as state:  # fmt: skip
         yield state
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
 
 
 def persons_of(line: dict[str, Any]) -> list[tuple[dict[str, float], list[dict[str, Any]]]]:

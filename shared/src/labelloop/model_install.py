@@ -10,18 +10,21 @@ undoes a promotion.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import Field, ValidationError
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from labelloop.aws import AwsClients
-from labelloop.exit_codes import ExitCode
-from labelloop.logs import configure_logging, get_logger
+from labelloop.events import ModelPromoted
+from labelloop.logs import get_logger
 from labelloop.model_registry import Registry, VersionRecord
-from labelloop.model_set import SET_FILE, ModelSet, read_set_folder
+from labelloop.model_set import SET_FILE, ModelName, ModelSet, read_set_folder
+from labelloop.one_off import OneOffConfigError, run_one_off
+from labelloop.publisher import EventPublisher
+from labelloop.s3_uri import s3_uri
 from labelloop.settings import ServiceSettings
 from labelloop.topology import StackNames
 from labelloop.triton_repository import write_model_set
@@ -35,6 +38,26 @@ FIRST_VERSION = 1
 def registry_key(version: int, file_name: str) -> str:
     """Where a set version's files live in the models bucket."""
     return f"registry/{version}/{file_name}"
+
+
+def announce(
+    publisher: EventPublisher, models_bucket: str, *, version: int, previous: int, models: Iterable[ModelName],
+    metrics: dict[str, float],
+) -> None:  # fmt: skip
+    """A ModelPromoted per model that ``version`` brought (a training: all; an import: one), so every
+    inference task switches at once instead of at its next refresh."""
+    for model in models:
+        publisher.publish(
+            ModelPromoted(
+                event_id=f"promoted-{model}-{version}",
+                correlation_id=f"model-set-{version}",
+                model_name=model,
+                model_version=version,
+                previous_version=previous,
+                metrics=metrics,
+                registry_uri=s3_uri(models_bucket, registry_key(version, f"{model}.onnx")),
+            )
+        )
 
 
 def upload_set_files(s3: S3Client, bucket: str, version: int, folder: Path, model_set: ModelSet) -> None:
@@ -89,30 +112,18 @@ class ModelInstallSettings(ServiceSettings):
 
 def main() -> int:
     """Install a set from any service image (compose's ``models-init``). Exit codes as the CLI's."""
-    try:
-        settings = ModelInstallSettings()
-    except ValidationError as error:
-        configure_logging(service="model-install")
-        log.error("model_install.invalid_settings", errors=error.errors(include_url=False))
-        return ExitCode.CONFIG
-    configure_logging(service="model-install", level=settings.log_level, log_format=settings.log_format)
-    clients = AwsClients(endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+    return run_one_off("model-install", ModelInstallSettings, _install)
+
+
+def _install(settings: ModelInstallSettings, clients: AwsClients) -> None:
     names = StackNames(settings.stack)
     try:
         installed = install_first_set(settings.folder, registry=Registry(clients.dynamodb, names.physical("models")),
                                       s3=clients.s3, models_bucket=names.physical("models"),
                                       repository=settings.repository, backend=settings.backend)  # fmt: skip
     except (FileNotFoundError, ValueError) as error:
-        log.error("model_install.no_model_set", error=str(error))
-        return ExitCode.CONFIG
-    except BotoCoreError as error:
-        log.error("model_install.endpoint_unreachable", error=str(error))
-        return ExitCode.UNAVAILABLE
-    except ClientError as error:
-        log.error("model_install.failed", error=str(error))
-        return ExitCode.FAILURE
+        raise OneOffConfigError(str(error)) from error
     log.info("model_install.done", installed=installed.name if installed else None)
-    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
+from botocore.exceptions import ClientError
 from pydantic_settings import SettingsConfigDict
 
 from labelloop.aws import AwsClients
-from labelloop.exit_codes import ExitCode
-from labelloop.logs import configure_logging, get_logger
+from labelloop.logs import get_logger
+from labelloop.one_off import run_one_off
 from labelloop.settings import ServiceSettings
 from labelloop.topology import TOPOLOGY, Queue, StackNames, Table, Topology
 
@@ -207,23 +206,11 @@ class ProvisionSettings(ServiceSettings):
 def main() -> int:
     """Provision the stack from any service image (docker compose's one-off ``provision`` step), where
     the ``labelloop`` command (the tools package) is not installed. Exit codes as the CLI's."""
-    try:
-        settings = ProvisionSettings()
-    except ValidationError as error:
-        configure_logging(service="provision")
-        log.error("provision.invalid_settings", errors=error.errors(include_url=False))
-        return ExitCode.CONFIG
-    configure_logging(service="provision", level=settings.log_level, log_format=settings.log_format)
-    clients = AwsClients(endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
-    try:
-        provision(clients, StackNames(settings.stack))
-    except BotoCoreError as error:
-        log.error("provision.endpoint_unreachable", error=str(error))
-        return ExitCode.UNAVAILABLE
-    except ClientError as error:
-        log.error("provision.failed", error=str(error))
-        return ExitCode.FAILURE
-    return ExitCode.OK
+    return run_one_off("provision", ProvisionSettings, _provisioned)
+
+
+def _provisioned(settings: ProvisionSettings, clients: AwsClients) -> None:
+    provision(clients, StackNames(settings.stack))
 
 
 if __name__ == "__main__":

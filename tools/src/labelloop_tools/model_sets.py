@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import tritonclient.http as triton_http
-from labelloop import EventPublisher, ModelPromoted
-from labelloop.model_install import registry_key, upload_set_files
+from labelloop import EventPublisher
+from labelloop.model_install import announce, upload_set_files
 from labelloop.model_registry import Registry, VersionRecord
 from labelloop.model_set import (
     CheckpointError,
@@ -37,7 +37,6 @@ from labelloop.model_set import (
     write_set_folder,
 )
 from labelloop.rig import COCO17, Rig
-from labelloop.s3_uri import s3_uri
 from labelloop.triton_repository import YOLO_INPUTS, YOLO_OUTPUTS, write_onnx_model
 
 if TYPE_CHECKING:
@@ -185,16 +184,7 @@ def import_checkpoint(
     registry.record(VersionRecord(version, "promoted", {}, "imported", parent, time.time(), 0,
                                   model_set=new_set.model_dump(mode="json")))  # fmt: skip
     registry.set_serving(version)
-    EventPublisher.for_stack(target.clients, target.names).publish(
-        ModelPromoted(
-            event_id=f"imported-{slot}-{version}",
-            correlation_id=f"model-set-{version}",
-            model_name=slot,
-            model_version=version,
-            previous_version=parent,
-            metrics={},
-            registry_uri=s3_uri(bucket, registry_key(version, f"{slot}.onnx")),
-        )
-    )
+    announce(EventPublisher.for_stack(target.clients, target.names), bucket, version=version, previous=parent,
+             models=[slot], metrics={})  # fmt: skip
     dropped = tuple(name for name in current.models if name not in new_set.models)
     return ImportResult(version, new_set, dropped)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from labelloop.model_install import install_first_set, registry_key
 from labelloop.model_set import MODEL_SET, SET_FILE, ModelName, ModelSet, SlotModel, file_sha256
-from labelloop.s3_uri import s3_uri
 
 from labelloop_trainer.evaluation import evaluate
 from labelloop_trainer.finetune import ModelFiles
@@ -21,10 +20,6 @@ from labelloop_trainer.finetune import ModelFiles
 if TYPE_CHECKING:
     from labelloop_trainer.dataset import Holdout
     from labelloop_trainer.deps import Deps
-
-
-def registry_uri(deps: Deps, version: int, model: ModelName) -> str:
-    return s3_uri(deps.models_bucket, registry_key(version, f"{model}.onnx"))
 
 
 def download_set(deps: Deps, model_set: ModelSet, target: Path) -> ModelFiles:

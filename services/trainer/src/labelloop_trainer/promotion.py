@@ -13,14 +13,13 @@ import time
 from typing import TYPE_CHECKING
 
 import tritonclient.http as triton_http
-from labelloop import ModelPromoted
-from labelloop.model_install import registry_key
+from labelloop.model_install import announce, registry_key
 from labelloop.model_registry import VersionRecord
 from labelloop.model_set import MODEL_SET, ModelSet
 from labelloop.triton_repository import YOLO_INPUTS, YOLO_OUTPUTS, write_onnx_model
 
 from labelloop_trainer.evaluation import not_worse
-from labelloop_trainer.model_files import registry_uri, upload_set
+from labelloop_trainer.model_files import upload_set
 
 if TYPE_CHECKING:
     from labelloop_trainer.deps import Deps
@@ -58,15 +57,4 @@ def promote(deps: Deps, version: int, previous: int, candidate: ModelFiles, metr
                          inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS, backend=deps.settings.triton_backend)  # fmt: skip
         client.load_model(model)
     deps.registry.set_serving(version)
-    for model in MODEL_SET:
-        deps.publisher.publish(
-            ModelPromoted(
-                event_id=f"promoted-{model}-{version}",
-                correlation_id=f"model-set-{version}",
-                model_name=model,
-                model_version=version,
-                previous_version=previous,
-                metrics=metrics,
-                registry_uri=registry_uri(deps, version, model),
-            )
-        )
+    announce(deps.publisher, deps.models_bucket, version=version, previous=previous, models=MODEL_SET, metrics=metrics)
