@@ -161,14 +161,16 @@ def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
 
 
 def handle_model_promoted(event: ModelPromoted, deps: Deps) -> None:
-    """A new model version to serve: re-read what Triton has loaded; wait until it has this one."""
-    versions = deps.serving.refresh().versions()
-    serving = int(versions.get(event.model_name, "0"))
-    if serving < event.model_version:
+    """A new set version to serve: re-read the serving set now; wait until the registry names it (or
+    a later one) and Triton has loaded its models. Set versions only grow, so a later set that
+    dropped this model (an import on another rig) also settles the wait."""
+    served = deps.serving.refresh()
+    if served.version < event.model_version:
         raise TritonUnavailableError(
-            f"{event.model_name} v{event.model_version} is not loaded in Triton yet (serving v{serving})"
+            f"set {event.model_version} ({event.model_name}) is not serving yet (serving set {served.version})"
         )
-    log.info("inference.model_serving", model=event.model_name, model_version=serving)
+    log.info("inference.model_serving", model=event.model_name, model_version=event.model_version,
+             serving_set=served.version, versions=served.versions())  # fmt: skip
 
 
 HANDLERS: dict[type[Any], Handler[Any]] = {
