@@ -32,6 +32,7 @@ from labelloop.triton_repository import write_model_set
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+log = get_logger()
 FIRST_VERSION = 1
 
 
@@ -60,14 +61,17 @@ def announce(
         )
 
 
-def upload_set_files(s3: S3Client, bucket: str, version: int, folder: Path, model_set: ModelSet) -> None:
-    """``<slot>.onnx`` (and ``<slot>.pt`` where the folder has it) and the set's JSON, under ``registry/<version>/``."""
-    for name in model_set.models:
-        for suffix in (".onnx", ".pt"):
-            path = folder / f"{name}{suffix}"
-            if path.is_file():
-                s3.upload_file(str(path), bucket, registry_key(version, path.name))
+def upload_set_files(s3: S3Client, bucket: str, version: int, files: Iterable[Path], model_set: ModelSet) -> None:
+    """The set's model files (``<slot>.onnx``, ``<slot>.pt``) and its JSON, under ``registry/<version>/``."""
+    for path in files:
+        s3.upload_file(str(path), bucket, registry_key(version, path.name))
     s3.put_object(Bucket=bucket, Key=registry_key(version, SET_FILE), Body=model_set.to_json().encode())
+
+
+def files_in_folder(folder: Path, model_set: ModelSet) -> list[Path]:
+    """The set's ``<slot>.onnx`` and ``<slot>.pt`` files that ``folder`` holds."""
+    candidates = (folder / f"{name}{suffix}" for name in model_set.models for suffix in (".onnx", ".pt"))
+    return [path for path in candidates if path.is_file()]
 
 
 def install_first_set(
@@ -87,7 +91,7 @@ def install_first_set(
         raise ValueError(f"the first set must have every model at version {FIRST_VERSION}: {folder}")
     if repository is not None:
         write_model_set(repository, folder, model_set, backend=backend)
-    upload_set_files(s3, models_bucket, FIRST_VERSION, folder, model_set)
+    upload_set_files(s3, models_bucket, FIRST_VERSION, files_in_folder(folder, model_set), model_set)
     registry.record(
         VersionRecord(
             FIRST_VERSION, "promoted", {}, "initial", None, time.time(), 0, model_set=model_set.model_dump(mode="json")
@@ -95,9 +99,6 @@ def install_first_set(
     )
     registry.set_serving(FIRST_VERSION)
     return model_set
-
-
-log = get_logger()
 
 
 class ModelInstallSettings(ServiceSettings):

@@ -142,7 +142,8 @@ class Registry:
         self._db.put_item(TableName=self._table, Item={"pk": {"S": "serving"}, "version": {"N": str(version)}})
 
     def metrics_of(self, version: int) -> dict[str, Any] | None:
-        return next((r.metrics for r in self.versions() if r.version == version), None)
+        record = self.version(version)
+        return record.metrics if record is not None else None
 
     def version(self, version: int) -> VersionRecord | None:
         item = self._db.get_item(

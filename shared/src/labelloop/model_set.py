@@ -12,7 +12,6 @@ Everything that needs the rig or the input size reads it from the serving set.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -136,5 +135,5 @@ def describe(model_set: ModelSet) -> dict[str, Any]:
         "imgsz": model_set.imgsz,
         "visibility_rule": model_set.visibility_rule,
         "head_rule": model_set.head_rule,
-        "models": json.loads(model_set.model_dump_json())["models"],
+        "models": model_set.model_dump(mode="json")["models"],
     }

@@ -182,12 +182,13 @@ def decode_frame(
         heads = detections("head", 0)
     else:
         derived = (head_from_keypoints(person, rig, min_confidence=thresholds.single_model_main) for person in main)
-        heads = [_clipped(head, frame) for head in derived if head is not None]
+        clipped = (_clipped(head, frame) for head in derived if head is not None)
+        heads = [head for head in clipped if head.box[2] > 0 and head.box[3] > 0]  # wholly off the frame: none
     return frame_predictions(
         frame,
         main=main,
         visible=detections("pose_visible", len(rig)) if "pose_visible" in outputs else None,
-        heads=[head for head in heads if head.box[2] > 0 and head.box[3] > 0],
+        heads=heads,
         keypoint_names=rig.keypoints,
         thresholds=thresholds,
     )

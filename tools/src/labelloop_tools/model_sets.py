@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import tritonclient.http as triton_http
 from labelloop import EventPublisher
-from labelloop.model_install import announce, upload_set_files
+from labelloop.model_install import announce, files_in_folder, upload_set_files
 from labelloop.model_registry import Registry, VersionRecord
 from labelloop.model_set import (
     CheckpointError,
@@ -177,7 +177,7 @@ def import_checkpoint(
         new_set = imported_set(current, slot, chosen_rig, slot_model, prepared.facts.imgsz)
         bucket = target.names.physical("models")
         # Only the imported model's files are in the folder: the kept slots' stay under their own versions.
-        upload_set_files(target.clients.s3, bucket, version, folder, new_set)
+        upload_set_files(target.clients.s3, bucket, version, files_in_folder(folder, new_set), new_set)
         write_onnx_model(repository, slot, prepared.onnx.read_bytes(), version=version, inputs=YOLO_INPUTS,
                          outputs=YOLO_OUTPUTS, backend=backend)  # fmt: skip
     triton_http.InferenceServerClient(triton_url).load_model(slot)

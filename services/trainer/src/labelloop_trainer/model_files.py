@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labelloop.model_install import install_first_set, registry_key
-from labelloop.model_set import MODEL_SET, SET_FILE, ModelName, ModelSet, SlotModel, file_sha256
+from labelloop.model_install import install_first_set, registry_key, upload_set_files
+from labelloop.model_set import MODEL_SET, ModelName, ModelSet, SlotModel, file_sha256
 
 from labelloop_trainer.evaluation import evaluate
 from labelloop_trainer.finetune import ModelFiles
@@ -54,10 +54,8 @@ def trained_set(parent: ModelSet, version: int, files: ModelFiles, *, parent_ver
 
 def upload_set(deps: Deps, version: int, files: ModelFiles, model_set: ModelSet) -> None:
     # The weights of a model carried over from the parent live in another folder than the candidate's.
-    for path in [*files.weights.values(), *files.onnx.values()]:
-        deps.clients.s3.upload_file(str(path), deps.models_bucket, registry_key(version, path.name))
-    deps.clients.s3.put_object(Bucket=deps.models_bucket, Key=registry_key(version, SET_FILE),
-                               Body=model_set.to_json().encode())  # fmt: skip
+    upload_set_files(deps.clients.s3, deps.models_bucket, version, [*files.weights.values(), *files.onnx.values()],
+                     model_set)  # fmt: skip
 
 
 def shipped_set(source: Path) -> ModelFiles:
@@ -79,13 +77,12 @@ def serving_set(deps: Deps) -> tuple[int, ModelSet]:
 
 
 def measured_metrics(
-    deps: Deps, version: int, model_set: ModelSet, holdout: Holdout, work: Path, *, imgsz: int
+    deps: Deps, version: int, model_set: ModelSet, files: ModelFiles, *, holdout: Holdout, work: Path, imgsz: int
 ) -> dict[str, float]:
-    """The holdout metrics of ``version``; measured (from its registry files) and recorded if it has none yet."""
+    """The holdout metrics of ``version``; measured (on its ``files``) and recorded if it has none yet."""
     metrics = deps.registry.metrics_of(version) or {}
     if metrics:
         return metrics
-    files = download_set(deps, model_set, work / f"set-{version}")
     metrics = evaluate(files, holdout, rig=model_set.rig, workdir=work, imgsz=imgsz)
     deps.registry.set_metrics(version, metrics)
     return metrics

@@ -69,11 +69,13 @@ def run_round(deps: Deps, labels: int) -> RoundResult | None:
                                    auto_min_confidence=settings.auto_min_confidence)  # fmt: skip
         holdout = write_holdout(root, first_seed=settings.holdout_seed, size=settings.holdout_size,
                                 camera=settings.holdout_camera, rig=parent_set.rig)  # fmt: skip
-        serving_metrics = measured_metrics(deps, parent, parent_set, holdout, root, imgsz=imgsz)
+        # One download serves both: measuring the parent (once, if it never was) and fine-tuning from it.
+        parent_files = download_set(deps, parent_set, root / "parent")
+        serving_metrics = measured_metrics(deps, parent, parent_set, parent_files, holdout=holdout, work=root,
+                                           imgsz=imgsz)  # fmt: skip
         version = deps.registry.next_version()
-        candidate = fine_tune(write_training_sets(collected.frames, holdout, root),
-                              download_set(deps, parent_set, root / "parent").weights, root, epochs=settings.epochs,
-                              imgsz=imgsz)  # fmt: skip
+        candidate = fine_tune(write_training_sets(collected.frames, holdout, root), parent_files.weights, root,
+                              epochs=settings.epochs, imgsz=imgsz)  # fmt: skip
         metrics = evaluate(candidate, holdout, rig=parent_set.rig, workdir=root, imgsz=imgsz)
         candidate_set = trained_set(parent_set, version, candidate, parent_version=parent)
         promoted = register(deps, version, parent, candidate, candidate_set, metrics, serving_metrics,
