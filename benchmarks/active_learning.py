@@ -38,14 +38,14 @@ import matplotlib
 import onnxruntime
 from labelloop import FrameRef
 from labelloop.model_registry import METRICS
-from labelloop.model_set import MODEL_SET, ModelName
+from labelloop.model_set import MODEL_SET, ModelName, read_set_folder
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import Camera, render, sample_scene
 from labelloop.visibility import Thresholds, decode_frame
 from labelloop.yolo import batch
 from labelloop_selector.scoring import ScoringContext, load_scorer
-from labelloop_trainer.dataset import write_holdout, write_training_sets
-from labelloop_trainer.evaluation import evaluate
+from labelloop_trainer.dataset import synthetic_holdout, write_training_sets
+from labelloop_trainer.evaluation import evaluate, judge, under_rules
 from labelloop_trainer.finetune import ModelFiles, fine_tune
 from labelloop_trainer.initial_models import synthetic_frames
 from labelloop_trainer.model_files import shipped_set
@@ -70,13 +70,15 @@ def scores(
 ) -> dict[int, float]:
     """The selector's certainty for every pool frame under the arm's current models."""
     scorer, context = load_scorer(strategy), ScoringContext()
-    sessions = {m: onnxruntime.InferenceSession(str(onnx[m]), providers=["CPUExecutionProvider"]) for m in MODEL_SET}
+    sessions = {
+        m: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for m, path in onnx.items()
+    }
     result: dict[int, float] = {}
     for start in range(0, len(seeds), 16):
         chunk = seeds[start : start + 16]
         images = [render(sample_scene(seed, camera=cameras[seed])).image for seed in chunk]
         tensor, fits = batch(images, imgsz)
-        outputs = {m: s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
+        outputs = {str(m): s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
         for index, seed in enumerate(chunk):
             frame = FrameRef(uri=f"s3://pool-frames/{seed}.jpg", frame_no=index, timestamp_s=0.0, width=320, height=240)
             predictions = decode_frame(outputs, index, fits[index], frame, rig=IN_CABIN_17,
@@ -122,20 +124,25 @@ def main() -> None:
 
 def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, float]]]]:
     """The uncertainty arm and every random arm, round by round; each arm's (labels, holdout metrics)
-    curve. Training and evaluation are the trainer's own (its holdout, fine_tune and evaluate)."""
+    curve. Training and evaluation are the trainer's own (its holdout, fine_tune and judge)."""
     pool = list(range(POOL_SEED, POOL_SEED + args.pool))
     cameras = {seed: pool_camera(seed, args.camera, args.new_share) for seed in pool}
     root = Path(tempfile.mkdtemp(prefix="labelloop-al-"))
-    holdout = write_holdout(root, first_seed=HOLDOUT.start, size=len(HOLDOUT), camera=args.camera, rig=IN_CABIN_17)
+    holdout = synthetic_holdout(root, first_seed=HOLDOUT.start, size=len(HOLDOUT), camera=args.camera,
+                                rig=IN_CABIN_17)  # fmt: skip
 
-    def measure(candidate: ModelFiles, work: Path) -> dict[str, float]:
-        return evaluate(candidate, holdout, rig=IN_CABIN_17, workdir=work, imgsz=args.imgsz)
+    def measure(trained: ModelFiles, work: Path) -> tuple[ModelFiles, dict[str, float]]:
+        judged = judge(trained, holdout, workdir=work, imgsz=args.imgsz)
+        return judged.candidate, {metric: judged.metrics[metric] for metric in METRICS}
 
     start = shipped_set(args.models)
-    initial = measure(start, root / "eval0")
+    shipped = read_set_folder(args.models)
+    measured = evaluate(start, holdout, workdir=root / "eval0", imgsz=args.imgsz)
+    served = under_rules(measured, shipped.visibility_rule, shipped.head_rule)  # as shipped: no takeover
+    initial = {metric: served[metric] for metric in METRICS}
     random_arms = {f"random-{seed}": random.Random(seed) for seed in map(int, args.random_seeds.split(","))}  # noqa: S311
     curves = {arm: [(0, initial)] for arm in ("uncertainty", *random_arms)}
-    state = {arm: (start, [], list(pool)) for arm in curves}
+    state: dict[str, tuple[ModelFiles, list[int], list[int]]] = {arm: (start, [], list(pool)) for arm in curves}
     budget_draw = random.Random(f"doubtful-{args.seed}")  # noqa: S311 - the budget's arrival order
     began = time.monotonic()
     for round_no in range(1, args.rounds + 1):
@@ -153,8 +160,8 @@ def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, fl
             frames = [f for seed in labeled for f in synthetic_frames(range(seed, seed + 1), width=320, height=240,
                                                                       camera=cameras[seed])]  # fmt: skip
             training_sets = write_training_sets(dict.fromkeys(MODEL_SET, frames), holdout, work)
-            models = fine_tune(training_sets, models.weights, work, epochs=args.epochs, imgsz=args.imgsz)
-            metrics = measure(models, work / "eval")
+            trained = fine_tune(training_sets, models, work, epochs=args.epochs, imgsz=args.imgsz)
+            models, metrics = measure(trained, work / "eval")
             curve.append((len(labeled), metrics))
             state[arm] = (models, labeled, unlabeled)
             new_camera = sum(cameras[seed] == args.camera for seed in labeled)

@@ -100,7 +100,7 @@ def test_labels_past_the_threshold_train_once_and_triton_serves_the_new_version(
     assert worker.counts["dead_lettered"] == 0
     versions = registry.versions()
     assert [(v.version, v.status, v.parent) for v in versions] == [(1, "promoted", None), (2, "promoted", 1)]
-    assert set(versions[1].metrics) == {"person_map50", "pose_map50", "head_map50", "visibility_accuracy"}
+    assert set(versions[1].metrics) >= {"person_map50", "pose_map50", "head_map50", "visibility_accuracy"}
     assert all(0.0 <= value <= 1.0 for value in versions[1].metrics.values())
     assert versions[0].metrics["pose_map50"] > 0.5  # the shipped models, on the holdout
     assert len(versions[1].data_hash) == 16

@@ -1,16 +1,22 @@
-"""The trainer's pure decisions: promotion rule, skeletons from labeled points, when to train."""
+"""The trainer's pure decisions: promotion rule, skeletons from labeled points, when to train, which
+frames measure instead of training, when a trained model takes over from its rule, head-box AP."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
-from labelloop.rig import IN_CABIN_17
+from labelloop.model_set import MODEL_SET, ModelSet, SlotModel
+from labelloop.rig import COCO17, IN_CABIN_17
 from labelloop_trainer import handlers
-from labelloop_trainer.collect import _persons
-from labelloop_trainer.evaluation import not_worse
-from labelloop_trainer.rounds import RoundResult
+from labelloop_trainer.collect import _persons, frame_name, split_reserved
+from labelloop_trainer.dataset import HoldoutError, holdout_source
+from labelloop_trainer.evaluation import not_worse, serving_slots, takeover_rules, under_rules
+from labelloop_trainer.precision import average_precision
+from labelloop_trainer.rounds import RoundResult, with_new_slots_due
 from labelloop_trainer.settings import TrainerSettings
+from labelloop_trainer.yolo_data import LabeledFrame
 
 SERVING = {"person_map50": 0.9, "pose_map50": 0.8, "head_map50": 0.9, "visibility_accuracy": 0.75}
 
@@ -106,3 +112,87 @@ def test_a_failed_round_keeps_its_labels_for_the_next_try(monkeypatch: pytest.Mo
     with pytest.raises(RuntimeError):
         handlers.train_when_due(SimpleNamespace(registry=registry, settings=settings), "me", 1000.0)  # type: ignore[arg-type]
     assert (registry.count, registry.owner) == (5, None)
+
+
+def _frame(uri: str, *, human: bool = True, heads: int = 0) -> LabeledFrame:
+    return LabeledFrame(name=frame_name(uri), image=np.zeros((4, 4, 3), np.uint8), persons=(),
+                        heads=((0.0, 0.0, 1.0, 1.0),) * heads, human=human)  # fmt: skip
+
+
+def test_peoples_holdout_is_a_stable_share_that_never_trains() -> None:
+    """About the asked share of frames is reserved, the same frames at every round however many arrive, and a
+    reserved frame never reaches training: its people's labels measure, its auto-labels are dropped."""
+    uris = [f"s3://data/frames/clip/{n:06d}.jpg" for n in range(2000)]
+    human = {model: [_frame(uri) for uri in uris] for model in MODEL_SET}
+    train, reserved = split_reserved(human, 0.2)
+    share = len(reserved["pose_main"]) / len(uris)
+    assert 0.17 < share < 0.23
+    for model in MODEL_SET:
+        assert {f.name for f in train[model]}.isdisjoint(f.name for f in reserved[model])
+        assert len(train[model]) + len(reserved[model]) == len(uris)
+    _, later_reserved = split_reserved({m: [_frame(u) for u in [*uris, "s3://x/new.jpg"]] for m in MODEL_SET},
+                                                 0.2)  # fmt: skip
+    assert {f.name for f in reserved["head"]} <= {f.name for f in later_reserved["head"]}
+    auto = {model: [_frame(uri, human=False) for uri in uris] for model in MODEL_SET}
+    auto_train, auto_reserved = split_reserved(auto, 0.2)
+    assert auto_reserved["pose_main"] == []
+    assert len(auto_train["pose_main"]) == len(train["pose_main"])
+    assert split_reserved(human, 0.0)[1]["pose_main"] == []
+
+
+def test_a_trained_model_serves_only_where_it_beats_its_rule() -> None:
+    """pose_visible and the head detector each take over from their rule only when strictly better; a tie or
+    a missing model leaves the rule; the headline metrics are those of the rules in force."""
+    measured = {
+        "visibility_accuracy_main_confidence": 0.70, "visibility_accuracy_two_model": 0.75,
+        "head_map50_face_keypoints": 0.60, "head_map50_detector": 0.60,
+    }  # fmt: skip
+    assert takeover_rules(measured) == ("two-model", "face-keypoints")
+    assert serving_slots("two-model", "face-keypoints", available=MODEL_SET) == ("pose_main", "pose_visible")
+    assert under_rules(measured, "two-model", "face-keypoints") == measured | {
+        "visibility_accuracy": 0.75, "head_map50": 0.60,
+    }  # fmt: skip
+    better_head = measured | {"head_map50_detector": 0.61, "visibility_accuracy_two_model": 0.69}
+    assert takeover_rules(better_head) == ("main-confidence", "detector")
+    assert serving_slots("main-confidence", "detector", available=MODEL_SET) == ("pose_main", "head")
+    rules_only = {"visibility_accuracy_main_confidence": 0.7, "head_map50_face_keypoints": 0.5}
+    assert takeover_rules(rules_only) == ("main-confidence", "face-keypoints")
+    # A detector that beats the rule cannot serve if it was never trained (not in the files).
+    assert serving_slots("two-model", "detector", available=("pose_main",)) == ("pose_main",)
+
+
+def test_a_head_detector_new_to_a_set_waits_for_enough_corrected_head_boxes() -> None:
+    frames = {model: [_frame(f"s3://d/{n}.jpg") for n in range(3)] for model in MODEL_SET}
+    frames["head"] += [_frame(f"s3://d/auto-{n}.jpg", human=False) for n in range(5)]
+    without_head = ModelSet(name="real", rig=COCO17, imgsz=640,
+                            models={"pose_main": SlotModel(version=1, source="shipped")})  # fmt: skip
+    assert with_new_slots_due(frames, without_head, head_min_labels=4)["head"] == []  # 3 of people's, 5 auto
+    assert len(with_new_slots_due(frames, without_head, head_min_labels=3)["head"]) == 8
+    with_head = without_head.model_copy(
+        update={"models": {**without_head.models, "head": without_head.models["pose_main"]}}
+    )
+    assert len(with_new_slots_due(frames, with_head, head_min_labels=100)["head"]) == 8  # it has one: keeps learning
+    assert with_new_slots_due(frames, without_head, head_min_labels=4)["pose_visible"] == frames["pose_visible"]
+
+
+def test_the_holdout_is_synthetic_only_for_the_rig_the_generator_draws() -> None:
+    assert holdout_source("auto", IN_CABIN_17) == "synthetic"
+    assert holdout_source("auto", COCO17) == "people"
+    assert holdout_source("people", IN_CABIN_17) == "people"
+    with pytest.raises(HoldoutError, match="in-cabin rig only"):
+        holdout_source("synthetic", COCO17)
+
+
+def test_average_precision_as_coco_counts_it() -> None:
+    """All found, ranked first → 1.0; a confident false box above both costs a third at every recall;
+    a duplicate of a found box is a false positive; nothing to find → 0.0."""
+    truths = {"a": [(0.0, 0.0, 10.0, 10.0)], "b": [(50.0, 50.0, 10.0, 10.0)]}
+    hits = [(0.9, "a", (0.0, 0.0, 10.0, 10.0)), (0.8, "b", (51.0, 50.0, 10.0, 10.0))]
+    assert average_precision(hits, truths) == pytest.approx(1.0)
+    false_first = [(0.95, "a", (100.0, 100.0, 10.0, 10.0)), *hits]
+    assert average_precision(false_first, truths) == pytest.approx(2 / 3)  # the best precision at or beyond each recall
+    duplicate_last = [*hits, (0.1, "a", (0.0, 0.0, 10.0, 10.0))]
+    assert average_precision(duplicate_last, truths) == pytest.approx(1.0)  # ranked below every hit: no harm
+    assert average_precision(hits[:1], truths) == pytest.approx(51 / 101)  # half found
+    assert average_precision(hits, {}) == 0.0
+    assert average_precision([], truths) == 0.0

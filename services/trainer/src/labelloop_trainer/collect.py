@@ -2,6 +2,11 @@
 
 Human labels always count; confident auto-labels only when ``include_auto`` says so. Each
 frame is fetched once and serves every model whose modality it has labels for.
+
+A set measured on people's labels (any rig the synthetic generator cannot draw) reserves a share
+of the frames people labelled as its holdout: chosen by a hash of the frame's URI, so a frame
+once reserved stays reserved as labels accumulate, and is never trained on, not even through
+an auto-label of another modality.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -32,18 +37,55 @@ log = get_logger()
 @dataclass(frozen=True)
 class CollectedLabels:
     frames: dict[ModelName, list[LabeledFrame]]
+    """What the models train on."""
+    reserved: dict[ModelName, list[LabeledFrame]]
+    """People's labels kept for the holdout (empty when ``holdout_share`` is 0)."""
     data_hash: str
     """Identity of the labels (every effective line), recorded with the version trained on them."""
 
 
 def collect_labels(
-    s3: S3Client, data_bucket: str, *, rig: Rig, include_auto: bool = False, auto_min_confidence: float = 1.0
+    s3: S3Client,
+    data_bucket: str,
+    *,
+    rig: Rig,
+    include_auto: bool = False,
+    auto_min_confidence: float = 1.0,
+    holdout_share: float = 0.0,
 ) -> CollectedLabels:
-    """Every effective manifest line of ``dataset/``, turned into training frames (of ``rig``'s points) per model."""
+    """Every effective manifest line of ``dataset/``, turned into frames (of ``rig``'s points) per
+    model: to train on, and, a ``holdout_share`` of people's, to measure on."""
     lines = effective_lines(s3, data_bucket)
     frames = labeled_frames(s3, lines.values(), rig=rig, include_auto=include_auto,
                             auto_min_confidence=auto_min_confidence)  # fmt: skip
-    return CollectedLabels(frames, data_hash(lines))
+    train, reserved = split_reserved(frames, holdout_share)
+    return CollectedLabels(train, reserved, data_hash(lines))
+
+
+def frame_name(source_ref: str) -> str:
+    """A labelled frame's name in the datasets: a digest of its URI (unique, stable, a safe file stem)."""
+    return hashlib.sha256(source_ref.encode()).hexdigest()[:16]
+
+
+def reserved_for_holdout(name: str, share: float) -> bool:
+    """Whether the frame named ``name`` (a hex digest) belongs to the people's holdout."""
+    return int(name[:8], 16) % 10_000 < round(share * 10_000)
+
+
+def split_reserved(
+    frames: dict[ModelName, list[LabeledFrame]], share: float
+) -> tuple[dict[ModelName, list[LabeledFrame]], dict[ModelName, list[LabeledFrame]]]:
+    """(training frames, holdout frames) per model: people's labels of a reserved frame measure, its
+    auto-labels are dropped, every other frame trains."""
+    train: dict[ModelName, list[LabeledFrame]] = {model: [] for model in frames}
+    reserved: dict[ModelName, list[LabeledFrame]] = {model: [] for model in frames}
+    for model, chosen in frames.items():
+        for frame in chosen:
+            if not reserved_for_holdout(frame.name, share):
+                train[model].append(frame)
+            elif frame.human:
+                reserved[model].append(frame)
+    return train, reserved
 
 
 def _human(line: dict[str, Any], modality: str) -> bool:
@@ -110,13 +152,14 @@ def labeled_frames(
             (float(a["left"]), float(a["top"]), float(a["width"]), float(a["height"]))
             for a in (line.get("head") or {}).get("annotations", [])
         )
-        frame = LabeledFrame(name=hashlib.sha256(line["source-ref"].encode()).hexdigest()[:16], image=np.asarray(image),
+        frame = LabeledFrame(name=frame_name(line["source-ref"]), image=np.asarray(image),
                              persons=_persons(line, width, height, rig), heads=heads)  # fmt: skip
         if use["head"]:
-            chosen["head"].append(frame)
+            chosen["head"].append(replace(frame, human=_human(line, "head")))
         if use["keypoints"]:
-            chosen["pose_main"].append(frame)
-            chosen["pose_visible"].append(frame)
+            keypoints = replace(frame, human=_human(line, "keypoints"))
+            chosen["pose_main"].append(keypoints)
+            chosen["pose_visible"].append(keypoints)
     return chosen
 
 

@@ -1,73 +1,74 @@
-"""Step 4 of a round, evaluation on the fixed holdout: Ultralytics' mAPs, plus the visibility accuracy of the whole
-inference path (both pose models through the same decoding and rule that inference applies)."""
+"""Step 4 of a round, evaluation on the holdout: Ultralytics' mAPs of ``pose_main``, and the
+metrics of what inference serves under each rule (:mod:`labelloop_trainer.served`); which rules a
+candidate takes; the promotion guard."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-import onnxruntime
-from labelloop import FrameRef
 from labelloop.model_registry import METRICS
-from labelloop.rig import Rig
-from labelloop.synth import Camera, render, sample_scene
-from labelloop.visibility import Thresholds, decode_frame, iou
-from labelloop.yolo import batch
+from labelloop.model_set import HeadRule, ModelName, VisibilityRule
 
 from labelloop_trainer.dataset import Holdout
 from labelloop_trainer.finetune import ModelFiles
+from labelloop_trainer.served import metric_name, served_metrics
 from labelloop_trainer.training import validate
 
 
-def visibility_accuracy(
-    pose_main: Path, pose_visible: Path, seeds: range, rig: Rig, *, imgsz: int, camera: Camera = "standard"
-) -> float:
-    """Share of the true persons' keypoints whose predicted visibility is right (persons matched by IoU)."""
-    sessions = {
-        name: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        for name, path in (("pose_main", pose_main), ("pose_visible", pose_visible))
-    }
-    right = total = 0
-    scenes = [render(sample_scene(seed, camera=camera)) for seed in seeds]
-    for start in range(0, len(scenes), 8):
-        chunk = scenes[start : start + 8]
-        tensor, fits = batch([scene.image for scene in chunk], imgsz)
-        outputs = {name: session.run(None, {"images": tensor})[0] for name, session in sessions.items()}
-        for index, scene in enumerate(chunk):
-            height, width = scene.image.shape[:2]
-            frame = FrameRef(
-                uri="s3://holdout-frames/x.jpg", frame_no=index, timestamp_s=0.0, width=width, height=height
-            )
-            predicted = decode_frame(outputs, index, fits[index], frame, rig=rig,
-                                     thresholds=Thresholds()).persons  # fmt: skip
-            for truth in scene.persons:
-                total += len(rig)
-                overlap, match = max(
-                    ((iou(truth.box, (p.box.left, p.box.top, p.box.width, p.box.height)), p) for p in predicted),
-                    key=lambda pair: pair[0],
-                    default=(0.0, None),
-                )
-                if match is None or overlap < 0.5:
-                    continue
-                right += sum(point.visibility == truth.keypoints[point.name][2] for point in match.keypoints)
-    return right / total if total else 0.0
-
-
-def evaluate(candidate: ModelFiles, holdout: Holdout, *, rig: Rig, workdir: Path, imgsz: int) -> dict[str, float]:
-    """The holdout metrics of one model set."""
-    pose = validate(candidate.weights["pose_main"], holdout.data["pose_main"], workdir, imgsz=imgsz)
-    head = validate(candidate.weights["head"], holdout.data["head"], workdir, imgsz=imgsz)
+def evaluate(files: ModelFiles, holdout: Holdout, *, workdir: Path, imgsz: int) -> dict[str, float]:
+    """The holdout metrics of a set's ``files``, under every rule its models allow (see :func:`under_rules`)."""
+    pose = validate(files.weights["pose_main"], holdout.pose_data, workdir, imgsz=imgsz)
     return {
         "person_map50": pose.get("box_map50", 0.0),
         "pose_map50": pose.get("pose_map50", 0.0),
-        "head_map50": head.get("box_map50", 0.0),
-        "visibility_accuracy": visibility_accuracy(
-            candidate.onnx["pose_main"],
-            candidate.onnx["pose_visible"],
-            holdout.seeds,
-            rig,
-            imgsz=imgsz,
-            camera=holdout.camera,
-        ),
+        **served_metrics(files.onnx, holdout, imgsz=imgsz),
+    }
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A round's trained models as they would serve: the slots that beat their rules, and the metrics."""
+
+    candidate: ModelFiles
+    metrics: dict[str, float]
+    visibility_rule: VisibilityRule
+    head_rule: HeadRule
+
+
+def judge(trained: ModelFiles, holdout: Holdout, *, workdir: Path, imgsz: int) -> Judged:
+    """Measure ``trained`` on the holdout and keep each optional model only where it beats its rule."""
+    measured = evaluate(trained, holdout, workdir=workdir, imgsz=imgsz)
+    visibility, head = takeover_rules(measured)
+    candidate = trained.only(serving_slots(visibility, head, available=tuple(trained.onnx)))
+    return Judged(candidate, under_rules(measured, visibility, head), visibility, head)
+
+
+def takeover_rules(metrics: dict[str, float]) -> tuple[VisibilityRule, HeadRule]:
+    """The rules a candidate serves under: its ``pose_visible`` takes over from the main-confidence
+    rule, and its head detector from the face-point rule, only where it beats the rule on the holdout."""
+    two_model = metrics.get(metric_name("visibility_accuracy", "two-model"), -1.0)
+    detector = metrics.get(metric_name("head_map50", "detector"), -1.0)
+    visibility: VisibilityRule = (
+        "two-model" if two_model > metrics[metric_name("visibility_accuracy", "main-confidence")] else "main-confidence"
+    )
+    head: HeadRule = "detector" if detector > metrics[metric_name("head_map50", "face-keypoints")] else "face-keypoints"
+    return visibility, head
+
+
+def serving_slots(
+    visibility: VisibilityRule, head: HeadRule, *, available: tuple[ModelName, ...]
+) -> tuple[ModelName, ...]:
+    """The slots of ``available`` that serve under the rules (an empty slot stands for its rule)."""
+    wanted = {"pose_main": True, "pose_visible": visibility == "two-model", "head": head == "detector"}
+    return tuple(model for model in available if wanted[model])
+
+
+def under_rules(metrics: dict[str, float], visibility: VisibilityRule, head: HeadRule) -> dict[str, float]:
+    """``metrics`` with ``visibility_accuracy`` and ``head_map50`` those of the rules in force."""
+    return metrics | {
+        "visibility_accuracy": metrics[metric_name("visibility_accuracy", visibility)],
+        "head_map50": metrics[metric_name("head_map50", head)],
     }
 
 

@@ -12,9 +12,9 @@ from labelloop.model_set import ModelName, read_set_folder
 
 from labelloop_trainer.checkpoints import PreparedCheckpoint, prepare_checkpoint
 from labelloop_trainer.collect import labeled_frames
-from labelloop_trainer.dataset import write_holdout, write_training_sets
-from labelloop_trainer.evaluation import evaluate
-from labelloop_trainer.finetune import fine_tune
+from labelloop_trainer.dataset import synthetic_holdout, write_training_sets
+from labelloop_trainer.evaluation import judge
+from labelloop_trainer.finetune import ModelFiles, fine_tune
 from labelloop_trainer.settings import TrainerSettings
 
 if TYPE_CHECKING:
@@ -31,13 +31,14 @@ def train_comparison(
     root: Path,
 ) -> tuple[dict[ModelName, Path], dict[str, float]]:
     """A round's training and holdout evaluation on ``lines``, without registering or serving the
-    result: a comparison arm (the demo's random arm), trained and measured exactly like the loop's
-    models. Weights stay under ``root``."""
+    result: a comparison arm (the demo's random arm), trained, measured and judged exactly like the
+    loop's models (a slot that does not beat its rule is dropped). Weights stay under ``root``."""
     model_set = read_set_folder(settings.initial_models)
     imgsz = settings.imgsz or model_set.imgsz
-    holdout = write_holdout(root, first_seed=settings.holdout_seed, size=settings.holdout_size,
-                            camera=settings.holdout_camera, rig=model_set.rig)  # fmt: skip
+    holdout = synthetic_holdout(root, first_seed=settings.holdout_seed, size=settings.holdout_size,
+                                camera=settings.holdout_camera, rig=model_set.rig)  # fmt: skip
     training_sets = write_training_sets(labeled_frames(s3, lines, rig=model_set.rig), holdout, root)
-    candidate = fine_tune(training_sets, parent_weights, root, epochs=settings.epochs, imgsz=imgsz)
-    metrics = evaluate(candidate, holdout, rig=model_set.rig, workdir=root, imgsz=imgsz)
-    return candidate.weights, metrics
+    # Only the weights of a parent's slot are needed: trained or carried over, each is exported anew.
+    trained = fine_tune(training_sets, ModelFiles(parent_weights, {}), root, epochs=settings.epochs, imgsz=imgsz)
+    judged = judge(trained, holdout, workdir=root, imgsz=imgsz)
+    return judged.candidate.weights, judged.metrics

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labelloop.model_install import install_first_set, registry_key, upload_set_files
-from labelloop.model_set import MODEL_SET, ModelName, ModelSet, SlotModel, file_sha256
+from labelloop.model_set import ModelName, ModelSet, SlotModel, file_sha256, read_set_folder
 
-from labelloop_trainer.evaluation import evaluate
+from labelloop_trainer.evaluation import evaluate, under_rules
 from labelloop_trainer.finetune import ModelFiles
 
 if TYPE_CHECKING:
@@ -36,17 +36,19 @@ def download_set(deps: Deps, model_set: ModelSet, target: Path) -> ModelFiles:
 
 
 def trained_set(parent: ModelSet, version: int, files: ModelFiles, *, parent_version: int) -> ModelSet:
-    """The declaration of a round's candidate: the parent's rig and input size, every model new."""
+    """The declaration of a round's candidate: the parent's rig and input size, a new model in each
+    slot ``files`` has (the others are left to their rules)."""
     return parent.model_copy(
         update={
             "models": {
                 model: SlotModel(
                     version=version,
                     source="trained",
-                    sha256=file_sha256(files.onnx[model]),
-                    origin=f"fine-tuned from set {parent_version}",
+                    sha256=file_sha256(path),
+                    origin=f"fine-tuned from set {parent_version}"
+                    + ("" if model in parent.models else " (pose_main's weights; new to the set)"),
                 )
-                for model in MODEL_SET
+                for model, path in files.onnx.items()
             }
         }
     )
@@ -59,9 +61,11 @@ def upload_set(deps: Deps, version: int, files: ModelFiles, model_set: ModelSet)
 
 
 def shipped_set(source: Path) -> ModelFiles:
+    """The files of the set a folder holds (a shipped or prepared one)."""
+    models = read_set_folder(source).models
     return ModelFiles(
-        weights={model: source / f"{model}.pt" for model in MODEL_SET},
-        onnx={model: source / f"{model}.onnx" for model in MODEL_SET},
+        weights={model: source / f"{model}.pt" for model in models},
+        onnx={model: source / f"{model}.onnx" for model in models},
     )
 
 
@@ -79,10 +83,12 @@ def serving_set(deps: Deps) -> tuple[int, ModelSet]:
 def measured_metrics(
     deps: Deps, version: int, model_set: ModelSet, files: ModelFiles, *, holdout: Holdout, work: Path, imgsz: int
 ) -> dict[str, float]:
-    """The holdout metrics of ``version``; measured (on its ``files``) and recorded if it has none yet."""
-    metrics = deps.registry.metrics_of(version) or {}
-    if metrics:
+    """The holdout metrics of ``version`` under its own rules, recorded with it. The synthetic
+    holdout is fixed, so a version measured once on it is not measured again; people's holdout
+    grows with their labels, so a version is measured on each round's."""
+    if holdout.source == "synthetic" and (metrics := deps.registry.metrics_of(version)):
         return metrics
-    metrics = evaluate(files, holdout, rig=model_set.rig, workdir=work, imgsz=imgsz)
+    metrics = under_rules(evaluate(files, holdout, workdir=work, imgsz=imgsz), model_set.visibility_rule,
+                          model_set.head_rule)  # fmt: skip
     deps.registry.set_metrics(version, metrics)
     return metrics

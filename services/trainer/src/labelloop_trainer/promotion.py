@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import tritonclient.http as triton_http
 from labelloop.model_install import announce, registry_key
 from labelloop.model_registry import VersionRecord
-from labelloop.model_set import MODEL_SET, ModelSet
+from labelloop.model_set import ModelSet
 from labelloop.triton_repository import YOLO_INPUTS, YOLO_OUTPUTS, write_onnx_model
 
 from labelloop_trainer.evaluation import not_worse
@@ -50,11 +50,13 @@ def register(  # noqa: PLR0917 - one call per round, every value named at the ca
 
 
 def promote(deps: Deps, version: int, previous: int, candidate: ModelFiles, metrics: dict[str, float]) -> None:
-    """Write the set into Triton's repository as ``version``, have Triton load it, announce it."""
+    """Write the set's models into Triton's repository as ``version``, have Triton load them,
+    announce them. A slot the set left to its rule keeps its older versions in Triton, unused."""
     client = triton_http.InferenceServerClient(deps.settings.triton_url)
-    for model in MODEL_SET:
+    for model in candidate.onnx:
         write_onnx_model(deps.settings.model_repository, model, candidate.onnx[model].read_bytes(), version=version,
                          inputs=YOLO_INPUTS, outputs=YOLO_OUTPUTS, backend=deps.settings.triton_backend)  # fmt: skip
         client.load_model(model)
     deps.registry.set_serving(version)
-    announce(deps.publisher, deps.models_bucket, version=version, previous=previous, models=MODEL_SET, metrics=metrics)
+    announce(deps.publisher, deps.models_bucket, version=version, previous=previous, models=tuple(candidate.onnx),
+             metrics=metrics)  # fmt: skip

@@ -26,6 +26,23 @@ class TrainerSettings(WorkerSettings):
     )
     include_auto: bool = Field(default=False, description="Train on confident auto-labels too, not only human ones.")
     auto_min_confidence: float = Field(default=0.9, ge=0, le=1, description="Lowest auto-label confidence trained on.")
+    holdout: Literal["auto", "synthetic", "people"] = Field(
+        default="auto",
+        description="What candidates are measured on: synthetic scenes (in-cabin rig only), a share of people's "
+        "labels, or auto (synthetic for the in-cabin rig, people's for any other).",
+    )
+    holdout_share: float = Field(
+        default=0.2, gt=0, lt=1, description="Share of the frames people label kept out of training for the holdout."
+    )
+    min_holdout_frames: int = Field(
+        default=20, ge=1, description="People's holdout frames (with keypoints) a round needs before it trains."
+    )
+    head_min_labels: int = Field(
+        default=50,
+        ge=1,
+        description="Frames with head boxes people corrected before a set without one trains a "
+        "head detector (until then, and unless it beats them, head boxes come from the face points).",
+    )
     holdout_seed: int = Field(default=2_000_000, description="First seed of the fixed synthetic holdout.")
     holdout_size: int = Field(default=64, ge=8, description="Scenes in the fixed holdout.")
     holdout_camera: Camera = Field(

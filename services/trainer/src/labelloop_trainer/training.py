@@ -47,6 +47,35 @@ def architecture(model: ModelName, workdir: Path) -> Path:
     return path
 
 
+def parent_architecture(model: ModelName, parent: Path, workdir: Path) -> Path:
+    """The network ``parent``'s weights were trained in, as ``model`` needs it: a pose parent's own
+    definition for a pose model; with its ``Pose`` output layer turned into ``Detect`` for ``head``.
+
+    So a set's models keep their parent's architecture (yolo11n for the real set, our narrowed
+    yolov8n for the synthetic one), and a head detector that a set never had starts from
+    ``pose_main``'s backbone and person-box branch: only the keypoint branch is left behind.
+    """
+    import yaml  # noqa: PLC0415 - see offline_ultralytics
+
+    yolo_class = offline_ultralytics(workdir / "ultralytics-config")
+    config = dict(yolo_class(str(parent)).model.yaml)
+    *layers, (inputs, repeats, output, _) = config["head"]
+    if model == "head" and output == "Pose":
+        config["head"] = [*layers, [inputs, repeats, "Detect", ["nc"]]]
+        config.pop("kpt_shape", None)
+    elif (output == "Pose") != (model != "head"):
+        raise ValueError(f"{parent.name} ends in a {output} layer: {model} cannot start from it")
+    if scales := config.get("scales"):
+        # Ultralytics takes the scale from the file's name (yolo11s-pose.yaml) and otherwise the first
+        # listed: only the parent's own is left, or a yolo11s parent would be rebuilt as a yolo11n.
+        scale = config.get("scale") or next(iter(scales))
+        config["scales"], config["scale"] = {scale: scales[scale]}, scale
+    path = workdir / f"labelloop-{model}-from-{parent.stem}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({k: v for k, v in config.items() if k != "yaml_file"}, sort_keys=False))
+    return path
+
+
 def offline_ultralytics(config_dir: Path) -> Any:
     """Import ultralytics with downloads, auto-installs and settings sync disabled; returns ``YOLO``."""
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +114,8 @@ def train(
 ) -> TrainResult:
     """Train ``model`` on ``data_yaml``, starting from ``parent`` weights (or from scratch)."""
     yolo_class = offline_ultralytics(workdir / "ultralytics-config")
-    network = yolo_class(str(architecture(model, workdir)))
+    definition = parent_architecture(model, parent, workdir) if parent else architecture(model, workdir)
+    network = yolo_class(str(definition))
     # Fine-tuning on a few dozen new labels with the from-scratch schedule (AdamW, warm-up, lr 0.01)
     # wipes out what the parent knew: measured pose mAP50 0.87 -> 0.11 after one epoch on 6 images.
     gentle = {"optimizer": "SGD", "lr0": 0.002, "warmup_epochs": 0.0} if parent else {}

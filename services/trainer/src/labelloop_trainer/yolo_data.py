@@ -42,6 +42,7 @@ class LabeledFrame:
     image: NDArray[np.uint8]  # BGR
     persons: tuple[LabeledPerson, ...]
     heads: tuple[Box, ...]
+    human: bool = True  # labelled by people (or rendered with its truth); False: an auto-label
 
 
 def _yolo_box(box: Box, width: int, height: int) -> str:
