@@ -131,8 +131,8 @@ def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, fl
     holdout = synthetic_holdout(root, first_seed=HOLDOUT.start, size=len(HOLDOUT), camera=args.camera,
                                 rig=IN_CABIN_17)  # fmt: skip
 
-    def measure(trained: ModelFiles, work: Path) -> tuple[ModelFiles, dict[str, float]]:
-        judged = judge(trained, holdout, workdir=work, imgsz=args.imgsz)
+    def measure(trained: ModelFiles, parent: ModelFiles, work: Path) -> tuple[ModelFiles, dict[str, float]]:
+        judged = judge(trained, holdout, incumbent=tuple(parent.onnx), workdir=work, imgsz=args.imgsz)
         return judged.candidate, {metric: judged.metrics[metric] for metric in METRICS}
 
     start = shipped_set(args.models)
@@ -161,7 +161,7 @@ def run_arms(args: argparse.Namespace) -> dict[str, list[tuple[int, dict[str, fl
                                                                       camera=cameras[seed])]  # fmt: skip
             training_sets = write_training_sets(dict.fromkeys(MODEL_SET, frames), holdout, work)
             trained = fine_tune(training_sets, models, work, epochs=args.epochs, imgsz=args.imgsz)
-            models, metrics = measure(trained, work / "eval")
+            models, metrics = measure(trained, models, work / "eval")
             curve.append((len(labeled), metrics))
             state[arm] = (models, labeled, unlabeled)
             new_camera = sum(cameras[seed] == args.camera for seed in labeled)

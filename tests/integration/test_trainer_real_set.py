@@ -106,6 +106,7 @@ def people_labels(aws: AwsClients, real_set: Path) -> list[LabelsCompleted]:
 def settings_for(triton: TritonServer, real_set: Path, tmp_path: Path) -> TrainerSettings:
     return TrainerSettings(
         stack="test", poll_wait_s=1, concurrency=2, threshold=4, settle_s=1, check_every_s=0.5, epochs=1,
+        new_model_epochs=1,
         imgsz=320,  # a quarter of the real set's pixels: this test is about the round, not about accuracy
         holdout_share=SHARE, min_holdout_frames=3, head_min_labels=4, promote_tolerance=1.0,
         initial_models=real_set, model_repository=triton.repository, triton_url=triton.http_url, work_dir=tmp_path,
@@ -175,8 +176,10 @@ def test_a_head_detector_starts_from_the_pose_models_backbone(real_set: Path, tm
     itself for the pose slots; a detector cannot parent a pose model."""
     import yaml
 
-    head = yaml.safe_load(parent_architecture("head", real_set / "pose_main.pt", tmp_path).read_text())
-    pose = yaml.safe_load(parent_architecture("pose_visible", real_set / "pose_main.pt", tmp_path).read_text())
+    head_file, head_is_new = parent_architecture("head", real_set / "pose_main.pt", tmp_path)
+    pose_file, pose_is_new = parent_architecture("pose_visible", real_set / "pose_main.pt", tmp_path)
+    assert (head_is_new, pose_is_new) == (True, False)  # a new task trains on the usual schedule
+    head, pose = yaml.safe_load(head_file.read_text()), yaml.safe_load(pose_file.read_text())
     assert head["head"][-1][2:] == ["Detect", ["nc"]]
     assert "kpt_shape" not in head
     assert pose["head"][-1][2] == "Pose"

@@ -141,8 +141,9 @@ def test_peoples_holdout_is_a_stable_share_that_never_trains() -> None:
 
 
 def test_a_trained_model_serves_only_where_it_beats_its_rule() -> None:
-    """pose_visible and the head detector each take over from their rule only when strictly better; a tie or
-    a missing model leaves the rule; the headline metrics are those of the rules in force."""
+    """A pose_visible or head detector new to the set takes over from its rule only when strictly better; a
+    tie or a missing model leaves the rule; one the set already serves stays; the headline metrics are those
+    of the rules in force."""
     measured = {
         "visibility_accuracy_main_confidence": 0.70, "visibility_accuracy_two_model": 0.75,
         "head_map50_face_keypoints": 0.60, "head_map50_detector": 0.60,
@@ -159,6 +160,10 @@ def test_a_trained_model_serves_only_where_it_beats_its_rule() -> None:
     assert takeover_rules(rules_only) == ("main-confidence", "face-keypoints")
     # A detector that beats the rule cannot serve if it was never trained (not in the files).
     assert serving_slots("two-model", "detector", available=("pose_main",)) == ("pose_main",)
+    # A model the set already serves stays, even where its rule measures better this round.
+    assert takeover_rules(better_head, incumbent=("pose_main", "pose_visible")) == ("two-model", "detector")
+    assert takeover_rules(measured, incumbent=MODEL_SET) == ("two-model", "detector")
+    assert takeover_rules(rules_only, incumbent=MODEL_SET) == ("main-confidence", "face-keypoints")  # none trained
 
 
 def test_a_head_detector_new_to_a_set_waits_for_enough_corrected_head_boxes() -> None:

@@ -4,6 +4,7 @@ candidate takes; the promotion guard."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,23 +37,36 @@ class Judged:
     head_rule: HeadRule
 
 
-def judge(trained: ModelFiles, holdout: Holdout, *, workdir: Path, imgsz: int) -> Judged:
-    """Measure ``trained`` on the holdout and keep each optional model only where it beats its rule."""
+def judge(
+    trained: ModelFiles, holdout: Holdout, *, incumbent: Collection[ModelName], workdir: Path, imgsz: int
+) -> Judged:
+    """Measure ``trained`` on the holdout; a model new to the set (not in ``incumbent``, the
+    parent's slots) is kept only where it beats its rule."""
     measured = evaluate(trained, holdout, workdir=workdir, imgsz=imgsz)
-    visibility, head = takeover_rules(measured)
+    visibility, head = takeover_rules(measured, incumbent=incumbent)
     candidate = trained.only(serving_slots(visibility, head, available=tuple(trained.onnx)))
     return Judged(candidate, under_rules(measured, visibility, head), visibility, head)
 
 
-def takeover_rules(metrics: dict[str, float]) -> tuple[VisibilityRule, HeadRule]:
-    """The rules a candidate serves under: its ``pose_visible`` takes over from the main-confidence
-    rule, and its head detector from the face-point rule, only where it beats the rule on the holdout."""
-    two_model = metrics.get(metric_name("visibility_accuracy", "two-model"), -1.0)
-    detector = metrics.get(metric_name("head_map50", "detector"), -1.0)
-    visibility: VisibilityRule = (
-        "two-model" if two_model > metrics[metric_name("visibility_accuracy", "main-confidence")] else "main-confidence"
-    )
-    head: HeadRule = "detector" if detector > metrics[metric_name("head_map50", "face-keypoints")] else "face-keypoints"
+def takeover_rules(
+    metrics: dict[str, float], *, incumbent: Collection[ModelName] = ()
+) -> tuple[VisibilityRule, HeadRule]:
+    """The rules a candidate serves under. A ``pose_visible`` or head detector new to the set takes
+    over from its rule (main-confidence, face points) only where it beats the rule on the holdout;
+    one the set already serves stays (the promotion guard judges the set as a whole), so a slot
+    does not come and go with the holdout's noise."""
+    two_model = metrics.get(metric_name("visibility_accuracy", "two-model"))
+    detector = metrics.get(metric_name("head_map50", "detector"))
+    visibility: VisibilityRule = "main-confidence"
+    if two_model is not None and (
+        "pose_visible" in incumbent or two_model > metrics[metric_name("visibility_accuracy", "main-confidence")]
+    ):
+        visibility = "two-model"
+    head: HeadRule = "face-keypoints"
+    if detector is not None and (
+        "head" in incumbent or detector > metrics[metric_name("head_map50", "face-keypoints")]
+    ):
+        head = "detector"
     return visibility, head
 
 

@@ -35,17 +35,19 @@ def fine_tune(
     *,
     epochs: int,
     imgsz: int,
+    new_model_epochs: int | None = None,
 ) -> ModelFiles:
     """The candidate set under ``root/candidate``: a slot with a training set is trained (from its
-    parent model, or from ``pose_main``'s for a slot new to the set), one without carries its
-    parent's model over, or stays empty."""
+    parent model for ``epochs``, or from ``pose_main``'s for ``new_model_epochs`` if new to the
+    set), one without carries its parent's model over, or stays empty."""
     weights: dict[ModelName, Path] = {}
     onnx: dict[ModelName, Path] = {}
     for model in MODEL_SET:
         data_yaml = training_sets[model]
         start = parent.weights.get(model, parent.weights["pose_main"])
         if data_yaml is not None:
-            result = train(model, data_yaml, root / "runs", parent=start, epochs=epochs, imgsz=imgsz)
+            rounds = epochs if model in parent.weights else new_model_epochs or epochs
+            result = train(model, data_yaml, root / "runs", parent=start, epochs=rounds, imgsz=imgsz)
             weights[model] = root / "candidate" / f"{model}.pt"
             weights[model].parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(result.weights, weights[model])

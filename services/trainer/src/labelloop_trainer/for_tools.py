@@ -32,13 +32,14 @@ def train_comparison(
 ) -> tuple[dict[ModelName, Path], dict[str, float]]:
     """A round's training and holdout evaluation on ``lines``, without registering or serving the
     result: a comparison arm (the demo's random arm), trained, measured and judged exactly like the
-    loop's models (a slot that does not beat its rule is dropped). Weights stay under ``root``."""
+    loop's models (a model new to the set serves only if it beats its rule). Weights stay under ``root``."""
     model_set = read_set_folder(settings.initial_models)
     imgsz = settings.imgsz or model_set.imgsz
     holdout = synthetic_holdout(root, first_seed=settings.holdout_seed, size=settings.holdout_size,
                                 camera=settings.holdout_camera, rig=model_set.rig)  # fmt: skip
     training_sets = write_training_sets(labeled_frames(s3, lines, rig=model_set.rig), holdout, root)
     # Only the weights of a parent's slot are needed: trained or carried over, each is exported anew.
-    trained = fine_tune(training_sets, ModelFiles(parent_weights, {}), root, epochs=settings.epochs, imgsz=imgsz)
-    judged = judge(trained, holdout, workdir=root, imgsz=imgsz)
+    trained = fine_tune(training_sets, ModelFiles(parent_weights, {}), root, epochs=settings.epochs, imgsz=imgsz,
+                        new_model_epochs=settings.new_model_epochs)  # fmt: skip
+    judged = judge(trained, holdout, incumbent=tuple(parent_weights), workdir=root, imgsz=imgsz)
     return judged.candidate.weights, judged.metrics

@@ -96,8 +96,8 @@ def run_round(deps: Deps, labels: int) -> RoundResult | None:
         version = deps.registry.next_version()
         frames = with_new_slots_due(collected.frames, parent_set, settings.head_min_labels)
         trained = fine_tune(write_training_sets(frames, holdout, root), parent_files, root, epochs=settings.epochs,
-                            imgsz=imgsz)  # fmt: skip
-        judged = judge(trained, holdout, workdir=root, imgsz=imgsz)
+                            imgsz=imgsz, new_model_epochs=settings.new_model_epochs)  # fmt: skip
+        judged = judge(trained, holdout, incumbent=tuple(parent_set.models), workdir=root, imgsz=imgsz)
         candidate_set = trained_set(parent_set, version, judged.candidate, parent_version=parent)
         promoted = register(deps, version, parent, judged.candidate, candidate_set, judged.metrics, serving_metrics,
                             data_hash=collected.data_hash, labels=labels)  # fmt: skip

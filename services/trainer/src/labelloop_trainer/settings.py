@@ -21,6 +21,9 @@ class TrainerSettings(WorkerSettings):
     check_every_s: float = Field(default=5.0, gt=0, description="Real seconds between two checks for a due training.")
     lock_ttl_s: int = Field(default=3 * 3600, ge=60, description="A training lock older than this is taken over.")
     epochs: int = Field(default=5, ge=1, description="Fine-tuning epochs per model and round.")
+    new_model_epochs: int = Field(
+        default=30, ge=1, description="Epochs of a model new to the set (a head detector from pose_main's backbone)."
+    )
     imgsz: int | None = Field(
         default=None, ge=32, multiple_of=32, description="Training and evaluation input size; default: the set's own."
     )
