@@ -84,6 +84,12 @@ ACCESS: dict[str, Access] = {
                 "Action": ["sqs:GetQueueAttributes", "sqs:SetQueueAttributes"],
                 "Resource": {"Fn::GetAtt": ["GtBridgeQueue", "Arn"]},
             },
+            {  # a labeling job given up on (LabelingJobFailedAlarm); metrics have no ARN, the namespace is the bound
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": "Labelloop"}},
+            },
         ),
     ),
     "trainer": Access(
@@ -827,8 +833,32 @@ PARAMETERS: dict[str, Any] = {
 }
 
 
+def _labeling_alarm() -> dict[str, Any]:
+    """gt-bridge gave up replacing a labeling job that kept dying (``labelloop jobs`` says why)."""
+    return {
+        "LabelingJobFailedAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmName": {"Fn::Sub": "${Stack}-labeling-job-failed"},
+                "AlarmDescription": "A labeling job kept dying and is no longer replaced: see `labelloop jobs`, "
+                "fix the cause, then `labelloop jobs --retry JOB`",
+                "Namespace": "Labelloop",
+                "MetricName": "LabelingJobFailed",
+                "Dimensions": [{"Name": "Stack", "Value": {"Ref": "Stack"}}],
+                "Statistic": "Sum",
+                "Period": 300,
+                "EvaluationPeriods": 1,
+                "Threshold": 0,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": [{"Ref": "AlarmTopic"}],
+            },
+        }
+    }
+
+
 def template() -> dict[str, Any]:
-    resources = _topology_resources() | _platform()
+    resources = _topology_resources() | _platform() | _labeling_alarm()
     for service in PROCESSES:
         resources |= _service_resources(service, ACCESS[service])
     return {

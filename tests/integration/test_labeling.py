@@ -32,8 +32,9 @@ from labelloop.clock import ManualClock
 from labelloop.dataset import effective_lines
 from labelloop.groundtruth import DEDUP_ATTRIBUTE
 from labelloop.manifest import augmented_manifest_line
-from labelloop.portal_api import get_job
+from labelloop.portal_api import get_job, save_job
 from labelloop.provision import ProvisionedStack
+from labelloop.queue_policy import allows_topic
 from labelloop.truth_layout import frame_truth_location
 from labelloop_gt_bridge import handlers
 from labelloop_gt_bridge.deps import Deps
@@ -128,7 +129,7 @@ def test_retention_resends_keep_the_dedup_id_and_the_portal_shows_the_object_onc
         [task] = loop.portal.open_tasks(job.name)
         for _ in range(2):
             loop.clock.advance(5 * DAY + 60)
-            assert handlers.sweep(loop.deps) == 1
+            assert handlers.sweep(loop.deps).resent == 1
             loop.portal.tick()
         assert loop.portal.counts == {"received": 3, "duplicates": 2, "answered": 0, "expired": 0, "invalid": 0}
         assert [t.object_id for t in loop.portal.open_tasks(job.name)] == [task.object_id]
@@ -300,3 +301,106 @@ def test_the_portal_holds_at_most_max_concurrent_tasks_and_the_rest_wait(
         loop.portal.tick()
         assert len(loop.portal.open_tasks(job.name)) == 2
         assert loop.portal.counts["received"] == 4
+
+
+def _queue_policy(aws: AwsClients, queue_url: str) -> dict[str, Any]:
+    attributes = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy", "QueueArn"])["Attributes"]
+    return json.loads(attributes["Policy"])  # type: ignore[no-any-return]
+
+
+def test_jobs_created_at_run_time_keep_the_deployed_queue_policy(aws: AwsClients, stack: ProvisionedStack) -> None:
+    """gt-bridge's queue as CloudFormation writes its policy (ArnEquals on human-review-requested): creating
+    the labeling jobs adds their output topics beside it and never drops it, so review requests still
+    reach gt-bridge after the first job."""
+    queue_url = stack.queue_urls["gt-bridge"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    review_topic = stack.topic_arns["human-review-requested"]
+    deployed = {"Sid": "AllowSubscribedTopics", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage", "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": [review_topic]}}}  # fmt: skip
+    aws.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({"Statement": [deployed]})})
+    with labeling_loop(aws, stack, level2=("keypoints",)) as loop:
+        policy = _queue_policy(aws, queue_url)
+        assert policy["Statement"][0] == deployed
+        assert allows_topic(policy, review_topic)
+        for key in ("head-l1", "keypoints-l1", "keypoints-l2"):
+            job = loop.deps.state.job(key)
+            assert job is not None
+            assert allows_topic(policy, job.output_topic), key
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(1))
+        loop.settle(1)
+        # A stack update rewrites the policy to the deployed one: the next sweep puts the jobs' topics back.
+        aws.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({"Statement": [deployed]})})
+        handlers.sweep(loop.deps)
+        healed = _queue_policy(aws, queue_url)
+        assert allows_topic(healed, review_topic)
+        for key in ("head-l1", "keypoints-l1", "keypoints-l2"):
+            assert allows_topic(healed, loop.deps.state.job(key).output_topic), key  # type: ignore[union-attr]
+
+
+def _set_status(aws: AwsClients, loop: Loop, key: str, status: str) -> None:
+    save_job(aws.dynamodb, "test-portal", loop.job(key).model_copy(update={"status": status}))
+
+
+def test_one_job_that_is_not_running_never_holds_back_another_jobs_resends(
+    aws: AwsClients, stack: ProvisionedStack
+) -> None:
+    """Six frames in two jobs; the keypoint job is Initializing again when the retention sweep comes: the head
+    job's six objects are resent all the same, the keypoint ones wait (counted) and go out once it runs."""
+    with labeling_loop(aws, stack) as loop:
+        EventPublisher.for_stack(aws, StackNames("test")).publish_all([review(n) for n in range(6)])
+        loop.settle(6)
+        _set_status(aws, loop, "keypoints-l1", "Initializing")
+        loop.clock.advance(5 * DAY + 60)
+        result = handlers.sweep(loop.deps)
+        assert (result.resent, result.waiting, result.errors) == (6, 6, 0)
+        _set_status(aws, loop, "keypoints-l1", "InProgress")
+        assert handlers.sweep(loop.deps).resent == 6
+        assert all(item.resends == 1 for item in loop.deps.state.objects())
+
+
+def test_a_job_that_keeps_dying_is_replaced_with_backoff_then_given_up_with_an_alarm(
+    aws: AwsClients, stack: ProvisionedStack
+) -> None:
+    """Each incarnation fails before it runs: replaced at once, then only after the backoff (100 s, then 400 s),
+    and after two replacements in a row the job is failed with the reason: no more incarnations, a metric
+    for the alarm, `labelloop jobs` shows it; `labelloop jobs --retry` lets the next sweep try again."""
+    with labeling_loop(aws, stack, modalities=("head",), job_replace_after_s=100, job_max_replacements=2) as loop:
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(1))
+        loop.settle(1)
+
+        def dies_and_sweep(advance_s: float = 0.0) -> str:
+            _set_status(aws, loop, "head-l1", "Failed")
+            loop.clock.advance(advance_s)
+            handlers.sweep(loop.deps)
+            return loop.deps.state.job("head-l1").job_name  # type: ignore[union-attr]
+
+        assert dies_and_sweep() == "test-head-l1-2"
+        assert dies_and_sweep() == "test-head-l1-2"  # within the backoff
+        assert dies_and_sweep(100) == "test-head-l1-3"
+        assert dies_and_sweep(400) == "test-head-l1-3"  # given up
+        job = loop.deps.state.job("head-l1")
+        assert job is not None
+        assert "2 incarnations in a row ended Failed" in job.failure
+        loop.clock.advance(DAY)
+        handlers.sweep(loop.deps)
+        assert loop.deps.state.job("head-l1").job_name == "test-head-l1-3"  # type: ignore[union-attr]
+        metrics = aws.cloudwatch.list_metrics(Namespace="Labelloop", MetricName="LabelingJobFailed")["Metrics"]
+        assert sorted(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"]) for metric in metrics) == [
+            [("Job", "head-l1"), ("Stack", "test")], [("Stack", "test")]
+        ]  # fmt: skip
+
+        def jobs_cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "labelloop_tools", "jobs", *args, "--endpoint-url", str(aws.endpoint_url),
+                 "--stack", "test"],
+                env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=True, timeout=60,
+            )  # fmt: skip
+
+        [row] = json.loads(jobs_cli("--json").stdout)["jobs"]
+        assert row["state"].startswith("failed: 2 incarnations in a row ended Failed")
+        assert "cleared: head-l1" in jobs_cli("--retry", "head-l1").stdout
+        handlers.sweep(loop.deps)
+        assert loop.deps.state.job("head-l1").job_name == "test-head-l1-4"  # type: ignore[union-attr]
+        [row] = json.loads(jobs_cli("--json").stdout)["jobs"]
+        assert row["state"] == "live"

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from botocore.validate import ParamValidator
 from labelloop.topology import PROCESSES, TOPOLOGY
+from labelloop_gt_bridge.entrypoint import FAILED_JOB_METRIC
 
 REPO = Path(__file__).parents[2]
 DEPLOY = REPO / "deploy" / "ecs"
@@ -88,6 +89,7 @@ def test_everything_at_rest_is_encrypted_and_every_dlq_alarms(resources: dict[st
     alarmed = {
         r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for r in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if r["Properties"]["Namespace"] == "AWS/SQS"
     }
     assert alarmed == {f"{name}" for name in resources if name.endswith("Dlq")}
 
@@ -146,3 +148,21 @@ def test_task_definitions_validate_against_botocores_ecs_model(resources: dict[s
     assert families == {*PROCESSES, "triton"}
     triton = definitions["TritonTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
     assert triton["ResourceRequirements"] == [{"Type": "GPU", "Value": "1"}]
+
+
+def test_a_labeling_job_given_up_on_alarms(resources: dict[str, Any]) -> None:
+    """The alarm watches the metric gt-bridge counts (same namespace, name and stack dimension), and only
+    gt-bridge may put metrics, into that namespace only."""
+    namespace, metric = FAILED_JOB_METRIC
+    alarm = resources["LabelingJobFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric)
+    assert [d["Name"] for d in alarm["Dimensions"]] == ["Stack"]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    putters = {
+        name: statement["Condition"]
+        for name, role in _of_type(resources, "AWS::IAM::Role").items()
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "cloudwatch:PutMetricData" in statement["Action"]
+    }
+    assert putters == {"GtBridgeTaskRole": {"StringEquals": {"cloudwatch:namespace": namespace}}}

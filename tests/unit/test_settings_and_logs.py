@@ -39,6 +39,28 @@ def test_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPatch, name: st
         IngestSettings()
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "limit"),
+    [
+        ("RESEND_AFTER_S", str(14 * 86400), "1123200"),  # SQS drops a message at 14 days: resend a day before
+        ("TASK_LIFETIME_S", "59", "60"),
+        ("TASK_LIFETIME_S", str(31 * 86400), "2592000"),
+        ("TASK_TIME_LIMIT_S", "28801", "28800"),
+        ("TASK_TIME_LIMIT_S", "29", "30"),
+    ],
+)
+def test_labeling_settings_stay_within_sqs_and_ground_truth_limits(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, limit: str
+) -> None:
+    """A value past a real limit fails at start-up, naming the field and the limit (the service exits 78)."""
+    monkeypatch.setenv(f"LABELLOOP_GT_BRIDGE_{name}", value)
+    with pytest.raises(ValidationError) as raised:
+        GtBridgeSettings()
+    [error] = raised.value.errors()
+    assert error["loc"] == (name.lower(),)
+    assert limit in error["msg"]
+
+
 def test_json_logs_off_a_tty_carry_service_level_time_and_context(capsys: pytest.CaptureFixture[str]) -> None:
     """Off a TTY each line is JSON with service, level, UTC timestamp and bound context."""
     configure_logging(service="selector", log_format="auto")

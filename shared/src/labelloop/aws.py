@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
@@ -77,6 +78,11 @@ class AwsClients:
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
         return self._session.client("dynamodb", endpoint_url=self._endpoint("dynamodb"), config=self._config())
+
+    @cached_property
+    def cloudwatch(self) -> CloudWatchClient:
+        """Metrics that alarm (a labeling job given up on)."""
+        return self._session.client("cloudwatch", endpoint_url=self._endpoint("cloudwatch"), config=self._config())
 
     @cached_property
     def sagemaker(self) -> SageMakerClient:

@@ -5,7 +5,10 @@ both resend, both bump a generation or both complete an object.
 
 Items (table ``labeling``, key ``pk``):
 
-* ``job#<spec key>`` → ``job_name``, ``incarnation``, ``input_topic``, ``output_topic``;
+* ``job#<spec key>`` → ``job_name``, ``incarnation``, ``input_topic``, ``output_topic``,
+  ``replacements`` (incarnations in a row that never reached InProgress), ``replace_after``
+  (no new incarnation before this clock time), ``failure`` (why replacing was given up; empty
+  while the job is alive or being replaced);
 * ``obj#<frame uri>#<modality>#l<level>`` → ``job_key``, ``generation``, ``status``
   (``sent`` | ``completed``), ``sent_at`` (0 until the first publish succeeded), ``line`` (the
   input line, JSON), ``resends``, ``expiries``.
@@ -46,6 +49,9 @@ class JobItem:
     incarnation: int
     input_topic: str
     output_topic: str
+    replacements: int = 0
+    replace_after: float = 0.0
+    failure: str = ""
 
 
 class LabelingState:
@@ -66,6 +72,9 @@ class LabelingState:
             incarnation=int(found["incarnation"]["N"]),
             input_topic=found["input_topic"]["S"],
             output_topic=found["output_topic"]["S"],
+            replacements=int(found.get("replacements", {}).get("N", "0")),
+            replace_after=float(found.get("replace_after", {}).get("N", "0")),
+            failure=found.get("failure", {}).get("S", ""),
         )
 
     def record_job(self, job: JobItem, previous_incarnation: int | None) -> bool:
@@ -81,11 +90,37 @@ class LabelingState:
                     "incarnation": {"N": str(job.incarnation)},
                     "input_topic": {"S": job.input_topic},
                     "output_topic": {"S": job.output_topic},
+                    "replacements": {"N": str(job.replacements)},
+                    "replace_after": {"N": repr(job.replace_after)},
+                    "failure": {"S": job.failure},
                 },
                 ConditionExpression=condition,
                 **({"ExpressionAttributeValues": values} if values else {}),  # type: ignore[arg-type]
             )
         )
+
+    def update_job(self, spec_key: str, incarnation: int, *, replacements: int, failure: str = "") -> bool:
+        """Set the job's replacement count and failure, if it is still ``incarnation``."""
+        return conditionally(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"job#{spec_key}"}},
+                UpdateExpression="SET replacements = :replacements, failure = :failure",
+                ConditionExpression="incarnation = :incarnation",
+                ExpressionAttributeValues={
+                    ":replacements": {"N": str(replacements)},
+                    ":failure": {"S": failure},
+                    ":incarnation": {"N": str(incarnation)},
+                },
+            )
+        )
+
+    def clear_failure(self, spec_key: str) -> bool:
+        """An operator's retry of a failed job: the next sweep replaces it afresh. False if it was not failed."""
+        current = self.job(spec_key)
+        if current is None or not current.failure:
+            return False
+        return self.update_job(spec_key, current.incarnation, replacements=0)
 
     # -- objects ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from pydantic_settings import SettingsConfigDict
 from labelloop.aws import AwsClients
 from labelloop.logs import get_logger
 from labelloop.one_off import run_one_off
+from labelloop.queue_policy import policy_of, service_may, with_topic
 from labelloop.settings import ServiceSettings
 from labelloop.topology import TOPOLOGY, Queue, StackNames, Table, Topology
 
@@ -104,39 +105,29 @@ def _ensure_queue_pair(
     # Real AWS drops SNS deliveries unless the queue's policy lets its topics send.
     queue_arn = _queue_arn(clients, queue_url)
     sources = [topic_arns[topic] for topic in queue.topics]
-    policy = _service_may("AllowSubscribedTopics", "sns.amazonaws.com", "sqs:SendMessage", queue_arn, sources)
+    policy = policy_of(service_may("AllowSubscribedTopics", "sns.amazonaws.com", "sqs:SendMessage", queue_arn, sources))
     clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
     return dlq_url, queue_url
 
 
-def _service_may(sid: str, service: str, action: str, resource: str, sources: list[str]) -> str:
-    """A resource policy letting an AWS service do ``action`` on ``resource``, for ``sources`` only."""
-    statement = {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": action,
-        "Resource": resource,
-        "Condition": {"ArnLike": {"aws:SourceArn": sources}},
-    }
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-
-
-def subscribe_queue(clients: AwsClients, topic_arn: str, queue_url: str) -> None:
+def subscribe_queue(clients: AwsClients, topic_arn: str, queue_url: str, *, attempts: int = 5) -> None:
     """Subscribe a queue to a topic created at run time (a labeling job's topics), raw delivery,
-    and let that topic send to the queue; idempotent."""
+    and let that topic send to the queue; idempotent.
+
+    The policy is merged (:func:`labelloop.queue_policy.with_topic`), never replaced. SQS has no
+    conditional write, so two workers adding topics at once could each overwrite the other's: the
+    write is read back and repeated until the topic is in.
+    """
     queue_arn = _queue_arn(clients, queue_url)
-    current = clients.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"]).get("Attributes", {})
-    sources: list[str] = []
-    if "Policy" in current:
-        for statement in json.loads(current["Policy"]).get("Statement", []):
-            found = statement.get("Condition", {}).get("ArnLike", {}).get("aws:SourceArn", [])
-            sources += [found] if isinstance(found, str) else list(found)
-    if topic_arn not in sources:
-        policy = _service_may(
-            "AllowSubscribedTopics", "sns.amazonaws.com", "sqs:SendMessage", queue_arn, [*sources, topic_arn]
-        )
-        clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
+    for _ in range(attempts):
+        attributes = clients.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])
+        current = attributes.get("Attributes", {}).get("Policy")
+        merged = with_topic(json.loads(current) if current else None, queue_arn, topic_arn)
+        if merged is None:
+            break
+        clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(merged)})
+    else:
+        raise RuntimeError(f"the policy of {queue_url} kept losing {topic_arn} to concurrent writers")
     _ensure_subscription(clients, topic_arn, queue_url)
 
 
@@ -187,9 +178,9 @@ def _ensure_notification(clients: AwsClients, bucket: str, topic_arn: str) -> No
     if [{"TopicArn": c["TopicArn"], "Events": list(c["Events"])} for c in current] == wanted:
         return
     # Real AWS refuses the configuration unless the topic lets S3 publish to it.
-    topic_policy = _service_may(
-        "AllowBucketNotifications", "s3.amazonaws.com", "SNS:Publish", topic_arn, [f"arn:aws:s3:::{bucket}"]
-    )
+    source = f"arn:aws:s3:::{bucket}"
+    statement = service_may("AllowBucketNotifications", "s3.amazonaws.com", "SNS:Publish", topic_arn, [source])
+    topic_policy = policy_of(statement)
     clients.sns.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=topic_policy)
     clients.s3.put_bucket_notification_configuration(
         Bucket=bucket,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from labelloop import (
     TOPOLOGY,
     AwsClients,
@@ -15,6 +17,7 @@ from labelloop import (
 from labelloop.clock import Clock, clock_from_env
 from labelloop.groundtruth import JobSpec
 from labelloop.labeling_state import LabelingState
+from labelloop.retry import RetryPolicy
 from labelloop.s3_uri import s3_uri
 
 from labelloop_gt_bridge import handlers
@@ -22,6 +25,9 @@ from labelloop_gt_bridge.backends import GroundTruthBackend, LabelingBackend, Po
 from labelloop_gt_bridge.deps import Deps
 from labelloop_gt_bridge.jobs import JobManager
 from labelloop_gt_bridge.settings import GtBridgeSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef
 
 log = get_logger()
 
@@ -47,6 +53,11 @@ def build_deps_on(clients: AwsClients, settings: GtBridgeSettings, names: StackN
         specs=job_specs(settings),
         own_queue_url=clients.sqs.get_queue_url(QueueName=names.physical(queue.name))["QueueUrl"],
         output_s3_uri=s3_uri(names.physical("data"), "labeling"),
+        replace_policy=RetryPolicy(
+            initial_s=settings.job_replace_after_s, multiplier=4.0, max_s=max(settings.job_replace_after_s, 6 * 3600.0)
+        ),
+        max_replacements=settings.job_max_replacements,
+        on_failure=lambda spec_key: count_failed_job(clients, names, spec_key),
     )
     return Deps(
         clients=clients,
@@ -57,6 +68,21 @@ def build_deps_on(clients: AwsClients, settings: GtBridgeSettings, names: StackN
         clock=clock,
         data_bucket=names.physical("data"),
     )
+
+
+FAILED_JOB_METRIC = ("Labelloop", "LabelingJobFailed")
+"""Namespace and name of the metric the stack's alarm watches: a labeling job given up on."""
+
+
+def count_failed_job(clients: AwsClients, names: StackNames, spec_key: str) -> None:
+    """One count per stack (what the alarm watches) and one per stack and job (which one)."""
+    namespace, metric = FAILED_JOB_METRIC
+    stack: DimensionTypeDef = {"Name": "Stack", "Value": names.stack}
+    job: DimensionTypeDef = {"Name": "Job", "Value": spec_key}
+    clients.cloudwatch.put_metric_data(Namespace=namespace, MetricData=[
+        {"MetricName": metric, "Value": 1.0, "Unit": "Count", "Dimensions": dimensions}
+        for dimensions in ([stack], [stack, job])
+    ])  # fmt: skip
 
 
 def periodic(deps: Deps) -> tuple[Periodic, ...]:

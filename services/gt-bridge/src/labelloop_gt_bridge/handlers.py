@@ -15,6 +15,7 @@ from the object, so a redelivered message rewrites the same objects and publishe
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ from labelloop.groundtruth import JobSpec, expired, input_line, label_of, line_d
 from labelloop.labeling_state import ObjectItem, object_key
 from labelloop.manifest import augmented_manifest_line
 from labelloop.s3_uri import s3_uri
+
+from labelloop_gt_bridge.jobs import ActiveJob
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
@@ -55,10 +58,11 @@ def publish_line(deps: Deps, topic_arn: str, line: dict[str, Any]) -> None:
     deps.clients.sns.publish(TopicArn=topic_arn, Message=json.dumps(line))
 
 
-def send(deps: Deps, item: ObjectItem, *, resend: bool) -> bool:
-    """Publish the object's current line to its job and record it; False if another worker did."""
+def send(deps: Deps, item: ObjectItem, *, resend: bool, job: ActiveJob | None = None) -> bool:
+    """Publish the object's current line to its job (``job``, or the live one looked up) and
+    record it; False if another worker did."""
     now = deps.clock.now()
-    job = deps.jobs.live(item.job_key, now)
+    job = job or deps.jobs.live(item.job_key, now)
     publish_line(deps, job.input_topic, item.line)
     return deps.state.mark_sent(item.key, item.generation, item.sent_at, now, resend=resend)
 
@@ -171,17 +175,44 @@ def _resend_expired(deps: Deps, item: ObjectItem) -> None:
     send_pending(deps, item.key)  # the new generation's first send (its own dedup id)
 
 
-def sweep(deps: Deps) -> int:
-    """Resend objects unlabeled for ``resend_after_s`` with the same dedup id; returns how many."""
+@dataclass
+class SweepResult:
+    """What one sweep did: resends, objects waiting for a job that is not running, and errors."""
+
+    resent: int = 0
+    waiting: int = 0
+    errors: int = 0
+
+
+def sweep(deps: Deps) -> SweepResult:
+    """Keep every job alive and resend objects unlabeled for ``resend_after_s`` (same dedup id).
+
+    Each job, and each object, on its own: a job that is starting, stopping or failed, or an
+    error on one object, is logged and counted and never keeps another's objects from going out.
+    """
     now = deps.clock.now()
+    result = SweepResult()
+    live: dict[str, ActiveJob | Exception] = {}
     for spec in deps.jobs.specs.values():
-        deps.jobs.ensure(spec, now)
-    resent = 0
+        try:
+            deps.jobs.heal_subscription(spec.key)
+            live[spec.key] = deps.jobs.live(spec.key, now)
+        except Exception as error:  # noqa: BLE001 - one job's trouble is logged and must not stop the others
+            live[spec.key] = error
+            log.warning("gt_bridge.job_unavailable", job=spec.key, error=str(error))
     for item in deps.state.objects(due_before=now - deps.settings.resend_after_s):
-        resent += send(deps, item, resend=item.sent_at > 0)
-    if resent:
-        log.info("gt_bridge.swept", resent=resent)
-    return resent
+        job = live.get(item.job_key)
+        if not isinstance(job, ActiveJob):
+            result.waiting += 1
+            continue
+        try:
+            result.resent += send(deps, item, resend=item.sent_at > 0, job=job)
+        except Exception as error:  # noqa: BLE001 - the next sweep retries this object; the others go on
+            result.errors += 1
+            log.error("gt_bridge.resend_failed", object=item.key, error=str(error))
+    if result.resent or result.waiting or result.errors:
+        log.info("gt_bridge.swept", resent=result.resent, waiting=result.waiting, errors=result.errors)
+    return result
 
 
 HANDLERS: dict[type[Any], Handler[Any]] = {

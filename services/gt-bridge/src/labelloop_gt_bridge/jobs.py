@@ -3,10 +3,16 @@
 A streaming job cannot be restarted once Stopped or Failed (Ground Truth stops one after 10 idle
 days), so a dead job is replaced by a new incarnation on the same topics; objects in flight are
 resent by the sweeper and the new job picks them up.
+
+A job that dies again before it ever ran (a wrong role, a deleted workteam) is not replaced on
+every sweep: replacements back off by the shared :class:`~labelloop.retry.RetryPolicy`, and after
+``max_replacements`` in a row the spec is marked failed with the reason (``labelloop jobs`` shows
+it, a metric alarms) until an operator fixes the cause and clears it (``labelloop jobs --retry SPEC``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from labelloop import AwsClients, StackNames, get_logger
@@ -14,6 +20,7 @@ from labelloop.errors import RetryableError
 from labelloop.groundtruth import JobSpec
 from labelloop.labeling_state import JobItem, LabelingState
 from labelloop.provision import subscribe_queue
+from labelloop.retry import RetryPolicy
 
 from labelloop_gt_bridge.backends import JobDefinition, LabelingBackend
 
@@ -22,6 +29,16 @@ log = get_logger()
 
 class JobNotReadyError(RetryableError):
     """The job is not InProgress yet; Ground Truth drops what is published before that."""
+
+
+class JobFailedError(JobNotReadyError):
+    """Replacing the job was given up after too many incarnations in a row died; the reason says why.
+
+    Retryable: objects for it wait in the state table and go out once an operator has fixed it."""
+
+
+DEAD = frozenset({"Stopped", "Failed", "Completed", None})
+"""Statuses after which a job takes nothing more: replaced by a new incarnation."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,9 @@ class JobManager:
         specs: tuple[JobSpec, ...],
         own_queue_url: str,
         output_s3_uri: str,
+        replace_policy: RetryPolicy,
+        max_replacements: int,
+        on_failure: Callable[[str], None],
     ) -> None:
         self._clients = clients
         self._names = names
@@ -51,6 +71,9 @@ class JobManager:
         self.specs = {spec.key: spec for spec in specs}
         self._queue_url = own_queue_url
         self._output_s3_uri = output_s3_uri
+        self.replace_policy = replace_policy
+        self.max_replacements = max_replacements
+        self._on_failure = on_failure
 
     def _topics(self, spec: JobSpec) -> tuple[str, str]:
         sns = self._clients.sns
@@ -61,16 +84,40 @@ class JobManager:
         return input_arn, output_arn
 
     def ensure(self, spec: JobSpec, now: float) -> JobItem:
-        """The spec's live job: created on first use, replaced when found Stopped or Failed."""
+        """The spec's job: created on first use, replaced when found dead (with backoff, up to
+        ``max_replacements`` in a row); JobFailedError once given up, JobNotReadyError while waiting."""
         current = self._state.job(spec.key)
-        if current is not None:
-            status = self._backend.status(current.job_name)
-            if status not in {"Stopped", "Failed", "Completed", None}:
-                return current
-            log.warning("gt_bridge.job_replaced", job=current.job_name, status=status)
+        if current is None:
+            return self._incarnate(spec, None, now)
+        if current.failure:
+            raise JobFailedError(f"labeling job {spec.key} failed: {current.failure}")
+        status = self._backend.status(current.job_name)
+        if status not in DEAD:
+            if status == "InProgress" and current.replacements:  # it runs: the next death starts a fresh count
+                self._state.update_job(spec.key, current.incarnation, replacements=0)
+            return current
+        if current.replacements >= self.max_replacements:
+            reason = f"{current.replacements} incarnations in a row ended {status} before running"
+            if self._state.update_job(spec.key, current.incarnation, replacements=current.replacements,
+                                      failure=reason):  # fmt: skip
+                log.error("gt_bridge.job_failed", job=current.job_name, spec=spec.key, reason=reason)
+                self._on_failure(spec.key)
+            raise JobFailedError(f"labeling job {spec.key} failed: {reason}")
+        if now < current.replace_after:
+            raise JobNotReadyError(
+                f"labeling job {current.job_name} is {status}; replaced from {current.replace_after}"
+            )
+        log.warning("gt_bridge.job_replaced", job=current.job_name, status=status, replacements=current.replacements)
+        return self._incarnate(spec, current, now)
+
+    def _incarnate(self, spec: JobSpec, current: JobItem | None, now: float) -> JobItem:
+        """The spec's next job (the first, or one replacing ``current``), unless another worker made it first."""
         input_arn, output_arn = (current.input_topic, current.output_topic) if current else self._topics(spec)
         incarnation = current.incarnation + 1 if current else 1
-        job = JobItem(spec.key, spec.job_name(self._names.stack, incarnation), incarnation, input_arn, output_arn)
+        replacements = current.replacements + 1 if current else 0
+        replace_after = now + self.replace_policy.delay_s(replacements) if replacements else 0.0
+        job = JobItem(spec.key, spec.job_name(self._names.stack, incarnation), incarnation, input_arn, output_arn,
+                      replacements=replacements, replace_after=replace_after)  # fmt: skip
         if self._state.record_job(job, current.incarnation if current else None):
             self._backend.create_job(JobDefinition(job.job_name, spec, input_arn, output_arn, self._output_s3_uri), now)
             log.info("gt_bridge.job_created", job=job.job_name, level=spec.level, modality=spec.modality)
@@ -79,6 +126,12 @@ class JobManager:
         if recorded is None:
             raise JobNotReadyError(f"job for {spec.key} was replaced concurrently; retrying")
         return recorded
+
+    def heal_subscription(self, spec_key: str) -> None:
+        """Re-assert that the job's output topic may deliver to our queue (a stack update that
+        rewrote the queue's policy would otherwise leave gt-bridge deaf to the job's answers)."""
+        if (current := self._state.job(spec_key)) is not None:
+            subscribe_queue(self._clients, current.output_topic, self._queue_url)
 
     def live(self, spec_key: str, now: float) -> ActiveJob:
         """The job to publish to, which must be InProgress."""

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 DAY_S = 24 * 3600
+SQS_RETENTION_S = 14 * DAY_S
 
 
 class GtBridgeSettings(WorkerSettings):
@@ -24,14 +25,32 @@ class GtBridgeSettings(WorkerSettings):
     level2: Annotated[tuple[Literal["head", "keypoints"], ...], NoDecode] = Field(
         default=(), description="Modalities whose level-1 labels go through a level-2 adjustment job."
     )
+    # SQS keeps a message 14 days at most, a Ground Truth job's input queue included: resending the
+    # same dedup id a day before that keeps every object alive there.
     resend_after_s: float = Field(
-        default=5 * DAY_S, gt=0, description="Resend an unlabeled object (same dedup id) this long after sending it."
+        default=5 * DAY_S,
+        gt=0,
+        le=SQS_RETENTION_S - DAY_S,
+        description="Resend an unlabeled object (same dedup id) this long after sending it (at most 13 days).",
     )
     sweep_every_s: float = Field(default=30.0, gt=0, description="Real seconds between resend and job-health sweeps.")
+    # Ground Truth's limits (botocore's sagemaker model has the minimums, its documentation the maximums):
+    # a private workforce's task lives at most 30 days; a custom task gives a worker at most 8 hours.
     task_lifetime_s: int = Field(
-        default=10 * DAY_S, ge=60, description="TaskAvailabilityLifetimeInSeconds: a task not done by then expires."
+        default=10 * DAY_S,
+        ge=60,
+        le=30 * DAY_S,
+        description="TaskAvailabilityLifetimeInSeconds: a task not done by then expires (60 s to 30 days).",
     )
-    task_time_limit_s: int = Field(default=3600, ge=30, description="TaskTimeLimitInSeconds per worker.")
+    job_replace_after_s: float = Field(
+        default=60.0, gt=0, description="Wait before replacing a dead job; x4 for each replacement in a row (max 6 h)."
+    )
+    job_max_replacements: int = Field(
+        default=5, ge=1, description="Incarnations in a row that die before running, after which the job is failed."
+    )
+    task_time_limit_s: int = Field(
+        default=3600, ge=30, le=8 * 3600, description="TaskTimeLimitInSeconds per worker (30 s to 8 hours)."
+    )
     max_concurrent_tasks: int = Field(default=1000, ge=1, le=5000, description="MaxConcurrentTaskCount per job.")
     # Ground Truth only (ignored by the portal):
     role_arn: str = Field(default="", description="IAM role Ground Truth assumes (backend ground-truth).")

@@ -25,7 +25,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from labelloop_tools.cli._jobs import job_rows
+from labelloop_tools.cli._jobs import job_rows, retry_failed
 from labelloop_tools.cli._models import model_versions
 from labelloop_tools.cli._status import queue_rows
 from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
@@ -442,19 +442,28 @@ def jobs_command(
     stack: StackOption = None,
     state_dir: StateDirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    retry: Annotated[
+        list[str] | None,
+        typer.Option("--retry", help="Clear a failed job (e.g. keypoints-l1) once its cause is fixed; repeatable."),
+    ] = None,
 ) -> None:
-    """Labeling jobs per modality and level: sent, in portal, completed, expired, resent."""
+    """Labeling jobs per modality and level: sent, in portal, completed, expired, resent, and state
+    (live, or failed with the reason once replacing it was given up)."""
     target = resolve_target(endpoint_url, stack, state_dir)
+    if retry:
+        cleared = _read(target, lambda t: retry_failed(t, retry))
+        console.print(f"cleared: {', '.join(cleared) or 'none (no such failed job)'}; gt-bridge's next sweep "
+                      "replaces them")  # fmt: skip
     rows = _read(target, job_rows)
     if as_json:
         sys.stdout.write(json.dumps({"jobs": [row.as_dict() for row in rows]}) + "\n")
         return
     table = Table(title=f"labeling jobs of stack {target.names.stack}")
-    for column in ("job", "live job name", "sent", "in portal", "completed", "expired", "resent"):
-        table.add_column(column, justify="left" if "job" in column else "right")
+    for column in ("job", "live job name", "sent", "in portal", "completed", "expired", "resent", "state"):
+        table.add_column(column, justify="left" if column in {"job", "live job name", "state"} else "right")
     for row in rows:
         table.add_row(row.job, row.job_name, str(row.sent), str(row.in_portal), str(row.completed),
-                      str(row.expired), str(row.resent))  # fmt: skip
+                      str(row.expired), str(row.resent), row.state)  # fmt: skip
     console.print(table if rows else "no labeling objects yet")
 
 

@@ -19,6 +19,7 @@ class JobRow:
     completed: int
     expired: int  # task expiries (each answered by a send with a new dedup id)
     resent: int  # resends with the same dedup id (retention sweeps)
+    state: str = "live"  # live, or failed: why replacing the job was given up
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -37,6 +38,13 @@ def job_rows(target: Target) -> list[JobRow]:
     for key in sorted(counts, key=lambda k: (k.rsplit("-l", 1)[1], k)):
         job = state.job(key)
         tally = counts[key]
+        job_state = "?" if job is None else f"failed: {job.failure}" if job.failure else "live"
         rows.append(JobRow(key, job.job_name if job else "?", tally["sent"], tally["in_portal"],
-                           tally["completed"], tally["expired"], tally["resent"]))  # fmt: skip
+                           tally["completed"], tally["expired"], tally["resent"], job_state))  # fmt: skip
     return rows
+
+
+def retry_failed(target: Target, spec_keys: list[str]) -> list[str]:
+    """Clear the failure of each named job, so gt-bridge's next sweep replaces it; the ones cleared."""
+    state = LabelingState(target.clients.dynamodb, target.names.physical("labeling"))
+    return [key for key in spec_keys if state.clear_failure(key)]
