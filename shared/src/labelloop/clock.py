@@ -10,7 +10,7 @@ One convention for time in Labelloop:
   ``time.monotonic``, injected as a parameter named ``monotonic`` where a test must move it.
 
 Processes read ``LABELLOOP_CLOCK_SPEED``: 1 is real time; 86400 makes one real second a
-simulated day, starting from the real current time.
+simulated day, counted from ``LABELLOOP_CLOCK_ORIGIN``, which every process of a stack shares.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import time
 from typing import Protocol
+
+from labelloop.errors import PermanentError
 
 
 class Clock(Protocol):
@@ -57,10 +59,23 @@ class ManualClock:
         self._now += seconds
 
 
+class ClockError(PermanentError):
+    """A scaled clock without the origin every process must share."""
+
+
 def clock_from_env() -> Clock:
-    """``LABELLOOP_CLOCK_SPEED`` (and ``LABELLOOP_CLOCK_ORIGIN``, epoch seconds) → a clock."""
+    """``LABELLOOP_CLOCK_SPEED`` (and ``LABELLOOP_CLOCK_ORIGIN``, epoch seconds) → a clock.
+
+    A scaled clock needs the origin: each process would otherwise count from its own start, and
+    two started a second apart at speed 86400 would disagree by a day (a task expired for one,
+    fresh for the other). ``labelloop up`` sets one origin for every process it starts."""
     speed = float(os.environ.get("LABELLOOP_CLOCK_SPEED", "1") or 1)
     if speed == 1:
         return SystemClock()
     origin = os.environ.get("LABELLOOP_CLOCK_ORIGIN")
-    return ScaledClock(speed, float(origin) if origin else None)
+    if not origin:
+        raise ClockError(
+            f"LABELLOOP_CLOCK_SPEED={speed:g} needs LABELLOOP_CLOCK_ORIGIN (epoch seconds, the same for every "
+            "process), or processes started apart disagree on the time"
+        )
+    return ScaledClock(speed, float(origin))

@@ -136,6 +136,7 @@ class EmbeddedStack:
         self.model_repository = state_dir / "model-repository"
         self._triton: TritonServer | None = None
         self._portal_port = free_port()
+        self._clock_origin = f"{time.time():.3f}"
         self._children: dict[str, _Child] = {}
         self._stopping = False
         # None: services log to the launcher's terminal; a directory: one <service>.log each there.
@@ -236,6 +237,8 @@ class EmbeddedStack:
             f"{prefix}POLL_WAIT_S": "2",
             **self._triton_env(service),
             "LABELLOOP_PORTAL_HTTP_PORT": str(self._portal_port),
+            # One origin for every process and every restart: scaled clocks then agree (labelloop.clock).
+            "LABELLOOP_CLOCK_ORIGIN": os.environ.get("LABELLOOP_CLOCK_ORIGIN") or self._clock_origin,
             **self._extra_env,
         }
 
