@@ -279,15 +279,21 @@ def _topology_resources() -> dict[str, Any]:
         properties = {
             "TableName": physical(table.name),
             "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": table.partition_key, "AttributeType": "S"}],
+            "AttributeDefinitions": table.attribute_definitions(),
             "KeySchema": keys,
             "SSESpecification": {"SSEEnabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         }
         if table.ttl_attribute:
             properties["TimeToLiveSpecification"] = {"AttributeName": table.ttl_attribute, "Enabled": True}
+        if table.indexes:
+            properties["GlobalSecondaryIndexes"] = [index.declaration() for index in table.indexes]
         resources[f"{logical(table.name)}Table"] = {"Type": "AWS::DynamoDB::Table", "Properties": properties}
     return resources
+
+
+def _indexed(table_name: str) -> bool:
+    return any(table.name == table_name and table.indexes for table in TOPOLOGY.tables)
 
 
 def _s3_statements(access: Access) -> list[dict[str, Any]]:
@@ -362,7 +368,10 @@ def _task_role(service: str, access: Access) -> dict[str, Any]:
                     "dynamodb:Scan",
                     "dynamodb:Query",
                 ],
-                "Resource": [{"Fn::GetAtt": [f"{logical(t)}Table", "Arn"]} for t in access.tables],
+                "Resource": [
+                    *({"Fn::GetAtt": [f"{logical(t)}Table", "Arn"]} for t in access.tables),
+                    *({"Fn::Sub": f"${{{logical(t)}Table.Arn}}/index/*"} for t in access.tables if _indexed(t)),
+                ],
             }
         )
     statements += _s3_statements(access)

@@ -30,7 +30,7 @@ from labelloop import (
 )
 from labelloop.clock import ManualClock
 from labelloop.dataset import effective_lines
-from labelloop.groundtruth import DEDUP_ATTRIBUTE
+from labelloop.groundtruth import DEDUP_ATTRIBUTE, line_dedup_id
 from labelloop.manifest import augmented_manifest_line
 from labelloop.portal_api import get_job, save_job
 from labelloop.provision import ProvisionedStack
@@ -44,7 +44,7 @@ from labelloop_portal.annotator import SimulatedAnnotator
 from labelloop_portal.portal import Portal
 from labelloop_tools.local.stack import LOCAL_AWS_ENV
 
-from tests.helpers import drain, eventually, worker_running
+from tests.helpers import dead_letter_reasons, drain, eventually, worker_running
 from tests.predictions import frame
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ class Loop:
 
 @contextmanager
 def labeling_loop(aws: AwsClients, stack: ProvisionedStack, annotator: SimulatedAnnotator | None = None,
-                  **settings: Any) -> Iterator[Loop]:  # fmt: skip
+                  dead_letters: int = 0, **settings: Any) -> Iterator[Loop]:  # fmt: skip
     clock = ManualClock()
     config = GtBridgeSettings(**({"stack": "test", "poll_wait_s": 1, "concurrency": 8} | settings))
     deps = build_deps_on(aws, config, StackNames("test"), clock)
@@ -91,7 +91,7 @@ def labeling_loop(aws: AwsClients, stack: ProvisionedStack, annotator: Simulated
     )
     with worker_running(build_worker(service, config, aws)) as worker:
         yield Loop(aws, stack, clock, deps, portal, worker)
-    assert worker.counts["dead_lettered"] == 0
+    assert worker.counts["dead_lettered"] == dead_letters
 
 
 def review(frame_no: int, clip: str = "clip-1") -> HumanReviewRequested:
@@ -191,7 +191,7 @@ def test_an_expired_task_is_resent_once_with_a_new_dedup_id_and_then_labeled(
     )  # fmt: skip
     assert json.loads(report.stdout)["jobs"] == [
         {"job": "head-l1", "job_name": "test-head-l1-1", "sent": 1, "in_portal": 0, "completed": 1, "expired": 1,
-         "resent": 0}
+         "resent": 0, "failed": 0, "stuck": 0, "state": "live"}
     ]  # fmt: skip
 
 
@@ -343,19 +343,29 @@ def _set_status(aws: AwsClients, loop: Loop, key: str, status: str) -> None:
 
 
 def test_one_job_that_is_not_running_never_holds_back_another_jobs_resends(
-    aws: AwsClients, stack: ProvisionedStack
+    aws: AwsClients, stack: ProvisionedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Six frames in two jobs; the keypoint job is Initializing again when the retention sweep comes: the head
-    job's six objects are resent all the same, the keypoint ones wait (counted) and go out once it runs."""
+    job's six objects are resent all the same, the keypoint ones wait (counted) and go out once it runs. The
+    sweep finds them through the pending index, without scanning the table."""
     with labeling_loop(aws, stack) as loop:
         EventPublisher.for_stack(aws, StackNames("test")).publish_all([review(n) for n in range(6)])
         loop.settle(6)
         _set_status(aws, loop, "keypoints-l1", "Initializing")
         loop.clock.advance(5 * DAY + 60)
+        db = loop.deps.state._db  # the sweep must query the pending index, never scan the table
+        paginator = db.get_paginator
+
+        def no_scans(*_: object, **__: object) -> None:
+            raise AssertionError("the sweep scanned the labeling table")
+
+        monkeypatch.setattr(db, "scan", no_scans)
+        monkeypatch.setattr(db, "get_paginator", lambda name: no_scans() if name == "scan" else paginator(name))
         result = handlers.sweep(loop.deps)
         assert (result.resent, result.waiting, result.errors) == (6, 6, 0)
         _set_status(aws, loop, "keypoints-l1", "InProgress")
         assert handlers.sweep(loop.deps).resent == 6
+        monkeypatch.undo()
         assert all(item.resends == 1 for item in loop.deps.state.objects())
 
 
@@ -404,3 +414,47 @@ def test_a_job_that_keeps_dying_is_replaced_with_backoff_then_given_up_with_an_a
         assert loop.deps.state.job("head-l1").job_name == "test-head-l1-4"  # type: ignore[union-attr]
         [row] = json.loads(jobs_cli("--json").stdout)["jobs"]
         assert row["state"] == "live"
+
+
+def test_a_task_failing_otherwise_than_by_expiry_is_resent_under_a_new_id_then_given_up_with_the_reason(
+    aws: AwsClients, stack: ProvisionedStack
+) -> None:
+    """A worker rejects the task (a failure-reason that is not an expiry): the object goes out again under a
+    new dedup id and the portal shows it anew; after MAX_FAILURES such resends the object is failed and the
+    output line dead-lettered with the reason. `labelloop jobs` counts it failed, and nothing stuck."""
+    with labeling_loop(aws, stack, modalities=("head",), max_failures=1, dead_letters=1) as loop:
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(3))
+        loop.settle(1)
+        job = loop.deps.state.job("head-l1")
+        assert job is not None
+        [item] = loop.deps.state.objects()
+
+        def rejected(line: dict[str, Any]) -> None:
+            metadata = {"failure-reason": "ClientError: the worker rejected the task", "human-annotated": "yes"}
+            aws.sns.publish(TopicArn=job.output_topic, Message=json.dumps({**line, "head-metadata": metadata}))
+
+        rejected(item.line)
+        loop.settle(2)
+        [again] = loop.deps.state.objects()
+        assert (again.status, again.generation, again.failures, again.expiries) == ("sent", 1, 1, 0)
+        assert line_dedup_id(again.line) != line_dedup_id(item.line)
+        assert again.sent_at > 0  # out under its new id
+        loop.portal.tick()
+        # (the rejected task is still open here only because this test, not the portal, rejected it)
+        assert line_dedup_id(again.line) in {task.dedup_id for task in loop.portal.open_tasks(loop.job("head-l1").name)}
+        rejected(again.line)
+        eventually(lambda: loop.worker.counts["dead_lettered"] == 1, timeout_s=60)
+        [failed] = loop.deps.state.objects()
+        assert (failed.status, failed.failures) == ("failed", 1)
+        assert "failed 2 times, last: ClientError: the worker rejected the task" in failed.failure
+        [reason] = dead_letter_reasons(aws, stack, "gt-bridge")
+        assert "the worker rejected the task" in reason
+        handlers.sweep(loop.deps)  # a failed object is not resent
+        assert loop.deps.state.objects()[0].resends == 0
+        report = subprocess.run(
+            [sys.executable, "-m", "labelloop_tools", "jobs", "--json", "--endpoint-url", str(aws.endpoint_url),
+             "--stack", "test"],
+            env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        [row] = json.loads(report.stdout)["jobs"]
+        assert (row["failed"], row["stuck"], row["in_portal"]) == (1, 0, 0)

@@ -166,3 +166,20 @@ def test_a_labeling_job_given_up_on_alarms(resources: dict[str, Any]) -> None:
         if "cloudwatch:PutMetricData" in statement["Action"]
     }
     assert putters == {"GtBridgeTaskRole": {"StringEquals": {"cloudwatch:namespace": namespace}}}
+
+
+def test_the_sweep_index_is_declared_and_gt_bridge_may_query_it(resources: dict[str, Any]) -> None:
+    """The labeling table carries the sparse `pending` index (job, last send) gt-bridge's sweep queries."""
+    table = resources["LabelingTable"]["Properties"]
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "pending"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["job_key", "pending_since"]
+    declared = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert declared == {"pk": "S", "job_key": "S", "pending_since": "N"}
+    granted = [
+        resource
+        for statement in resources["GtBridgeTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        if "dynamodb:Query" in statement["Action"]
+        for resource in statement["Resource"]
+    ]
+    assert {"Fn::Sub": "${LabelingTable.Arn}/index/*"} in granted

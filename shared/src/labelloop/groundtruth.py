@@ -107,10 +107,16 @@ def label_of(line: dict[str, Any], label_attribute: str) -> dict[str, Any]:
     return {key: line[key] for key in (label_attribute, f"{label_attribute}-metadata") if key in line}
 
 
+def failure_reason(line: dict[str, Any], label_attribute: str) -> str | None:
+    """The ``failure-reason`` of an output line (an expiry, a rejected task, a worker's error), or None."""
+    metadata = line.get(f"{label_attribute}-metadata") or {}
+    reason = metadata.get("failure-reason") if isinstance(metadata, dict) else None
+    return str(reason) if reason else None
+
+
 def expired(line: dict[str, Any], label_attribute: str) -> bool:
     """Whether an output line reports that the worker-portal task expired."""
-    metadata = line.get(f"{label_attribute}-metadata") or {}
-    return str(metadata.get("failure-reason", "")).startswith(EXPIRED_FAILURE)
+    return (failure_reason(line, label_attribute) or "").startswith(EXPIRED_FAILURE)
 
 
 def expired_output_line(

@@ -10,8 +10,11 @@ Items (table ``labeling``, key ``pk``):
   (no new incarnation before this clock time), ``failure`` (why replacing was given up; empty
   while the job is alive or being replaced);
 * ``obj#<frame uri>#<modality>#l<level>`` → ``job_key``, ``generation``, ``status``
-  (``sent`` | ``completed``), ``sent_at`` (0 until the first publish succeeded), ``line`` (the
-  input line, JSON), ``resends``, ``expiries``.
+  (``sent`` | ``completed`` | ``failed``), ``sent_at`` (0 until the first publish succeeded),
+  ``line`` (the input line, JSON), ``resends``, ``expiries``, ``failures`` (tasks that ended in
+  another error: rejected, a worker's error), ``failure`` (why a failed object was given up),
+  ``pending_since`` (= ``sent_at`` while the object waits for a label, absent once it is labelled or
+  failed: the sparse index ``pending`` the sweep queries per job instead of scanning the table).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from labelloop.aws import conditionally
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+PENDING_INDEX = "pending"
+"""The sparse index of objects waiting for a label (``labelloop.topology``'s labeling table)."""
 
 
 def object_key(frame_uri: str, modality: str, level: int) -> str:
@@ -40,6 +47,8 @@ class ObjectItem:
     line: dict[str, Any]
     resends: int
     expiries: int
+    failures: int = 0
+    failure: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,7 @@ class LabelingState:
                     "line": {"S": json.dumps(line)},
                     "resends": {"N": "0"},
                     "expiries": {"N": "0"},
+                    "pending_since": {"N": "0"},
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -153,7 +163,7 @@ class LabelingState:
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
-                UpdateExpression="SET sent_at = :now ADD resends :inc",
+                UpdateExpression="SET sent_at = :now, pending_since = :now ADD resends :inc",
                 ConditionExpression="generation = :g AND sent_at = :previous AND #s = :sent",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
@@ -166,13 +176,18 @@ class LabelingState:
             )
         )
 
-    def next_generation(self, key: str, expired_generation: int, line: dict[str, Any]) -> bool:
-        """After an expiry: the object's next generation (new dedup id), not yet sent."""
+    def next_generation(
+        self, key: str, expired_generation: int, line: dict[str, Any], *, counter: str = "expiries"
+    ) -> bool:
+        """After an expiry (or a failure, ``counter="failures"``): the object's next generation (new
+        dedup id), not yet sent."""
         return conditionally(
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
-                UpdateExpression="SET generation = :next, sent_at = :zero, line = :line ADD expiries :one",
+                UpdateExpression=(
+                    f"SET generation = :next, sent_at = :zero, pending_since = :zero, line = :line ADD {counter} :one"
+                ),
                 ConditionExpression="generation = :g AND #s = :sent",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
@@ -186,12 +201,30 @@ class LabelingState:
             )
         )
 
+    def give_up(self, key: str, generation: int, reason: str) -> bool:
+        """Mark the object failed with ``reason`` (its tasks kept failing); False if it moved on meanwhile."""
+        return conditionally(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET #s = :failed, failure = :reason REMOVE pending_since",
+                ConditionExpression="generation = :g AND #s = :sent",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":failed": {"S": "failed"},
+                    ":reason": {"S": reason},
+                    ":g": {"N": str(generation)},
+                    ":sent": {"S": "sent"},
+                },
+            )
+        )
+
     def complete(self, key: str, generation: int) -> bool:
         return conditionally(
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
-                UpdateExpression="SET #s = :done",
+                UpdateExpression="SET #s = :done REMOVE pending_since",
                 ConditionExpression="generation = :g AND #s = :sent",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
@@ -202,17 +235,28 @@ class LabelingState:
             )
         )
 
-    def objects(self, *, due_before: float | None = None) -> list[ObjectItem]:
-        """Every object (``due_before``: only unlabeled ones last sent before that time)."""
+    def objects(self) -> list[ObjectItem]:
+        """Every object: a scan, for reports (``labelloop jobs``), never for a hot path."""
         args: dict[str, Any] = {"TableName": self._table, "FilterExpression": "begins_with(pk, :obj)",
                                 "ExpressionAttributeValues": {":obj": {"S": "obj#"}}}  # fmt: skip
-        if due_before is not None:
-            args["FilterExpression"] += " AND #s = :sent AND sent_at < :due"
-            args["ExpressionAttributeNames"] = {"#s": "status"}
-            args["ExpressionAttributeValues"] |= {":sent": {"S": "sent"}, ":due": {"N": repr(due_before)}}
         found: list[ObjectItem] = []
         for page in self._db.get_paginator("scan").paginate(**args):
             found += [_object(item) for item in page["Items"]]
+        return found
+
+    def due(self, job_key: str, *, sent_before: float) -> list[ObjectItem]:
+        """The job's unlabelled objects last sent before ``sent_before`` (never sent: 0), from the
+        ``pending`` index: the sweep's cost follows what waits, not the table's size."""
+        found: list[ObjectItem] = []
+        for page in self._db.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=PENDING_INDEX,
+            KeyConditionExpression="job_key = :job AND pending_since < :due",
+            ExpressionAttributeValues={":job": {"S": job_key}, ":due": {"N": repr(sent_before)}},
+        ):
+            # The index is eventually consistent: a just-labelled object may still be listed; the
+            # conditional writes of a resend (status = sent, same sent_at) make that harmless.
+            found += [_object(item) for item in page["Items"] if item["status"]["S"] == "sent"]
         return found
 
 
@@ -226,4 +270,6 @@ def _object(item: dict[str, Any]) -> ObjectItem:
         line=json.loads(item["line"]["S"]),
         resends=int(item["resends"]["N"]),
         expiries=int(item["expiries"]["N"]),
+        failures=int(item.get("failures", {}).get("N", "0")),
+        failure=item.get("failure", {}).get("S", ""),
     )

@@ -148,21 +148,22 @@ def _ensure_subscription(clients: AwsClients, topic_arn: str, queue_url: str) ->
 
 def _ensure_table(clients: AwsClients, name: str, table: Table) -> str:
     keys = [{"AttributeName": table.partition_key, "KeyType": "HASH"}]
-    attributes = [{"AttributeName": table.partition_key, "AttributeType": "S"}]
     if table.sort_key:
         keys.append({"AttributeName": table.sort_key, "KeyType": "RANGE"})
-        attributes.append({"AttributeName": table.sort_key, "AttributeType": "S"})
+    indexes = {"GlobalSecondaryIndexes": [index.declaration() for index in table.indexes]} if table.indexes else {}
     try:
         clients.dynamodb.create_table(
             TableName=name,
             KeySchema=keys,  # type: ignore[arg-type]
-            AttributeDefinitions=attributes,  # type: ignore[arg-type]
+            AttributeDefinitions=table.attribute_definitions(),  # type: ignore[arg-type]
             BillingMode="PAY_PER_REQUEST",
+            **indexes,  # type: ignore[arg-type]
         )
     except ClientError as error:
         if error.response["Error"]["Code"] != "ResourceInUseException":
             raise
     clients.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    _ensure_indexes(clients, name, table)
     if table.ttl_attribute:
         current = clients.dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         if current.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
@@ -170,6 +171,21 @@ def _ensure_table(clients: AwsClients, name: str, table: Table) -> str:
                 TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute}
             )
     return name
+
+
+def _ensure_indexes(clients: AwsClients, name: str, table: Table) -> None:
+    """Add the declared indexes a table created by an older version lacks (one at a time, as DynamoDB allows)."""
+    described = clients.dynamodb.describe_table(TableName=name)["Table"]
+    present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+    for index in table.indexes:
+        if index.name in present:
+            continue
+        clients.dynamodb.update_table(
+            TableName=name,
+            AttributeDefinitions=index.attribute_definitions(),  # type: ignore[arg-type]
+            GlobalSecondaryIndexUpdates=[{"Create": index.declaration()}],  # type: ignore[typeddict-item]
+        )
+        clients.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
 def _ensure_notification(clients: AwsClients, bucket: str, topic_arn: str) -> None:

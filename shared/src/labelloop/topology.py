@@ -9,6 +9,7 @@ prefix (``labelloop-frames-extracted``), so two stacks can share an account or a
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from labelloop.events import EVENT_MODELS
 
@@ -53,13 +54,48 @@ class Queue:
 
 
 @dataclass(frozen=True)
+class Index:
+    """A global secondary index with a string partition key and a number sort key. Sparse: only
+    items that have ``sort_key`` are in it, so a hot path queries just the items it wants."""
+
+    name: str
+    partition_key: str
+    sort_key: str
+
+    def attribute_definitions(self) -> list[dict[str, str]]:
+        return [
+            {"AttributeName": self.partition_key, "AttributeType": "S"},
+            {"AttributeName": self.sort_key, "AttributeType": "N"},
+        ]
+
+    def declaration(self) -> dict[str, Any]:
+        """As CreateTable and CloudFormation take it (every attribute projected)."""
+        return {
+            "IndexName": self.name,
+            "KeySchema": [
+                {"AttributeName": self.partition_key, "KeyType": "HASH"},
+                {"AttributeName": self.sort_key, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+
+
+@dataclass(frozen=True)
 class Table:
-    """A DynamoDB table (on-demand), string keys, optional TTL attribute."""
+    """A DynamoDB table (on-demand), string keys, optional TTL attribute and indexes."""
 
     name: str
     partition_key: str
     sort_key: str | None = None
     ttl_attribute: str | None = None
+    indexes: tuple[Index, ...] = ()
+
+    def attribute_definitions(self) -> list[dict[str, str]]:
+        keys = [self.partition_key, *([self.sort_key] if self.sort_key else [])]
+        declared = [{"AttributeName": key, "AttributeType": "S"} for key in keys]
+        for index in self.indexes:
+            declared += [a for a in index.attribute_definitions() if a["AttributeName"] not in keys]
+        return list({a["AttributeName"]: a for a in declared}.values())
 
 
 @dataclass(frozen=True)
@@ -164,8 +200,9 @@ TOPOLOGY = Topology(
     tables=(
         Table("idempotency", partition_key="id", ttl_attribute="expiry"),
         Table("selector-state", partition_key="pk", ttl_attribute="expiry"),
-        # gt-bridge: labeling jobs (per modality and level) and every data object's send state.
-        Table("labeling", partition_key="pk"),
+        # gt-bridge: labeling jobs (per modality and level) and every data object's send state; the
+        # sweep queries "pending" (objects not yet labelled, per job, by last send) instead of scanning.
+        Table("labeling", partition_key="pk", indexes=(Index("pending", "job_key", "pending_since"),)),
         # The self-hosted portal's own state: jobs, tasks, dedup ids (its "Ground Truth" side).
         Table("portal", partition_key="pk"),
         # trainer: label counter, training lock, model registry (versions, metrics, serving).

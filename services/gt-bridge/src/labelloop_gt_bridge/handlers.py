@@ -2,9 +2,10 @@
 
 * HumanReviewRequested → one data object per configured modality, registered in DynamoDB and
   published to that modality's level-1 job with a deterministic dedup id.
-* A job's output line → expired: the next generation (a NEW dedup id) is sent; labeled: the
-  label is written to the dataset (``dataset/human/...``), then either chained to the level-2 job
-  (carrying the level-1 label) or announced as LabelsCompleted.
+* A job's output line → expired, or failed otherwise (up to ``max_failures`` times, then the
+  object is failed and the line dead-lettered with the reason): the next generation (a NEW dedup
+  id) is sent; labeled: the label is written to the dataset (``dataset/human/...``), then either
+  chained to the level-2 job (carrying the level-1 label) or announced as LabelsCompleted.
 * The sweeper (:func:`sweep`) resends every object unlabeled for ``resend_after_s`` with the SAME
   dedup id, so SQS's 14-day retention never silently drops one, and keeps the jobs alive.
 
@@ -31,7 +32,7 @@ from labelloop import (
     get_logger,
 )
 from labelloop.groundtruth import OBJECT_ATTRIBUTE as OBJECT
-from labelloop.groundtruth import JobSpec, expired, input_line, label_of, line_dedup_id
+from labelloop.groundtruth import JobSpec, expired, failure_reason, input_line, label_of, line_dedup_id
 from labelloop.labeling_state import ObjectItem, object_key
 from labelloop.manifest import augmented_manifest_line
 from labelloop.s3_uri import s3_uri
@@ -123,10 +124,13 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
         log.info("gt_bridge.stale_output", object=key, generation=item.generation)  # an older generation's echo
         return
     if expired(line, spec.label_attribute):
-        _resend_expired(deps, item)
+        _next_generation(deps, item, counter="expiries")
+        return
+    if (reason := failure_reason(line, spec.label_attribute)) is not None:
+        _retry_failed(deps, item, reason)
         return
     if spec.label_attribute not in line:
-        raise PermanentError(f"output line for {key} has neither {spec.label_attribute!r} nor an expiry")
+        raise PermanentError(f"output line for {key} has neither {spec.label_attribute!r} nor a failure reason")
     frame_fields = dict(item.line["labelloop-frame"])
     clip_id = frame_fields.pop("clip_id")
     frame_fields.pop("reason", None)
@@ -165,14 +169,28 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
     log.info("gt_bridge.labeled", object=item.key, level=spec.level, output=output_uri)
 
 
-def _resend_expired(deps: Deps, item: ObjectItem) -> None:
+def _next_generation(deps: Deps, item: ObjectItem, *, counter: str) -> None:
+    """The object again under a NEW dedup id (the job will not take the old one twice)."""
     next_line = {**item.line, **input_line(
         source_ref=item.line["source-ref"], object_key=item.key, generation=item.generation + 1,
         frame=item.line["labelloop-frame"],
     )}  # fmt: skip
-    if deps.state.next_generation(item.key, item.generation, next_line):
-        log.info("gt_bridge.expired_resend", object=item.key, generation=item.generation + 1)
+    if deps.state.next_generation(item.key, item.generation, next_line, counter=counter):
+        log.info("gt_bridge.next_generation", object=item.key, generation=item.generation + 1, reason=counter)
     send_pending(deps, item.key)  # the new generation's first send (its own dedup id)
+
+
+def _retry_failed(deps: Deps, item: ObjectItem, reason: str) -> None:
+    """A task that failed otherwise than by expiring (rejected, a worker's error): sent again under
+    a new dedup id, up to ``max_failures`` times; then the object is failed and the line goes to the
+    dead-letter queue with the reason."""
+    if item.failures < deps.settings.max_failures:
+        log.warning("gt_bridge.task_failed", object=item.key, reason=reason, failures=item.failures + 1)
+        _next_generation(deps, item, counter="failures")
+        return
+    given_up = f"its task failed {item.failures + 1} times, last: {reason}"
+    deps.state.give_up(item.key, item.generation, given_up)
+    raise PermanentError(f"object {item.key}: {given_up}")
 
 
 @dataclass
@@ -200,16 +218,22 @@ def sweep(deps: Deps) -> SweepResult:
         except Exception as error:  # noqa: BLE001 - one job's trouble is logged and must not stop the others
             live[spec.key] = error
             log.warning("gt_bridge.job_unavailable", job=spec.key, error=str(error))
-    for item in deps.state.objects(due_before=now - deps.settings.resend_after_s):
-        job = live.get(item.job_key)
-        if not isinstance(job, ActiveJob):
-            result.waiting += 1
-            continue
+    for key, job in live.items():
         try:
-            result.resent += send(deps, item, resend=item.sent_at > 0, job=job)
-        except Exception as error:  # noqa: BLE001 - the next sweep retries this object; the others go on
+            due = deps.state.due(key, sent_before=now - deps.settings.resend_after_s)
+        except Exception as error:  # noqa: BLE001 - one job's trouble is logged and must not stop the others
             result.errors += 1
-            log.error("gt_bridge.resend_failed", object=item.key, error=str(error))
+            log.error("gt_bridge.sweep_query_failed", job=key, error=str(error))
+            continue
+        if not isinstance(job, ActiveJob):
+            result.waiting += len(due)
+            continue
+        for item in due:
+            try:
+                result.resent += send(deps, item, resend=item.sent_at > 0, job=job)
+            except Exception as error:  # noqa: BLE001 - the next sweep retries this object; the others go on
+                result.errors += 1
+                log.error("gt_bridge.resend_failed", object=item.key, error=str(error))
     if result.resent or result.waiting or result.errors:
         log.info("gt_bridge.swept", resent=result.resent, waiting=result.waiting, errors=result.errors)
     return result

@@ -42,6 +42,12 @@ class GtBridgeSettings(WorkerSettings):
         le=30 * DAY_S,
         description="TaskAvailabilityLifetimeInSeconds: a task not done by then expires (60 s to 30 days).",
     )
+    max_failures: int = Field(
+        default=3,
+        ge=0,
+        description="Tasks of one object that may fail otherwise than by expiring (each resent "
+        "under a new dedup id) before the object is failed and its output line dead-lettered with the reason.",
+    )
     job_replace_after_s: float = Field(
         default=60.0, gt=0, description="Wait before replacing a dead job; x4 for each replacement in a row (max 6 h)."
     )

@@ -447,8 +447,8 @@ def jobs_command(
         typer.Option("--retry", help="Clear a failed job (e.g. keypoints-l1) once its cause is fixed; repeatable."),
     ] = None,
 ) -> None:
-    """Labeling jobs per modality and level: sent, in portal, completed, expired, resent, and state
-    (live, or failed with the reason once replacing it was given up)."""
+    """Labeling jobs per modality and level: sent, in portal, completed, expired, resent, failed,
+    stuck, and state (live, or failed with the reason once replacing it was given up)."""
     target = resolve_target(endpoint_url, stack, state_dir)
     if retry:
         cleared = _read(target, lambda t: retry_failed(t, retry))
@@ -459,11 +459,23 @@ def jobs_command(
         sys.stdout.write(json.dumps({"jobs": [row.as_dict() for row in rows]}) + "\n")
         return
     table = Table(title=f"labeling jobs of stack {target.names.stack}")
-    for column in ("job", "live job name", "sent", "in portal", "completed", "expired", "resent", "state"):
+    columns = (
+        "job",
+        "live job name",
+        "sent",
+        "in portal",
+        "completed",
+        "expired",
+        "resent",
+        "failed",
+        "stuck",
+        "state",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column in {"job", "live job name", "state"} else "right")
     for row in rows:
         table.add_row(row.job, row.job_name, str(row.sent), str(row.in_portal), str(row.completed),
-                      str(row.expired), str(row.resent), row.state)  # fmt: skip
+                      str(row.expired), str(row.resent), str(row.failed), str(row.stuck), row.state)  # fmt: skip
     console.print(table if rows else "no labeling objects yet")
 
 

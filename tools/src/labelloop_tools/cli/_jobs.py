@@ -19,6 +19,8 @@ class JobRow:
     completed: int
     expired: int  # task expiries (each answered by a send with a new dedup id)
     resent: int  # resends with the same dedup id (retention sweeps)
+    failed: int = 0  # objects given up after their tasks kept failing (their lines are dead-lettered)
+    stuck: int = 0  # sent, yet out to no running job: never published, or their job failed
     state: str = "live"  # live, or failed: why replacing the job was given up
 
     def as_dict(self) -> dict[str, object]:
@@ -28,19 +30,23 @@ class JobRow:
 def job_rows(target: Target) -> list[JobRow]:
     state = LabelingState(target.clients.dynamodb, target.names.physical("labeling"))
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    jobs = {}
     for item in state.objects():
+        if item.job_key not in jobs:
+            jobs[item.job_key] = state.job(item.job_key)
+        job = jobs[item.job_key]
         tally = counts[item.job_key]
         tally["sent"] += 1
-        tally["completed" if item.status == "completed" else "in_portal"] += 1
+        tally[{"completed": "completed", "failed": "failed"}.get(item.status, "in_portal")] += 1
         tally["expired"] += item.expiries
         tally["resent"] += item.resends
+        tally["stuck"] += item.status == "sent" and (item.sent_at == 0 or job is None or bool(job.failure))
     rows = []
     for key in sorted(counts, key=lambda k: (k.rsplit("-l", 1)[1], k)):
-        job = state.job(key)
-        tally = counts[key]
+        job, tally = jobs[key], counts[key]
         job_state = "?" if job is None else f"failed: {job.failure}" if job.failure else "live"
-        rows.append(JobRow(key, job.job_name if job else "?", tally["sent"], tally["in_portal"],
-                           tally["completed"], tally["expired"], tally["resent"], job_state))  # fmt: skip
+        rows.append(JobRow(key, job.job_name if job else "?", tally["sent"], tally["in_portal"], tally["completed"],
+                           tally["expired"], tally["resent"], tally["failed"], tally["stuck"], job_state))  # fmt: skip
     return rows
 
 
