@@ -425,6 +425,14 @@ def _service_resources(service: str, access: Access) -> dict[str, Any]:
         "StopTimeout": 30,
     }
     volumes: list[dict[str, Any]] = []
+    if service == "portal":
+        environment += [
+            # People label in production; `simulated` (answers from hidden truth) is for a demo stack only.
+            {"Name": f"{prefix}MODE", "Value": {"Ref": "PortalMode"}},
+            {"Name": f"{prefix}HTTP_HOST", "Value": "0.0.0.0"},  # noqa: S104 - in its own task, behind the ALB
+            {"Name": f"{prefix}HTTP_PORT", "Value": str(PORTAL_PORT)},
+        ]
+        container["PortMappings"] = [{"ContainerPort": PORTAL_PORT, "Protocol": "tcp"}]
     if service == "trainer":
         environment.append({"Name": f"{prefix}MODEL_REPOSITORY", "Value": "/models/repository"})
         environment.append({"Name": f"{prefix}TRITON_BACKEND", "Value": "onnxruntime"})
@@ -457,7 +465,8 @@ def _service_resources(service: str, access: Access) -> dict[str, Any]:
                 "Cluster": {"Ref": "Cluster"},
                 "LaunchType": "FARGATE",
                 "TaskDefinition": {"Ref": f"{base}TaskDefinition"},
-                "DesiredCount": {"Ref": "DesiredCount"},
+                # The portal holds its open tasks in memory and appends to one output manifest: one task.
+                "DesiredCount": 1 if service == "portal" else {"Ref": "DesiredCount"},
                 "NetworkConfiguration": {
                     "AwsvpcConfiguration": {
                         "Subnets": {"Ref": "SubnetIds"},
@@ -467,9 +476,142 @@ def _service_resources(service: str, access: Access) -> dict[str, Any]:
             },
         },
     }
+    if service == "portal":
+        resources[f"{base}Service"]["DependsOn"] = ["PortalHttpsListener"]
+        resources[f"{base}Service"]["Properties"]["LoadBalancers"] = [
+            {"ContainerName": "portal", "ContainerPort": PORTAL_PORT, "TargetGroupArn": {"Ref": "PortalTargetGroup"}}
+        ]
+        resources |= _portal_entrance()
     if service in {q.service for q in TOPOLOGY.queues}:
         resources |= _autoscaling(service, base)
     return resources
+
+
+PORTAL_PORT = 8088
+
+
+def _portal_entrance() -> dict[str, Any]:
+    """How people reach the portal: an internet-facing ALB, HTTPS only (the certificate is a
+    parameter), that signs every request in against a Cognito user pool before forwarding it; the
+    portal's tasks accept traffic from that ALB alone."""
+    return {
+        "PortalLoadBalancerSecurityGroup": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {
+                "GroupDescription": "Labelloop portal ALB: HTTPS from the annotators",
+                "VpcId": {"Ref": "VpcId"},
+                "SecurityGroupIngress": [
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 443,
+                        "ToPort": 443,
+                        "CidrIp": {"Ref": "PortalAllowedCidr"},
+                        "Description": "annotators' browsers",
+                    }
+                ],
+            },
+        },
+        "PortalFromLoadBalancer": {
+            "Type": "AWS::EC2::SecurityGroupIngress",
+            "Properties": {
+                "GroupId": {"Ref": "ServiceSecurityGroup"},
+                "IpProtocol": "tcp",
+                "FromPort": PORTAL_PORT,
+                "ToPort": PORTAL_PORT,
+                "SourceSecurityGroupId": {"Ref": "PortalLoadBalancerSecurityGroup"},
+                "Description": "the portal's web page, from its ALB only",
+            },
+        },
+        "PortalLoadBalancer": {
+            "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+            "Properties": {
+                "Type": "application",
+                "Scheme": "internet-facing",
+                "Subnets": {"Ref": "PublicSubnetIds"},
+                "SecurityGroups": [{"Ref": "PortalLoadBalancerSecurityGroup"}],
+                "LoadBalancerAttributes": [
+                    {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"},
+                    {"Key": "deletion_protection.enabled", "Value": "true"},
+                ],
+            },
+        },
+        "PortalTargetGroup": {
+            "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
+            "Properties": {
+                "TargetType": "ip",
+                "Protocol": "HTTP",
+                "Port": PORTAL_PORT,
+                "VpcId": {"Ref": "VpcId"},
+                "HealthCheckPath": "/healthz",
+                "HealthCheckIntervalSeconds": 15,
+                "Matcher": {"HttpCode": "200"},
+            },
+        },
+        "PortalHttpsListener": {
+            "Type": "AWS::ElasticLoadBalancingV2::Listener",
+            "Properties": {
+                "LoadBalancerArn": {"Ref": "PortalLoadBalancer"},
+                "Protocol": "HTTPS",
+                "Port": 443,
+                "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                "Certificates": [{"CertificateArn": {"Ref": "PortalCertificateArn"}}],
+                "DefaultActions": [
+                    {
+                        "Type": "authenticate-cognito",
+                        "Order": 1,
+                        "AuthenticateCognitoConfig": {
+                            "UserPoolArn": {"Fn::GetAtt": ["PortalUserPool", "Arn"]},
+                            "UserPoolClientId": {"Ref": "PortalUserPoolClient"},
+                            "UserPoolDomain": {"Ref": "PortalUserPoolDomain"},
+                            "OnUnauthenticatedRequest": "authenticate",
+                        },
+                    },
+                    {"Type": "forward", "Order": 2, "TargetGroupArn": {"Ref": "PortalTargetGroup"}},
+                ],
+            },
+        },
+        "PortalUserPool": {
+            "Type": "AWS::Cognito::UserPool",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "UserPoolName": {"Fn::Sub": "${Stack}-portal"},
+                # Annotators are invited by an administrator (`aws cognito-idp admin-create-user`), never self-made.
+                "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+                "MfaConfiguration": "OPTIONAL",
+                "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                    }
+                },
+                "UsernameAttributes": ["email"],
+                "AutoVerifiedAttributes": ["email"],
+            },
+        },
+        "PortalUserPoolClient": {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {
+                "UserPoolId": {"Ref": "PortalUserPool"},
+                "GenerateSecret": True,
+                "AllowedOAuthFlowsUserPoolClient": True,
+                "AllowedOAuthFlows": ["code"],
+                "AllowedOAuthScopes": ["openid", "email"],
+                "SupportedIdentityProviders": ["COGNITO"],
+                "CallbackURLs": [{"Fn::Sub": "https://${PortalDomainName}/oauth2/idpresponse"}],
+            },
+        },
+        "PortalUserPoolDomain": {
+            "Type": "AWS::Cognito::UserPoolDomain",
+            "Properties": {
+                "UserPoolId": {"Ref": "PortalUserPool"},
+                "Domain": {"Fn::Sub": "${Stack}-portal-${AWS::AccountId}"},
+            },
+        },
+    }
 
 
 def _autoscaling(service: str, base: str) -> dict[str, Any]:
@@ -831,6 +973,26 @@ PARAMETERS: dict[str, Any] = {
         "Default": "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id",
     },
     "VpcId": {"Type": "AWS::EC2::VPC::Id"},
+    "PublicSubnetIds": {
+        "Type": "List<AWS::EC2::Subnet::Id>",
+        "Description": "Public subnets (two AZs at least) for the portal's load balancer.",
+    },
+    "PortalDomainName": {
+        "Type": "String",
+        "Description": "DNS name people open the portal at (point it at the PortalUrl output's load balancer).",
+    },
+    "PortalCertificateArn": {"Type": "String", "Description": "ACM certificate of PortalDomainName (HTTPS)."},
+    "PortalAllowedCidr": {
+        "Type": "String",
+        "Default": "0.0.0.0/0",
+        "Description": "Addresses that may reach the portal's sign-in (narrow it to an office's range).",
+    },
+    "PortalMode": {
+        "Type": "String",
+        "Default": "people",
+        "AllowedValues": ["people", "simulated"],
+        "Description": "people: annotators label at the portal; simulated only for a demo stack with hidden truth.",
+    },
     "SubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>", "Description": "Private subnets in two AZs at least."},
     "DesiredCount": {"Type": "Number", "Default": 1, "MinValue": 1, "Description": "Tasks per service at rest."},
     "MaxCount": {"Type": "Number", "Default": 10, "Description": "Most tasks per service under backlog."},
@@ -880,6 +1042,15 @@ def template() -> dict[str, Any]:
             "AlarmTopicArn": {
                 "Value": {"Ref": "AlarmTopic"},
                 "Description": "Subscribe the on-call to DLQ alarms here.",
+            },
+            "PortalUrl": {
+                "Value": {"Fn::Sub": "https://${PortalDomainName}/"},
+                "Description": "Where annotators sign in (a CNAME of PortalDomainName to PortalLoadBalancerDns).",
+            },
+            "PortalLoadBalancerDns": {"Value": {"Fn::GetAtt": ["PortalLoadBalancer", "DNSName"]}},
+            "PortalUserPoolId": {
+                "Value": {"Ref": "PortalUserPool"},
+                "Description": "Invite annotators here: aws cognito-idp admin-create-user --user-pool-id ...",
             },
         },
     }

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,10 +113,15 @@ def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: d
 
     eventually(drained, timeout_s=30)
     assert labelloop("status", "--check", env=cli_env).returncode == ExitCode.OK
+    assert state.portal_url is not None
+    with pytest.raises(urllib.error.HTTPError) as refused:  # the portal's page wants the printed token
+        urllib.request.urlopen(state.portal_url, timeout=10)  # noqa: S310 - the local stack's own page
+    assert refused.value.code == 401
 
     stack_up.send_signal(signal.SIGINT)
     output, _ = stack_up.communicate(timeout=60)
     assert stack_up.returncode == 0, output
+    assert re.search(r"portal\s+http://127\.0\.0\.1:\d+/\?token=[\w-]{16,}", output), output[:2000]
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     [extracted] = [line for line in lines if line["event"] == "ingest.extracted"]
     assert extracted["correlation_id"] == "s3://labelloop-uploads/images/cabin 01.png"

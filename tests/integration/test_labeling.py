@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from labelloop import (
     AwsClients,
     EventPublisher,
@@ -458,3 +459,60 @@ def test_a_task_failing_otherwise_than_by_expiry_is_resent_under_a_new_id_then_g
         )  # fmt: skip
         [row] = json.loads(report.stdout)["jobs"]
         assert (row["failed"], row["stuck"], row["in_portal"]) == (1, 0, 0)
+
+
+class _ThrottledWrites:
+    """A DynamoDB client whose ``nth`` write from now on (1: the next) is throttled, once."""
+
+    WRITES = frozenset({"put_item", "update_item", "delete_item", "transact_write_items"})
+
+    def __init__(self, client: Any, nth: int) -> None:
+        self._client, self._left = client, nth
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name not in self.WRITES:
+            return attribute
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            self._left -= 1
+            if self._left == 0:
+                raise ClientError(
+                    {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, name
+                )
+            return attribute(*args, **kwargs)
+
+        return write
+
+
+class _WithDynamoDB:
+    def __init__(self, aws: AwsClients, dynamodb: Any) -> None:
+        self._aws, self.dynamodb = aws, dynamodb
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._aws, name)
+
+
+@pytest.mark.parametrize("nth_write", [1, 2, 3])
+def test_a_throttle_at_any_write_of_the_portals_intake_loses_no_object(
+    aws: AwsClients, stack: ProvisionedStack, monkeypatch: pytest.MonkeyPatch, nth_write: int
+) -> None:
+    """DynamoDB throttles the portal's 1st, 2nd or 3rd write while it takes an object in (drawing its number,
+    storing its dedup id and task, recording the job's activity): the object is still shown exactly once,
+    by the next tick, and labelled once. (Claim and task were two writes: a throttle between them left an
+    id claimed without a task, never shown, every resend dropped as a duplicate.)"""
+    with labeling_loop(aws, stack, modalities=("head",)) as loop:
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(7))
+        loop.settle(1)
+        monkeypatch.setattr(loop.portal, "_clients", _WithDynamoDB(aws, _ThrottledWrites(aws.dynamodb, nth_write)))
+        loop.portal.tick()  # throttled somewhere in its writes
+        loop.portal.tick()
+        monkeypatch.undo()
+        loop.portal.tick()
+        job = loop.job("head-l1")
+        [task] = loop.portal.open_tasks(job.name)
+        [item] = loop.deps.state.objects()
+        assert task.dedup_id == line_dedup_id(item.line)
+        loop.portal.submit(job, task.object_id, human_label("head"), worker="erin")
+        loop.settle(2)
+    assert len(loop.labels()) == 1

@@ -183,3 +183,36 @@ def test_the_sweep_index_is_declared_and_gt_bridge_may_query_it(resources: dict[
         for resource in statement["Resource"]
     ]
     assert {"Fn::Sub": "${LabelingTable.Arn}/index/*"} in granted
+
+
+def test_people_reach_the_portal_only_through_https_and_a_sign_in(resources: dict[str, Any]) -> None:
+    """The portal listens in its container (0.0.0.0:8088) in people mode unless PortalMode says otherwise;
+    its ALB takes HTTPS only, signs every request in with Cognito before forwarding, and the portal's tasks
+    accept traffic from that ALB alone; one task, as it keeps its open tasks in memory."""
+    template = yaml.safe_load(TEMPLATE.read_text())
+    assert template["Parameters"]["PortalMode"]["Default"] == "people"
+    [container] = resources["PortalTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert environment["LABELLOOP_PORTAL_MODE"] == {"Ref": "PortalMode"}
+    assert environment["LABELLOOP_PORTAL_HTTP_HOST"] == "0.0.0.0"  # noqa: S104
+    assert container["PortMappings"] == [{"ContainerPort": 8088, "Protocol": "tcp"}]
+    service = resources["PortalService"]["Properties"]
+    assert service["DesiredCount"] == 1
+    assert service["LoadBalancers"][0]["TargetGroupArn"] == {"Ref": "PortalTargetGroup"}
+    listeners = _of_type(resources, "AWS::ElasticLoadBalancingV2::Listener")
+    assert [
+        (listener["Properties"]["Protocol"], listener["Properties"]["Port"]) for listener in listeners.values()
+    ] == [("HTTPS", 443)]
+    [listener] = listeners.values()
+    assert listener["Properties"]["Certificates"] == [{"CertificateArn": {"Ref": "PortalCertificateArn"}}]
+    actions = sorted(listener["Properties"]["DefaultActions"], key=lambda action: action["Order"])
+    assert [action["Type"] for action in actions] == ["authenticate-cognito", "forward"]
+    assert actions[0]["AuthenticateCognitoConfig"]["OnUnauthenticatedRequest"] == "authenticate"
+    assert resources["PortalTargetGroup"]["Properties"]["HealthCheckPath"] == "/healthz"
+    pool = resources["PortalUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    ingress = resources["PortalFromLoadBalancer"]["Properties"]
+    assert (ingress["FromPort"], ingress["SourceSecurityGroupId"]) == (8088, {"Ref": "PortalLoadBalancerSecurityGroup"})
+    mapped = [name for name, r in _of_type(resources, "AWS::ECS::TaskDefinition").items()
+              if any(c.get("PortMappings") for c in r["Properties"]["ContainerDefinitions"])]  # fmt: skip
+    assert sorted(mapped) == ["PortalTaskDefinition", "TritonTaskDefinition"]

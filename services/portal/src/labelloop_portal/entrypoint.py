@@ -47,9 +47,10 @@ def periodic(deps: Deps) -> tuple[Periodic, ...]:
     return (Periodic("portal-tick", deps.settings.tick_s, deps.portal.tick),)
 
 
-def serve_web(portal: Portal, host: str, port: int) -> uvicorn.Server:
+def serve_web(portal: Portal, host: str, port: int, *, access_token: str = "") -> uvicorn.Server:
     """The web page on a daemon thread beside the work loop."""
-    server = uvicorn.Server(uvicorn.Config(create_app(portal), host=host, port=port, log_level="warning"))
+    app = create_app(portal, access_token=access_token)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     threading.Thread(target=server.run, name="portal-web", daemon=True).start()
     return server
 
@@ -57,7 +58,13 @@ def serve_web(portal: Portal, host: str, port: int) -> uvicorn.Server:
 def start(deps: Deps) -> Callable[[], None]:
     """The web page, when ``http_port`` asks for one; returns how to stop it."""
     settings = deps.settings
-    server = serve_web(deps.portal, settings.http_host, settings.http_port) if settings.http_port else None
+    server = (
+        serve_web(
+            deps.portal, settings.http_host, settings.http_port, access_token=settings.access_token.get_secret_value()
+        )
+        if settings.http_port
+        else None
+    )
     log.info("portal.started", mode=settings.mode, url=f"http://{settings.http_host}:{settings.http_port}/")
 
     def stop() -> None:

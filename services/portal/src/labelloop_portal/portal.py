@@ -23,7 +23,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from labelloop import AwsClients, StackNames, dead_letter_attributes, get_logger
-from labelloop.aws import conditionally
 from labelloop.clock import Clock
 from labelloop.groundtruth import creation_date, expired_output_line, line_dedup_id
 from labelloop.portal_api import IDLE_STOP_S, PortalJob, list_jobs, save_job
@@ -96,22 +95,28 @@ class Portal:
     def _tick(self) -> None:
         now = self._clock.now()
         for job in list_jobs(self._clients.dynamodb, self._table):
-            if job.status == "Initializing":
-                self._open(job, now)
-            if job.status != "InProgress":
-                continue
-            tasks = self._jobs.setdefault(job.name, JobTasks())
-            active = self._intake(job, tasks, now)
-            active |= self._answer(job, tasks, now)
-            active |= self._expire(job, tasks, now)
-            self._flush_manifest(job, tasks)
-            if active:
-                job.last_activity_at = now
-                save_job(self._clients.dynamodb, self._table, job)
-            elif not tasks.open and now - job.last_activity_at > IDLE_STOP_S:
-                job.status = "Stopped"
-                save_job(self._clients.dynamodb, self._table, job)
-                log.info("portal.job_stopped_idle", job=job.name)
+            try:
+                self._tick_job(job, now)
+            except ClientError as error:  # a throttle on one job's work: logged, retried next tick, others go on
+                log.warning("portal.job_tick_failed", job=job.name, error=str(error))
+
+    def _tick_job(self, job: PortalJob, now: float) -> None:
+        if job.status == "Initializing":
+            self._open(job, now)
+        if job.status != "InProgress":
+            return
+        tasks = self._jobs.setdefault(job.name, JobTasks())
+        active = self._intake(job, tasks, now)
+        active |= self._answer(job, tasks, now)
+        active |= self._expire(job, tasks, now)
+        self._flush_manifest(job, tasks)
+        if active:
+            job.last_activity_at = now
+            save_job(self._clients.dynamodb, self._table, job)
+        elif not tasks.open and now - job.last_activity_at > IDLE_STOP_S:
+            job.status = "Stopped"
+            save_job(self._clients.dynamodb, self._table, job)
+            log.info("portal.job_stopped_idle", job=job.name)
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -148,15 +153,29 @@ class Portal:
             ).get("Messages", [])
             if not batch:
                 break
-            for message in batch:
-                room -= self._take(job, tasks, message, now)
-            # Taken, dropped as duplicates or invalid (logged): either way done with.
-            self._clients.sqs.delete_message_batch(
-                QueueUrl=job.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
-            )
+            done = 0
+            try:
+                for message in batch:
+                    room -= self._take(job, tasks, message, now)
+                    done += 1
+            finally:
+                # Taken, dropped as duplicates or invalid (logged): done with. The rest (a write failed,
+                # nothing of it stored) is shown again at once, for the next tick to take.
+                self._settle(job, batch[:done], batch[done:])
             taken = True
         return taken
+
+    def _settle(self, job: PortalJob, done: list[Any], undone: list[Any]) -> None:
+        sqs = self._clients.sqs
+        if done:
+            sqs.delete_message_batch(QueueUrl=job.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+            ])  # fmt: skip
+        if undone:
+            sqs.change_message_visibility_batch(QueueUrl=job.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(undone)
+            ])  # fmt: skip
 
     def _take(self, job: PortalJob, tasks: JobTasks, message: Any, now: float) -> int:
         """One input message → a task (1), or dropped as a duplicate or invalid (0)."""
@@ -176,9 +195,10 @@ class Portal:
             )
             return 0
         dedup = line_dedup_id(line) or message["MessageId"]
-        if not self._claim(f"dedup#{job.name}#{dedup}"):
+        if self._claimed(f"dedup#{job.name}#{dedup}"):
             self.counts["duplicates"] += 1
             return 0
+        # An id drawn for an object that then fails to be stored is a gap in the numbering, nothing worse.
         object_id = self._next_object_id(job.name)
         plan = self._annotator.plan(dedup) if self._annotator else None
         task = Task(
@@ -190,16 +210,34 @@ class Portal:
             expires_at=now + job.task_lifetime_s,
             answer_at=None if plan is None or plan.abandon else now + plan.delay_s,
         )
-        self._save(task)
+        if not self._claim_with_task(f"dedup#{job.name}#{dedup}", task):
+            self.counts["duplicates"] += 1  # another portal task took it between the check and the write
+            return 0
         tasks.open[object_id] = task
         return 1
 
-    def _claim(self, key: str) -> bool:
-        return conditionally(
-            lambda: self._clients.dynamodb.put_item(
-                TableName=self._table, Item={"pk": {"S": key}}, ConditionExpression="attribute_not_exists(pk)"
-            )
-        )
+    def _claimed(self, key: str) -> bool:
+        item = self._clients.dynamodb.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True)
+        return "Item" in item
+
+    def _claim_with_task(self, key: str, task: Task) -> bool:
+        """The dedup id and its task in one transaction: a failure between two writes can no longer
+        leave an id claimed without a task (an object never shown, every resend dropped). False: the
+        id was claimed already."""
+        try:
+            self._clients.dynamodb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._table, "Item": {"pk": {"S": key}},
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": self._table, "Item": self._task_item(task)}},
+            ])  # fmt: skip
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons") or []
+            if error.response["Error"]["Code"] == "TransactionCanceledException" and any(
+                reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
+            ):
+                return False
+            raise
+        return True
 
     def _next_object_id(self, job: str) -> int:
         result = self._clients.dynamodb.update_item(
@@ -211,11 +249,12 @@ class Portal:
         )
         return int(result["Attributes"]["next_id"]["N"]) - 1
 
+    @staticmethod
+    def _task_item(task: Task) -> dict[str, Any]:
+        return {"pk": {"S": f"task#{task.job}#{task.object_id}"}, "task": {"S": json.dumps(task.__dict__)}}
+
     def _save(self, task: Task) -> None:
-        self._clients.dynamodb.put_item(
-            TableName=self._table,
-            Item={"pk": {"S": f"task#{task.job}#{task.object_id}"}, "task": {"S": json.dumps(task.__dict__)}},
-        )
+        self._clients.dynamodb.put_item(TableName=self._table, Item=self._task_item(task))
 
     def load_open_tasks(self) -> None:
         """The open tasks saved in DynamoDB, so a restarted portal carries on where it stopped."""

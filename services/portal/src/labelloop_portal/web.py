@@ -8,16 +8,19 @@ outside, and submits. The answer goes through the same path as the simulated ann
 
 from __future__ import annotations
 
+import hmac
 import html
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from labelloop.groundtruth import FRAME_ATTRIBUTE, PREFILL_ATTRIBUTE
 from labelloop.portal_api import PortalJob, get_job
 from labelloop.s3_uri import split_s3_uri
 from pydantic import BaseModel, Field
+from starlette.responses import Response as StarletteResponse
 
 from labelloop_portal.labels import head_content, keypoints_content, output_label
 
@@ -56,8 +59,49 @@ def _starting_labels(task: Task, job: PortalJob) -> dict[str, Any]:
     return {"boxes": boxes, "keypoints": points}
 
 
-def create_app(portal: Portal) -> FastAPI:
+ACCESS_COOKIE = "labelloop_portal_access"
+SIGN_IN_PAGE = (
+    "<h2>Labelloop portal</h2><p>This portal needs its access token: the one <code>labelloop up</code> printed."
+    '</p><form method="get" action="/"><input name="token" type="password" autofocus> <button>Open</button></form>'
+)
+
+
+def _offered_token(request: Request) -> str:
+    """The token a request carries: ``?token=`` (the link ``labelloop up`` prints), the cookie it set, or
+    ``Authorization: Bearer``."""
+    bearer = request.headers.get("authorization", "")
+    return (
+        request.query_params.get("token")
+        or request.cookies.get(ACCESS_COOKIE)
+        or (bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else "")
+    )
+
+
+def create_app(portal: Portal, *, access_token: str = "") -> FastAPI:
+    """The web page; with ``access_token`` every request but the health check must carry it (a local
+    stack's one-time token; on ECS the load balancer signs people in instead)."""
     app = FastAPI(title="Labelloop portal", docs_url=None, redoc_url=None)
+
+    if access_token:
+
+        @app.middleware("http")
+        async def require_token(
+            request: Request, call_next: Callable[[Request], Awaitable[StarletteResponse]]
+        ) -> StarletteResponse:
+            if request.url.path == "/healthz":
+                return await call_next(request)
+            offered = _offered_token(request)
+            if not hmac.compare_digest(offered.encode(), access_token.encode()):
+                return HTMLResponse(SIGN_IN_PAGE, status_code=401)
+            response = await call_next(request)
+            if request.query_params.get("token"):  # remembered for the pages and API calls that follow
+                response.set_cookie(ACCESS_COOKIE, access_token, httponly=True, samesite="strict")
+            return response
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The load balancer's health check (no token, no task data)."""
+        return {"status": "ok"}
 
     def job_and_task(job_name: str, object_id: int) -> tuple[PortalJob, Task]:
         job = get_job(portal.dynamodb, portal.table, job_name)
@@ -96,7 +140,7 @@ def create_app(portal: Portal) -> FastAPI:
         return Response(body, media_type="image/jpeg")
 
     @app.post("/api/tasks/{job_name}/{object_id}")
-    def submit(job_name: str, object_id: int, answer: Answer) -> dict[str, str]:
+    def submit(job_name: str, object_id: int, answer: Answer, request: Request) -> dict[str, str]:
         job, task = job_and_task(job_name, object_id)
         frame = task.line.get(FRAME_ATTRIBUTE) or {}
         width, height = int(frame.get("width", 0)), int(frame.get("height", 0))
@@ -104,7 +148,9 @@ def create_app(portal: Portal) -> FastAPI:
             content = head_content(width, height, [b.model_dump() for b in answer.boxes or []])
         else:
             content = keypoints_content(width, height, [p.model_dump() for p in answer.keypoints or []])
-        portal.submit(job, object_id, output_label(job, content, portal.now(), task.line), worker="web")
+        # Behind the ECS load balancer the signed-in person's id comes with every request (Cognito's `sub`).
+        worker = request.headers.get("x-amzn-oidc-identity") or "web"
+        portal.submit(job, object_id, output_label(job, content, portal.now(), task.line), worker=worker)
         return {"status": "submitted"}
 
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -170,13 +172,17 @@ def up(
             ExitCode.USAGE,
         )
     configure_logging(service="launcher")
+    # The portal's page asks for this (one per start): a local stack listens on 127.0.0.1 only, yet
+    # anyone on the machine could otherwise submit labels. The link below carries it.
+    access_token = os.environ.get("LABELLOOP_PORTAL_ACCESS_TOKEN") or secrets.token_urlsafe(16)
 
     def announce(stack_: EmbeddedStack) -> None:
+        portal = f"{stack_.portal_url}?token={access_token}" if stack_.portal_url else "(not started)"
         console.print(
             Panel.fit(
                 f"endpoint  [bold]{stack_.endpoint_url}[/]\nstack     {stack}\n"
                 f"triton    {stack_.triton_url or '(not started)'}\n"
-                f"portal    {stack_.portal_url or '(not started)'}  (labelers: {labelers})\n"
+                f"portal    {portal}  (labelers: {labelers})\n"
                 f"services  {', '.join(chosen) or '(none)'}\n\n"
                 "labelloop upload FILE...   send clips/images\n"
                 "labelloop status           queues and dead letters\n"
@@ -192,7 +198,7 @@ def up(
         port=port,
         services=chosen,
         initial_models=models if with_triton else None,
-        extra_env={"LABELLOOP_PORTAL_MODE": labelers},
+        extra_env={"LABELLOOP_PORTAL_MODE": labelers, "LABELLOOP_PORTAL_ACCESS_TOKEN": access_token},
         visibility_timeout_s=visibility_timeout,
     )
     try:
