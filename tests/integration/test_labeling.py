@@ -516,3 +516,16 @@ def test_a_throttle_at_any_write_of_the_portals_intake_loses_no_object(
         loop.portal.submit(job, task.object_id, human_label("head"), worker="erin")
         loop.settle(2)
     assert len(loop.labels()) == 1
+
+
+def test_labeling_topics_created_at_run_time_are_encrypted_with_the_stacks_key(
+    aws: AwsClients, stack: ProvisionedStack
+) -> None:
+    """On ECS gt-bridge gets the stack's messaging key: every job topic it creates is encrypted with it."""
+    with labeling_loop(aws, stack, level2=("keypoints",), topic_kms_key="alias/test-messaging") as loop:
+        for key in ("head-l1", "keypoints-l1", "keypoints-l2"):
+            job = loop.deps.state.job(key)
+            assert job is not None
+            for topic in (job.input_topic, job.output_topic):
+                attributes = aws.sns.get_topic_attributes(TopicArn=topic)["Attributes"]
+                assert attributes.get("KmsMasterKeyId") == "alias/test-messaging", topic

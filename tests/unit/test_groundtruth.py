@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -20,8 +21,11 @@ from labelloop.groundtruth import (
     label_of,
     line_dedup_id,
 )
+from labelloop.manifest import augmented_manifest_line
 from labelloop_gt_bridge.backends import GroundTruthBackend, JobDefinition
 from labelloop_gt_bridge.settings import GtBridgeSettings
+
+from tests.predictions import frame
 
 ARN = "arn:aws:sns:us-east-1:123456789012:"
 
@@ -47,6 +51,7 @@ def test_expired_output_lines_are_recognised() -> None:
     line = input_line(source_ref="s3://b/f.jpg", object_key="obj#f", generation=0, frame={})
     gone = expired_output_line(line, "head", "job-1", "2026-01-01T00:00:00")
     assert gone["head-metadata"]["failure-reason"] == EXPIRED_FAILURE
+    assert gone["head-metadata"]["human-annotated"] == "no"  # nobody answered it
     assert expired(gone, "head")
     assert not expired({**line, "head": {}, "head-metadata": {"human-annotated": "yes"}}, "head")
 
@@ -116,3 +121,13 @@ def test_create_labeling_job_requests_validate_against_botocores_model(spec: Job
         stub.assert_no_pending_responses()
     assert request["LabelAttributeName"] == spec.label_attribute
     assert request["HumanTaskConfig"]["TaskAvailabilityLifetimeInSeconds"] == 10 * 24 * 3600
+
+
+def test_label_metadata_keys_are_named_as_ground_truth_names_them() -> None:
+    """Every <LAN>-metadata key we write is hyphenated as Ground Truth writes it (job-name, creation-date), the
+    keypoints' as the heads' (they had job_name and creation_date)."""
+    line = augmented_manifest_line(frame(1), human_annotated=True, job_name="j", created=datetime.now(UTC))
+    for attribute in ("head-metadata", "keypoints-metadata"):
+        keys = set(line[attribute])
+        assert {"job-name", "creation-date", "human-annotated", "type"} <= keys, attribute
+        assert not any("_" in key for key in keys), attribute

@@ -127,7 +127,7 @@ def expired_output_line(
         **input_line,
         f"{label_attribute}-metadata": {
             "failure-reason": EXPIRED_FAILURE,
-            "human-annotated": "yes",
+            "human-annotated": "no",  # nobody answered: a reader counting people's labels must not count it
             "creation-date": created,
             "job-name": f"labeling-job/{job_name}",
         },

@@ -66,10 +66,10 @@ def augmented_manifest_line(
             }
         },
         f"{KEYPOINTS_ATTRIBUTE}-metadata": {
-            "job_name": job_name,
+            "job-name": job_name,
             "type": "groundTruth/custom",
             "human-annotated": annotated,
-            "creation_date": created_at,
+            "creation-date": created_at,
             "persons": [
                 {
                     "box": {

@@ -58,6 +58,7 @@ def build_deps_on(clients: AwsClients, settings: GtBridgeSettings, names: StackN
         ),
         max_replacements=settings.job_max_replacements,
         on_failure=lambda spec_key: count_failed_job(clients, names, spec_key),
+        topic_kms_key=settings.topic_kms_key,
     )
     return Deps(
         clients=clients,

@@ -63,6 +63,7 @@ class JobManager:
         replace_policy: RetryPolicy,
         max_replacements: int,
         on_failure: Callable[[str], None],
+        topic_kms_key: str = "",
     ) -> None:
         self._clients = clients
         self._names = names
@@ -74,12 +75,14 @@ class JobManager:
         self.replace_policy = replace_policy
         self.max_replacements = max_replacements
         self._on_failure = on_failure
+        self._topic_kms_key = topic_kms_key
 
     def _topics(self, spec: JobSpec) -> tuple[str, str]:
         sns = self._clients.sns
         base = self._names.physical(f"labeling-{spec.key}")
-        input_arn = sns.create_topic(Name=f"{base}-input")["TopicArn"]
-        output_arn = sns.create_topic(Name=f"{base}-output")["TopicArn"]
+        encrypted = {"KmsMasterKeyId": self._topic_kms_key} if self._topic_kms_key else {}
+        input_arn = sns.create_topic(Name=f"{base}-input", Attributes=encrypted)["TopicArn"]
+        output_arn = sns.create_topic(Name=f"{base}-output", Attributes=encrypted)["TopicArn"]
         subscribe_queue(self._clients, output_arn, self._queue_url)
         return input_arn, output_arn
 

@@ -42,6 +42,9 @@ class GtBridgeSettings(WorkerSettings):
         le=30 * DAY_S,
         description="TaskAvailabilityLifetimeInSeconds: a task not done by then expires (60 s to 30 days).",
     )
+    topic_kms_key: str = Field(
+        default="", description="KMS key of the labeling topics it creates (the stack's messaging key on ECS)."
+    )
     max_failures: int = Field(
         default=3,
         ge=0,
