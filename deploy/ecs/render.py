@@ -84,6 +84,12 @@ ACCESS: dict[str, Access] = {
                 "Action": ["sqs:GetQueueAttributes", "sqs:SetQueueAttributes"],
                 "Resource": {"Fn::GetAtt": ["GtBridgeQueue", "Arn"]},
             },
+            {  # LABELLOOP_GT_BRIDGE_ROLE_ARN (ground-truth): a role named <Stack>-ground-truth*, to SageMaker only
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${Stack}-ground-truth*"},
+                "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            },
             {  # a labeling job given up on (LabelingJobFailedAlarm); metrics have no ARN, the namespace is the bound
                 "Effect": "Allow",
                 "Action": ["cloudwatch:PutMetricData"],

@@ -268,3 +268,11 @@ def test_topics_use_a_key_s3_and_cloudwatch_may_publish_with_and_data_stores_out
     portal = resources["PortalTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     [queues] = [s for s in portal if "sqs:ReceiveMessage" in s["Action"]]
     assert {"sqs:SendMessage", "sqs:ChangeMessageVisibility"} <= set(queues["Action"])  # its DLQ; handing back
+
+
+def test_gt_bridge_may_pass_only_its_ground_truth_role_and_only_to_sagemaker(resources: dict[str, Any]) -> None:
+    statements = resources["GtBridgeTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    [passing] = [s for s in statements if "iam:PassRole" in s["Action"]]
+    assert passing["Resource"]["Fn::Sub"].endswith(":role/${Stack}-ground-truth*")
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert not [s for name, s in _statements(resources) if "iam:PassRole" in s["Action"] and name != "GtBridgeTaskRole"]

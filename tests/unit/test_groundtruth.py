@@ -24,6 +24,7 @@ from labelloop.groundtruth import (
 from labelloop.manifest import augmented_manifest_line
 from labelloop_gt_bridge.backends import GroundTruthBackend, JobDefinition
 from labelloop_gt_bridge.settings import GtBridgeSettings
+from pydantic import ValidationError
 
 from tests.predictions import frame
 
@@ -131,3 +132,16 @@ def test_label_metadata_keys_are_named_as_ground_truth_names_them() -> None:
         keys = set(line[attribute])
         assert {"job-name", "creation-date", "human-annotated", "type"} <= keys, attribute
         assert not any("_" in key for key in keys), attribute
+
+
+def test_the_ground_truth_backend_refuses_to_start_without_its_settings() -> None:
+    """Empty or misshapen Ground Truth settings fail at start-up (the service exits 78), each named with the
+    pattern botocore's sagemaker model requires; the portal backend needs none of them."""
+    with pytest.raises(ValidationError) as raised:
+        GtBridgeSettings(backend="ground-truth", role_arn="labelloop-role")
+    message = str(raised.value)
+    for name in ("ROLE_ARN", "WORKTEAM_ARN", "UI_TEMPLATE_S3_URI", "PRE_LAMBDA_ARN", "CONSOLIDATION_LAMBDA_ARN"):
+        assert name in message
+    assert "'labelloop-role'" in message
+    assert _settings().backend == "ground-truth"  # complete and well-formed: accepted
+    assert GtBridgeSettings().role_arn == ""  # the portal backend

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from typing import Annotated, Literal
 
+import botocore.session
 from labelloop import WorkerSettings
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 DAY_S = 24 * 3600
+GROUND_TRUTH_SHAPES = {
+    "role_arn": "RoleArn",
+    "workteam_arn": "WorkteamArn",
+    "ui_template_s3_uri": "S3Uri",
+    "pre_lambda_arn": "LambdaFunctionArn",
+    "consolidation_lambda_arn": "LambdaFunctionArn",
+}
+"""Each Ground Truth setting and the botocore ``sagemaker`` shape whose pattern it must match."""
+
+
+@cache
+def _sagemaker_pattern(shape: str) -> str:
+    return str(botocore.session.get_session().get_service_model("sagemaker").shape_for(shape).metadata["pattern"])
+
+
 SQS_RETENTION_S = 14 * DAY_S
 
 
@@ -67,6 +85,22 @@ class GtBridgeSettings(WorkerSettings):
     ui_template_s3_uri: str = Field(default="", description="Liquid template of the keypoint task (ground-truth).")
     pre_lambda_arn: str = Field(default="", description="Pre-annotation Lambda of the custom tasks (ground-truth).")
     consolidation_lambda_arn: str = Field(default="", description="Annotation-consolidation Lambda (ground-truth).")
+
+    @model_validator(mode="after")
+    def _ground_truth_is_complete(self) -> GtBridgeSettings:
+        """With the ground-truth backend, every setting CreateLabelingJob needs is there and has the shape
+        botocore's sagemaker model gives it: a wrong or empty one stops the service at start (exit 78)
+        rather than at the first job, in AWS's words."""
+        if self.backend != "ground-truth":
+            return self
+        problems = [
+            f"{name.upper()} must match {pattern!r} (got {value!r})"
+            for name, shape in GROUND_TRUTH_SHAPES.items()
+            if not re.fullmatch(pattern := _sagemaker_pattern(shape), value := getattr(self, name))
+        ]
+        if problems:
+            raise ValueError("the ground-truth backend needs " + "; ".join(problems))
+        return self
 
     @field_validator("modalities", "level2", mode="before")
     @classmethod

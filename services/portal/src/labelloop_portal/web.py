@@ -20,7 +20,6 @@ from labelloop.groundtruth import FRAME_ATTRIBUTE, PREFILL_ATTRIBUTE
 from labelloop.portal_api import PortalJob, get_job
 from labelloop.s3_uri import split_s3_uri
 from pydantic import BaseModel, Field
-from starlette.responses import Response as StarletteResponse
 
 from labelloop_portal.labels import head_content, keypoints_content, output_label
 
@@ -85,9 +84,7 @@ def create_app(portal: Portal, *, access_token: str = "") -> FastAPI:
     if access_token:
 
         @app.middleware("http")
-        async def require_token(
-            request: Request, call_next: Callable[[Request], Awaitable[StarletteResponse]]
-        ) -> StarletteResponse:
+        async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
             if request.url.path == "/healthz":
                 return await call_next(request)
             offered = _offered_token(request)
