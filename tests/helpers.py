@@ -14,10 +14,13 @@ from typing import Any, TypeVar
 
 from labelloop import DEAD_LETTER_REASON, AwsClients, Worker, parse_body
 from labelloop.model_registry import Registry, VersionRecord
-from labelloop.model_set import MODEL_SET, ModelName, ModelSet, SlotModel
+from labelloop.model_set import MODEL_SET, ModelName, ModelSet, SlotModel, read_set_folder
 from labelloop.provision import ProvisionedStack
 from labelloop.rig import Rig
+from labelloop.triton_repository import write_model_set
 from labelloop_tools.local import StackState, free_port
+from labelloop_tools.local.triton import TritonServer
+from labelloop_tools.model_sets import DEFAULT_SET_FOLDER, install_default_set
 
 EVENTS_DIR = Path(__file__).parent / "events"
 T = TypeVar("T")
@@ -109,3 +112,21 @@ def labelloop_up(args: list[str], env: dict[str, str], *, cwd: Path, log_path: P
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
+
+
+REPO = Path(__file__).parents[1]
+
+
+def real_model_set() -> Path:
+    """The default real set (yolo11n-pose) as `make install` leaves it, built here if this checkout has not."""
+    install_default_set(REPO / DEFAULT_SET_FOLDER)
+    return REPO / DEFAULT_SET_FOLDER
+
+
+@contextmanager
+def triton_serving(folder: Path, work: Path) -> Iterator[TritonServer]:
+    """Triton (models loaded and unloaded on request, as in production) over a repository holding the set
+    in ``folder`` as version 1."""
+    write_model_set(work / "repo", folder, read_set_folder(folder))
+    with TritonServer(work / "repo", work / "workspace", explicit_model_control=True) as server:
+        yield server

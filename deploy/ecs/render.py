@@ -556,17 +556,9 @@ def _portal_entrance() -> dict[str, Any]:
                 ],
             },
         },
-        "PortalFromLoadBalancer": {
-            "Type": "AWS::EC2::SecurityGroupIngress",
-            "Properties": {
-                "GroupId": {"Ref": "ServiceSecurityGroup"},
-                "IpProtocol": "tcp",
-                "FromPort": PORTAL_PORT,
-                "ToPort": PORTAL_PORT,
-                "SourceSecurityGroupId": {"Ref": "PortalLoadBalancerSecurityGroup"},
-                "Description": "the portal's web page, from its ALB only",
-            },
-        },
+        "PortalFromLoadBalancer": _services_ingress(
+            PORTAL_PORT, "PortalLoadBalancerSecurityGroup", "the portal's web page, from its ALB only"
+        ),
         "PortalLoadBalancer": {
             "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
             **checkov_skips("CKV_AWS_91"),
@@ -744,6 +736,21 @@ def _efs_volume() -> dict[str, Any]:
     }
 
 
+def _services_ingress(port: int, source_group: str, description: str) -> dict[str, Any]:
+    """The services' security group admits TCP ``port`` from ``source_group`` (and nothing else does)."""
+    return {
+        "Type": "AWS::EC2::SecurityGroupIngress",
+        "Properties": {
+            "GroupId": {"Ref": "ServiceSecurityGroup"},
+            "IpProtocol": "tcp",
+            "FromPort": port,
+            "ToPort": port,
+            "SourceSecurityGroupId": {"Ref": source_group},
+            "Description": description,
+        },
+    }
+
+
 KEEP = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 """On a data store: deleting or replacing the stack never deletes uploads, labels, state or models."""
 
@@ -823,28 +830,12 @@ def _platform() -> dict[str, Any]:
                 "VpcId": {"Ref": "VpcId"},
             },
         },
-        "TritonIngress": {
-            "Type": "AWS::EC2::SecurityGroupIngress",
-            "Properties": {
-                "GroupId": {"Ref": "ServiceSecurityGroup"},
-                "IpProtocol": "tcp",
-                "FromPort": SERVICE_PORT_TRITON,
-                "ToPort": SERVICE_PORT_TRITON,
-                "SourceSecurityGroupId": {"Ref": "ServiceSecurityGroup"},
-                "Description": "Triton's HTTP API, from inference and the trainer",
-            },
-        },
-        "EfsIngress": {
-            "Type": "AWS::EC2::SecurityGroupIngress",
-            "Properties": {
-                "GroupId": {"Ref": "ServiceSecurityGroup"},
-                "IpProtocol": "tcp",
-                "FromPort": 2049,
-                "ToPort": 2049,
-                "SourceSecurityGroupId": {"Ref": "ServiceSecurityGroup"},
-                "Description": "NFS to the model repository, from the trainer and Triton",
-            },
-        },
+        "TritonIngress": _services_ingress(
+            SERVICE_PORT_TRITON, "ServiceSecurityGroup", "Triton's HTTP API, from inference and the trainer"
+        ),
+        "EfsIngress": _services_ingress(
+            2049, "ServiceSecurityGroup", "NFS to the model repository, from the trainer and Triton"
+        ),
         "ExecutionRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {

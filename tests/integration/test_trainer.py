@@ -25,16 +25,15 @@ from labelloop import (
 )
 from labelloop.manifest import augmented_manifest_line
 from labelloop.model_registry import Registry
-from labelloop.model_set import MODEL_SET, read_set_folder
+from labelloop.model_set import MODEL_SET
 from labelloop.provision import ProvisionedStack
 from labelloop.synth import render, sample_scene, truth_predictions
-from labelloop.triton_repository import write_model_set
 from labelloop_tools.local.stack import LOCAL_AWS_ENV
 from labelloop_tools.local.triton import TritonServer
 from labelloop_trainer.entrypoint import SERVICE
 from labelloop_trainer.settings import TrainerSettings
 
-from tests.helpers import drain, eventually, worker_running
+from tests.helpers import drain, eventually, triton_serving, worker_running
 
 pytestmark = pytest.mark.integration
 SHIPPED_MODELS = Path(__file__).parents[2] / "models" / "initial"
@@ -42,8 +41,7 @@ SHIPPED_MODELS = Path(__file__).parents[2] / "models" / "initial"
 
 @pytest.fixture
 def triton(tmp_path: Path) -> Iterator[TritonServer]:
-    write_model_set(tmp_path / "repo", SHIPPED_MODELS, read_set_folder(SHIPPED_MODELS))
-    with TritonServer(tmp_path / "repo", tmp_path / "workspace", explicit_model_control=True) as server:
+    with triton_serving(SHIPPED_MODELS, tmp_path) as server:
         yield server
 
 

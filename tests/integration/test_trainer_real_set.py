@@ -30,35 +30,30 @@ from labelloop.model_registry import Registry
 from labelloop.model_set import ModelSet, read_set_folder
 from labelloop.provision import ProvisionedStack
 from labelloop.rig import COCO17
-from labelloop.triton_repository import write_model_set
 from labelloop.visibility import Thresholds, decode_frame
 from labelloop.yolo import batch
 from labelloop_tools.local.triton import TritonServer
-from labelloop_tools.model_sets import DEFAULT_SET_FOLDER, install_default_set
 from labelloop_trainer.collect import frame_name, reserved_for_holdout
 from labelloop_trainer.entrypoint import SERVICE
 from labelloop_trainer.served import metric_name
 from labelloop_trainer.settings import TrainerSettings
 from labelloop_trainer.training import parent_architecture
 
-from tests.helpers import drain, eventually, worker_running
+from tests.helpers import REPO, drain, eventually, real_model_set, triton_serving, worker_running
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).parents[2]
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 SHARE = 0.25
 
 
 @pytest.fixture(scope="module")
 def real_set() -> Path:
-    install_default_set(REPO / DEFAULT_SET_FOLDER)
-    return REPO / DEFAULT_SET_FOLDER
+    return real_model_set()
 
 
 @pytest.fixture
 def triton(tmp_path: Path, real_set: Path) -> Iterator[TritonServer]:
-    write_model_set(tmp_path / "repo", real_set, read_set_folder(real_set))
-    with TritonServer(tmp_path / "repo", tmp_path / "workspace", explicit_model_control=True) as server:
+    with triton_serving(real_set, tmp_path) as server:
         yield server
 
 
