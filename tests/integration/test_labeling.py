@@ -529,3 +529,29 @@ def test_labeling_topics_created_at_run_time_are_encrypted_with_the_stacks_key(
             for topic in (job.input_topic, job.output_topic):
                 attributes = aws.sns.get_topic_attributes(TopicArn=topic)["Attributes"]
                 assert attributes.get("KmsMasterKeyId") == "alias/test-messaging", topic
+
+
+def test_the_portals_pass_reads_its_jobs_without_scanning_its_table(
+    aws: AwsClients, stack: ProvisionedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The portal's table grows with every object (dedup ids, tasks); each pass (every 0.5 s) finds its jobs
+    through the job list instead, so with scans forbidden a review still becomes a task and an answer."""
+    with labeling_loop(aws, stack, modalities=("head",)) as loop:
+        paginator = aws.dynamodb.get_paginator
+
+        def no_scans(*_: object, **__: object) -> None:
+            raise AssertionError("a hot path scanned a table")
+
+        monkeypatch.setattr(aws.dynamodb, "scan", no_scans)
+        monkeypatch.setattr(
+            aws.dynamodb, "get_paginator", lambda name: no_scans() if name == "scan" else paginator(name)
+        )
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(5))
+        loop.settle(1)
+        loop.portal.tick()
+        job = loop.job("head-l1")
+        [task] = loop.portal.open_tasks(job.name)
+        loop.portal.submit(job, task.object_id, human_label("head"), worker="erin")
+        loop.settle(2)
+        monkeypatch.undo()
+    assert len(loop.labels()) == 1

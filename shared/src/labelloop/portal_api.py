@@ -8,11 +8,11 @@ the portal creates the job's own SQS queue on the input topic (as Ground Truth c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from labelloop.aws import conditionally
 from labelloop.groundtruth import JobStatus
 
 if TYPE_CHECKING:
@@ -44,15 +44,27 @@ def _key(name: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"job#{name}"}}
 
 
+JOBS_KEY = {"pk": {"S": "jobs"}}
+"""The item listing every job's name: the portal reads it each pass instead of scanning its table,
+which grows with every object (dedup ids, tasks)."""
+
+
 def create_job(dynamodb: DynamoDBClient, table: str, job: PortalJob) -> bool:
-    """Register ``job``; False when a job of that name exists (names are never reused)."""
-    return conditionally(
-        lambda: dynamodb.put_item(
-            TableName=table,
-            Item={**_key(job.name), "job": {"S": job.model_dump_json()}},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    )
+    """Register ``job``, and its name in the job list, in one transaction; False when a job of that
+    name exists (names are never reused)."""
+    try:
+        dynamodb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {**_key(job.name), "job": {"S": job.model_dump_json()}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": {"TableName": table, "Key": JOBS_KEY, "UpdateExpression": "ADD job_names :name",
+                        "ExpressionAttributeValues": {":name": {"SS": [job.name]}}}},
+        ])  # fmt: skip
+    except ClientError as error:
+        reasons = error.response.get("CancellationReasons") or []
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+            return False
+        raise
+    return True
 
 
 def get_job(dynamodb: DynamoDBClient, table: str, name: str) -> PortalJob | None:
@@ -65,9 +77,18 @@ def save_job(dynamodb: DynamoDBClient, table: str, job: PortalJob) -> None:
 
 
 def list_jobs(dynamodb: DynamoDBClient, table: str) -> list[PortalJob]:
+    """Every job, oldest first: the job list, then its jobs by key (no scan)."""
+    listed = dynamodb.get_item(TableName=table, Key=JOBS_KEY, ConsistentRead=True).get("Item") or {}
+    names = sorted(listed.get("job_names", {}).get("SS", []))
     jobs = []
-    for page in dynamodb.get_paginator("scan").paginate(
-        TableName=table, FilterExpression="begins_with(pk, :job)", ExpressionAttributeValues={":job": {"S": "job#"}}
-    ):
-        jobs += [PortalJob.model_validate_json(item["job"]["S"]) for item in page["Items"]]
+    for start in range(0, len(names), BATCH_GET_LIMIT):
+        keys = [_key(name) for name in names[start : start + BATCH_GET_LIMIT]]
+        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            answer = dynamodb.batch_get_item(RequestItems=request)
+            jobs += [PortalJob.model_validate_json(item["job"]["S"]) for item in answer["Responses"].get(table, [])]
+            request = dict(answer.get("UnprocessedKeys") or {})
     return sorted(jobs, key=lambda job: job.created_at)
+
+
+BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem takes at most 100 keys
