@@ -339,6 +339,17 @@ def test_jobs_created_at_run_time_keep_the_deployed_queue_policy(aws: AwsClients
             assert allows_topic(healed, loop.deps.state.job(key).output_topic), key  # type: ignore[union-attr]
 
 
+def forbid_scans(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> None:
+    """Until ``monkeypatch.undo()``, any scan through ``dynamodb`` fails the test: a hot path must query."""
+    paginator = dynamodb.get_paginator
+
+    def no_scans(*_: object, **__: object) -> None:
+        raise AssertionError("a hot path scanned a table")
+
+    monkeypatch.setattr(dynamodb, "scan", no_scans)
+    monkeypatch.setattr(dynamodb, "get_paginator", lambda name: no_scans() if name == "scan" else paginator(name))
+
+
 def _set_status(aws: AwsClients, loop: Loop, key: str, status: str) -> None:
     save_job(aws.dynamodb, "test-portal", loop.job(key).model_copy(update={"status": status}))
 
@@ -354,14 +365,7 @@ def test_one_job_that_is_not_running_never_holds_back_another_jobs_resends(
         loop.settle(6)
         _set_status(aws, loop, "keypoints-l1", "Initializing")
         loop.clock.advance(5 * DAY + 60)
-        db = loop.deps.state._db  # the sweep must query the pending index, never scan the table
-        paginator = db.get_paginator
-
-        def no_scans(*_: object, **__: object) -> None:
-            raise AssertionError("the sweep scanned the labeling table")
-
-        monkeypatch.setattr(db, "scan", no_scans)
-        monkeypatch.setattr(db, "get_paginator", lambda name: no_scans() if name == "scan" else paginator(name))
+        forbid_scans(monkeypatch, aws.dynamodb)  # the sweep must query the pending index, never scan the table
         result = handlers.sweep(loop.deps)
         assert (result.resent, result.waiting, result.errors) == (6, 6, 0)
         _set_status(aws, loop, "keypoints-l1", "InProgress")
@@ -537,15 +541,7 @@ def test_the_portals_pass_reads_its_jobs_without_scanning_its_table(
     """The portal's table grows with every object (dedup ids, tasks); each pass (every 0.5 s) finds its jobs
     through the job list instead, so with scans forbidden a review still becomes a task and an answer."""
     with labeling_loop(aws, stack, modalities=("head",)) as loop:
-        paginator = aws.dynamodb.get_paginator
-
-        def no_scans(*_: object, **__: object) -> None:
-            raise AssertionError("a hot path scanned a table")
-
-        monkeypatch.setattr(aws.dynamodb, "scan", no_scans)
-        monkeypatch.setattr(
-            aws.dynamodb, "get_paginator", lambda name: no_scans() if name == "scan" else paginator(name)
-        )
+        forbid_scans(monkeypatch, aws.dynamodb)
         EventPublisher.for_stack(aws, StackNames("test")).publish(review(5))
         loop.settle(1)
         loop.portal.tick()
