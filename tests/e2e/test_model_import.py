@@ -17,9 +17,9 @@ from labelloop import ExitCode, PredictionsReady
 from labelloop.model_registry import Registry
 from labelloop_tools.local import StackState
 from labelloop_tools.local.stack import local_clients
-from labelloop_tools.model_sets import DEFAULT_SET_FOLDER, install_default_set
+from labelloop_tools.model_sets import DEFAULT_SET_FOLDER
 
-from tests.helpers import drain, eventually, labelloop_up
+from tests.helpers import drain, eventually, labelloop_up, real_model_set
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 REPO = Path(__file__).parents[2]
@@ -44,7 +44,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def running(env: dict[str, str]) -> Iterator[StackState]:
     """`labelloop up` with the real set and only ingest and inference (their output stays queued)."""
-    install_default_set(REPO / DEFAULT_SET_FOLDER)
+    real_model_set()
     log_path = Path(env["LABELLOOP_STATE_DIR"]) / "up.log"
     with labelloop_up(["--services", "ingest,inference"], env, cwd=REPO, log_path=log_path) as state:
         yield state

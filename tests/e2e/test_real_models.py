@@ -22,9 +22,8 @@ from labelloop.rig import COCO17
 from labelloop_tools.demo.ledger import Ledger
 from labelloop_tools.local import StackState
 from labelloop_tools.local.stack import local_clients
-from labelloop_tools.model_sets import DEFAULT_SET_FOLDER, install_default_set
 
-from tests.helpers import eventually, labelloop_up
+from tests.helpers import eventually, labelloop_up, real_model_set
 from tests.media import vtest_avi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.long, pytest.mark.timeout(600)]
@@ -42,8 +41,7 @@ def labelloop(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120) 
 @pytest.fixture(scope="module")
 def real_set() -> Path:
     """The default set as `make install` leaves it (built here if this checkout has not yet)."""
-    install_default_set(REPO / DEFAULT_SET_FOLDER)
-    return REPO / DEFAULT_SET_FOLDER
+    return real_model_set()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ under the rule only.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnxruntime
@@ -49,17 +49,23 @@ class _Served:
     outputs: Outputs
     index: int
     fit: Letterbox
+    rig: Rig
+    _decoded: dict[tuple[ModelName, ...], FramePredictions] = field(default_factory=dict, compare=False, repr=False)
 
-    def decoded(self, models: tuple[ModelName, ...], rig: Rig) -> FramePredictions:
-        """The predictions inference would publish from ``models``' outputs alone."""
-        height, width = self.frame.image.shape[:2]
-        ref = FrameRef(uri=f"s3://holdout/{self.frame.name}.jpg", frame_no=self.index, timestamp_s=0.0, width=width,
-                       height=height)  # fmt: skip
-        outputs: dict[str, FloatArray] = {model: self.outputs[model] for model in models}
-        return decode_frame(outputs, self.index, self.fit, ref, rig=rig, thresholds=Thresholds())
+    def decoded(self, models: tuple[ModelName, ...]) -> FramePredictions:
+        """The predictions inference would publish from ``models``' outputs alone; decoded once per set
+        of outputs (the main-confidence and the face-point rules both read ``pose_main``'s alone)."""
+        if models not in self._decoded:
+            height, width = self.frame.image.shape[:2]
+            ref = FrameRef(uri=f"s3://holdout/{self.frame.name}.jpg", frame_no=self.index, timestamp_s=0.0,
+                           width=width, height=height)  # fmt: skip
+            outputs: dict[str, FloatArray] = {model: self.outputs[model] for model in models}
+            self._decoded[models] = decode_frame(outputs, self.index, self.fit, ref, rig=self.rig,
+                                                 thresholds=Thresholds())  # fmt: skip
+        return self._decoded[models]
 
 
-def _run(onnx: Mapping[ModelName, Path], frames: list[LabeledFrame], imgsz: int) -> Iterator[_Served]:
+def _run(onnx: Mapping[ModelName, Path], frames: list[LabeledFrame], imgsz: int, rig: Rig) -> Iterator[_Served]:
     """Every frame through every model of the set, a batch at a time."""
     sessions = {
         model: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -70,7 +76,7 @@ def _run(onnx: Mapping[ModelName, Path], frames: list[LabeledFrame], imgsz: int)
         tensor, fits = batch([frame.image for frame in chunk], imgsz)
         outputs: Outputs = {model: session.run(None, {"images": tensor})[0] for model, session in sessions.items()}
         for index, frame in enumerate(chunk):
-            yield _Served(frame, outputs, index, fits[index])
+            yield _Served(frame, outputs, index, fits[index], rig)
 
 
 def served_metrics(onnx: Mapping[ModelName, Path], holdout: Holdout, *, imgsz: int) -> dict[str, float]:
@@ -83,18 +89,18 @@ def served_metrics(onnx: Mapping[ModelName, Path], holdout: Holdout, *, imgsz: i
     right = dict.fromkeys(visibility_rules, 0)
     points = 0
     detections: dict[HeadRule, Detections] = {rule: [] for rule in head_rules}
-    for served in _run(onnx, frames, imgsz):
+    for served in _run(onnx, frames, imgsz, holdout.rig):
         name = served.frame.name
         if name in keypoint_frames:
             points += len(holdout.rig) * len(served.frame.persons)
             for rule in visibility_rules:
-                predicted = served.decoded(VISIBILITY_OUTPUTS[rule], holdout.rig).persons
+                predicted = served.decoded(VISIBILITY_OUTPUTS[rule]).persons
                 right[rule] += right_visibilities(served.frame, predicted)
         if name in head_frames:
             for head_rule in head_rules:
                 detections[head_rule] += [
                     (head.confidence, name, (head.left, head.top, head.width, head.height))
-                    for head in served.decoded(HEAD_OUTPUTS[head_rule], holdout.rig).heads
+                    for head in served.decoded(HEAD_OUTPUTS[head_rule]).heads
                 ]
     truths = {frame.name: frame.heads for frame in holdout.frames["head"]}
     return {
