@@ -510,8 +510,8 @@ def _service_resources(service: str, access: Access) -> dict[str, Any]:
                 "Cluster": {"Ref": "Cluster"},
                 "LaunchType": "FARGATE",
                 "TaskDefinition": {"Ref": f"{base}TaskDefinition"},
-                # The portal holds its open tasks in memory and appends to one output manifest: one task.
-                "DesiredCount": 1 if service == "portal" else {"Ref": "DesiredCount"},
+                # The portal too: its tasks live in DynamoDB and its outputs are immutable objects.
+                "DesiredCount": {"Ref": "DesiredCount"},
                 "NetworkConfiguration": {
                     "AwsvpcConfiguration": {
                         "Subnets": {"Ref": "SubnetIds"},

@@ -12,9 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,14 +19,10 @@ from botocore.exceptions import ClientError
 from labelloop import (
     AwsClients,
     EventPublisher,
-    HumanReviewRequested,
     LabelsCompleted,
-    ServiceDefinition,
     StackNames,
-    build_worker,
     utc_now,
 )
-from labelloop.clock import ManualClock
 from labelloop.dataset import effective_lines
 from labelloop.groundtruth import DEDUP_ATTRIBUTE, line_dedup_id
 from labelloop.manifest import augmented_manifest_line
@@ -38,83 +31,17 @@ from labelloop.provision import ProvisionedStack
 from labelloop.queue_policy import allows_topic
 from labelloop.truth_layout import frame_truth_location
 from labelloop_gt_bridge import handlers
-from labelloop_gt_bridge.deps import Deps
-from labelloop_gt_bridge.entrypoint import build_deps_on
-from labelloop_gt_bridge.settings import GtBridgeSettings
 from labelloop_portal.annotator import SimulatedAnnotator
-from labelloop_portal.portal import Portal
+from labelloop_portal.portal import Portal, TaskNotOpenError
+from labelloop_portal.tasks import TaskStore
 from labelloop_tools.local.stack import LOCAL_AWS_ENV
 
-from tests.helpers import dead_letter_reasons, drain, eventually, worker_running
+from tests.helpers import dead_letter_reasons, eventually
+from tests.labeling import Loop, human_label, labeling_loop, review
 from tests.predictions import frame
 
 pytestmark = pytest.mark.integration
 DAY = 24 * 3600.0
-VERSIONS: dict[str, str] = {"pose_main": "1", "pose_visible": "1", "head": "1"}
-
-
-@dataclass
-class Loop:
-    aws: AwsClients
-    stack: ProvisionedStack
-    clock: ManualClock
-    deps: Deps
-    portal: Portal
-    worker: Any
-
-    def job(self, key: str) -> Any:
-        item = self.deps.state.job(key)
-        assert item is not None
-        found = get_job(self.aws.dynamodb, "test-portal", item.job_name)
-        assert found is not None
-        return found
-
-    def settle(self, handled: int) -> None:
-        """Wait until gt-bridge has handled ``handled`` messages in all."""
-        eventually(lambda: self.worker.counts["handled"] >= handled, timeout_s=60)
-
-    def labels(self) -> list[LabelsCompleted]:
-        return [e for e in drain(self.aws, self.stack.queue_urls["trainer"]) if isinstance(e, LabelsCompleted)]
-
-
-@contextmanager
-def labeling_loop(aws: AwsClients, stack: ProvisionedStack, annotator: SimulatedAnnotator | None = None,
-                  dead_letters: int = 0, **settings: Any) -> Iterator[Loop]:  # fmt: skip
-    clock = ManualClock()
-    config = GtBridgeSettings(**({"stack": "test", "poll_wait_s": 1, "concurrency": 8} | settings))
-    deps = build_deps_on(aws, config, StackNames("test"), clock)
-    for spec in deps.jobs.specs.values():
-        deps.jobs.ensure(spec, clock.now())
-    portal = Portal(aws, StackNames("test"), clock, annotator)
-    portal.tick()  # the portal opens the jobs' queues: InProgress
-    service = ServiceDefinition(
-        name="gt-bridge", settings=GtBridgeSettings, build_deps=lambda *_: deps, handlers=handlers.HANDLERS
-    )
-    with worker_running(build_worker(service, config, aws)) as worker:
-        yield Loop(aws, stack, clock, deps, portal, worker)
-    assert worker.counts["dead_lettered"] == dead_letters
-
-
-def review(frame_no: int, clip: str = "clip-1") -> HumanReviewRequested:
-    return HumanReviewRequested(
-        correlation_id=clip,
-        clip_id=clip,
-        predictions=frame(frame_no, clip=clip, points=[(0.7, 0.5)] * 5),
-        score=0.3,
-        strategy="least_confidence",
-        model_versions=VERSIONS,  # type: ignore[arg-type]
-        reason="uncertain",
-    )
-
-
-def human_label(modality: str) -> dict[str, Any]:
-    if modality == "head":
-        return {"head": {"image_size": [{"width": 640, "height": 480, "depth": 3}],
-                         "annotations": [{"class_id": 0, "left": 301, "top": 81, "width": 58, "height": 69}]},
-                "head-metadata": {"type": "groundtruth/object-detection", "human-annotated": "yes"}}  # fmt: skip
-    points = [{"label": "nose", "x": 210.0, "y": 150.0, "visibility": "occluded", "person": 0}]
-    return {modality: {"crowdKeypoint": {"inputImageProperties": {"height": 480, "width": 640}, "keypoints": points}},
-            f"{modality}-metadata": {"type": "groundTruth/custom", "human-annotated": "yes"}}  # fmt: skip
 
 
 def test_retention_resends_keep_the_dedup_id_and_the_portal_shows_the_object_once(
@@ -158,7 +85,9 @@ def test_retention_resends_keep_the_dedup_id_and_the_portal_shows_the_object_onc
     keys = sorted(o["Key"].removeprefix(f"labeling/{job.name}/") for o in layout)
     assert keys[0].startswith(f"annotations/consolidated-annotation/output/{task.object_id}/")
     assert keys[1].startswith(f"annotations/worker-response/iteration-1/{task.object_id}/")
-    assert keys[2] == "manifests/output/output.manifest"
+    assert keys[2] == f"manifests/output/lines/{task.object_id:010d}.jsonl"  # immutable: one object per line
+    line = aws.s3.get_object(Bucket="test-data", Key=f"labeling/{job.name}/{keys[2]}")["Body"].read().decode()
+    assert json.loads(line)["head"]["annotations"][0]["left"] == 301
 
 
 def test_an_expired_task_is_resent_once_with_a_new_dedup_id_and_then_labeled(
@@ -551,3 +480,48 @@ def test_the_portals_pass_reads_its_jobs_without_scanning_its_table(
         loop.settle(2)
         monkeypatch.undo()
     assert len(loop.labels()) == 1
+
+
+def test_two_portal_processes_share_the_tasks_and_one_answer_wins(aws: AwsClients, stack: ProvisionedStack) -> None:
+    """Tasks live in DynamoDB only: a second portal process (a restart, or another ECS task behind the load
+    balancer) sees the task the first took in, either can take the answer, and a late second answer is
+    refused; the object is labelled once and its output line is one immutable object."""
+    with labeling_loop(aws, stack, modalities=("head",)) as loop:
+        other = Portal(aws, StackNames("test"), loop.clock, None)
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(8))
+        loop.settle(1)
+        loop.portal.tick()
+        other.tick()  # nothing new for it: the task is the same one
+        job = loop.job("head-l1")
+        [task] = other.open_tasks(job.name)
+        assert [t.object_id for t in loop.portal.open_tasks(job.name)] == [task.object_id]
+        other.submit(job, task.object_id, human_label("head"), worker="grace")
+        with pytest.raises(TaskNotOpenError):
+            loop.portal.submit(job, task.object_id, human_label("head"), worker="heidi")
+        loop.settle(2)
+        assert loop.portal.open_tasks(job.name) == other.open_tasks(job.name) == []
+    [label] = loop.labels()
+    assert label.frame.frame_no == 8
+    lines = aws.s3.list_objects_v2(Bucket="test-data", Prefix=f"labeling/{job.name}/manifests/output/lines/")
+    assert lines["KeyCount"] == 1
+    [response] = aws.s3.list_objects_v2(Bucket="test-data", Prefix=f"labeling/{job.name}/annotations/worker-response/")[
+        "Contents"
+    ]
+    answer = json.loads(aws.s3.get_object(Bucket="test-data", Key=response["Key"])["Body"].read())
+    assert answer["answers"][0]["workerId"] == "grace"
+
+
+def test_a_portal_upgraded_from_in_memory_tasks_adopts_the_open_ones(aws: AwsClients, stack: ProvisionedStack) -> None:
+    """Portals before this layout stored each task as a JSON blob and kept the open ones in memory; the first
+    start of this one puts them in the open index (once: a marker item saves later starts the scan)."""
+    legacy = {"job": "old-job", "object_id": 3, "dedup_id": "d3", "line": {"source-ref": "s3://test-data/x.jpg"},
+              "created_at": 0.0, "expires_at": 1e12, "answer_at": None, "status": "open"}  # fmt: skip
+    done = {**legacy, "object_id": 4, "dedup_id": "d4", "status": "done"}
+    for task in (legacy, done):
+        aws.dynamodb.put_item(TableName="test-portal", Item={
+            "pk": {"S": f"task#old-job#{task['object_id']}"}, "task": {"S": json.dumps(task)}})  # fmt: skip
+    store = TaskStore(aws.dynamodb, "test-portal")
+    assert store.unfinished("old-job") == []
+    assert store.adopt_legacy_tasks() == 2
+    assert [t.object_id for t in store.unfinished("old-job")] == [3]
+    assert store.adopt_legacy_tasks() == 0  # the marker: no second scan

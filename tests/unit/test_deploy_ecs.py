@@ -189,7 +189,7 @@ def test_the_sweep_index_is_declared_and_gt_bridge_may_query_it(resources: dict[
 def test_people_reach_the_portal_only_through_https_and_a_sign_in(resources: dict[str, Any]) -> None:
     """The portal listens in its container (0.0.0.0:8088) in people mode unless PortalMode says otherwise;
     its ALB takes HTTPS only, signs every request in with Cognito before forwarding, and the portal's tasks
-    accept traffic from that ALB alone; one task, as it keeps its open tasks in memory."""
+    accept traffic from that ALB alone; as many tasks as any service, since its tasks live in DynamoDB."""
     template = yaml.safe_load(TEMPLATE.read_text())
     assert template["Parameters"]["PortalMode"]["Default"] == "people"
     [container] = resources["PortalTaskDefinition"]["Properties"]["ContainerDefinitions"]
@@ -198,7 +198,7 @@ def test_people_reach_the_portal_only_through_https_and_a_sign_in(resources: dic
     assert environment["LABELLOOP_PORTAL_HTTP_HOST"] == "0.0.0.0"  # noqa: S104
     assert container["PortMappings"] == [{"ContainerPort": 8088, "Protocol": "tcp"}]
     service = resources["PortalService"]["Properties"]
-    assert service["DesiredCount"] == 1
+    assert service["DesiredCount"] == {"Ref": "DesiredCount"}
     assert service["LoadBalancers"][0]["TargetGroupArn"] == {"Ref": "PortalTargetGroup"}
     listeners = _of_type(resources, "AWS::ElasticLoadBalancingV2::Listener")
     assert [

@@ -123,6 +123,10 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
     if line_dedup_id(line) != line_dedup_id(item.line):
         log.info("gt_bridge.stale_output", object=key, generation=item.generation)  # an older generation's echo
         return
+    if item.status in ("completed", "failed"):
+        # The same line again: a job (or a portal that died before marking it delivered) sent it twice.
+        log.info("gt_bridge.duplicate_output", object=key, status=item.status)
+        return
     if expired(line, spec.label_attribute):
         _next_generation(deps, item, counter="expiries")
         return

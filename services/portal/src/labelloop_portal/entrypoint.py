@@ -18,6 +18,7 @@ from labelloop_portal.annotator import SimulatedAnnotator
 from labelloop_portal.deps import Deps
 from labelloop_portal.portal import Portal
 from labelloop_portal.settings import PortalSettings
+from labelloop_portal.tasks import TaskStore
 from labelloop_portal.web import create_app
 
 log = get_logger()
@@ -38,7 +39,8 @@ def build_portal(settings: PortalSettings, clients: AwsClients, names: StackName
 
 def build_deps(clients: AwsClients, settings: PortalSettings, names: StackNames) -> Deps:
     portal = build_portal(settings, clients, names)
-    portal.load_open_tasks()  # a restarted portal carries on with the tasks it had open
+    if adopted := TaskStore(clients.dynamodb, portal.table).adopt_legacy_tasks():
+        log.info("portal.legacy_tasks_adopted", tasks=adopted)
     return Deps(settings=settings, portal=portal)
 
 

@@ -11,14 +11,16 @@ Ground Truth's rules, kept here:
   carries ``failure-reason: ClientError: Annotation tasks expired``;
 * a job idle for 10 days stops, for good.
 
-Tasks and dedup ids live in DynamoDB, so a restarted portal carries on where it stopped.
+Jobs, tasks and dedup ids live in DynamoDB only (:mod:`labelloop_portal.tasks`): a restarted portal
+carries on where it stopped, and several portal processes can share the jobs. Outputs are immutable
+S3 objects, one per object and kind, never a file rewritten in place.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,40 +32,44 @@ from labelloop.provision import subscribe_queue
 from labelloop.s3_uri import split_s3_uri
 
 from labelloop_portal.annotator import SimulatedAnnotator
+from labelloop_portal.tasks import Task, TaskStore
 
 log = get_logger()
 RETENTION_S = 14 * 24 * 3600
+REDELIVER_AFTER_S = 30.0
+"""Wall seconds after which any portal process delivers a task another one closed and has not
+delivered (it died in between): long enough that a live closer has finished by then."""
 
 
-@dataclass
-class Task:
-    job: str
-    object_id: int
-    dedup_id: str
-    line: dict[str, Any]
-    created_at: float
-    expires_at: float
-    answer_at: float | None  # None: waits for a person (or was abandoned by the simulation)
-    status: str = "open"
+def output_line_key(job_base: str, object_id: int) -> str:
+    """Where one object's output-manifest line lies. Ground Truth rewrites a single
+    ``manifests/output/output.manifest``; rewriting it from several processes loses lines, so each line
+    is an immutable object here, numbered so that listing the folder gives the manifest in object order
+    (``cat`` of the objects is Ground Truth's file)."""
+    return f"{job_base}/manifests/output/lines/{object_id:010d}.jsonl"
 
 
-@dataclass
-class JobTasks:
-    open: dict[int, Task] = field(default_factory=dict)
-    manifest_lines: list[str] = field(default_factory=list)
+class TaskNotOpenError(KeyError):
+    """The task was answered, expired or never existed."""
 
 
 class Portal:
     def __init__(
-        self, clients: AwsClients, names: StackNames, clock: Clock, annotator: SimulatedAnnotator | None
+        self,
+        clients: AwsClients,
+        names: StackNames,
+        clock: Clock,
+        annotator: SimulatedAnnotator | None,
+        *,
+        redeliver_after_s: float = REDELIVER_AFTER_S,
     ) -> None:
         self._clients = clients
         self._names = names
         self._table = names.physical("portal")
         self._clock = clock
         self._annotator = annotator
-        self._jobs: dict[str, JobTasks] = {}
-        # The loop and the web page's submissions touch the same open tasks.
+        self._redeliver_after_s = redeliver_after_s
+        # The loop and the web page's submissions share this process's counters and clients.
         self._lock = threading.RLock()
         self.counts = {"received": 0, "duplicates": 0, "answered": 0, "expired": 0, "invalid": 0}
 
@@ -81,12 +87,25 @@ class Portal:
     def table(self) -> str:
         return self._table
 
+    @property
+    def _tasks(self) -> TaskStore:
+        # Built per use: a test may swap the clients (a throttling DynamoDB) between two ticks.
+        return TaskStore(self._clients.dynamodb, self._table)
+
     def now(self) -> float:
         return self._clock.now()
 
     def job_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._jobs)
+        return [job.name for job in list_jobs(self._clients.dynamodb, self._table)]
+
+    def open_tasks(self, job_name: str) -> list[Task]:
+        """The job's tasks waiting for an answer, by object number."""
+        return sorted((t for t in self._tasks.unfinished(job_name) if t.status == "open"), key=lambda t: t.object_id)
+
+    def task(self, job_name: str, object_id: int) -> Task | None:
+        """One open task, read from the table (any portal process may have taken it in)."""
+        task = self._tasks.get(job_name, object_id)
+        return task if task is not None and task.status == "open" else None
 
     def tick(self) -> None:
         with self._lock:
@@ -105,15 +124,18 @@ class Portal:
             self._open(job, now)
         if job.status != "InProgress":
             return
-        tasks = self._jobs.setdefault(job.name, JobTasks())
-        active = self._intake(job, tasks, now)
-        active |= self._answer(job, tasks, now)
-        active |= self._expire(job, tasks, now)
-        self._flush_manifest(job, tasks)
+        unfinished = self._tasks.unfinished(job.name)
+        active = self._redeliver(job, unfinished)
+        open_tasks = [t for t in unfinished if t.status == "open"]
+        taken = self._intake(job, len(unfinished), now)
+        open_tasks += taken
+        active |= bool(taken)
+        active |= self._answer(job, open_tasks, now)
+        active |= self._expire(job, open_tasks, now)
         if active:
             job.last_activity_at = now
             save_job(self._clients.dynamodb, self._table, job)
-        elif not tasks.open and now - job.last_activity_at > IDLE_STOP_S:
+        elif not unfinished and now - job.last_activity_at > IDLE_STOP_S:
             job.status = "Stopped"
             save_job(self._clients.dynamodb, self._table, job)
             log.info("portal.job_stopped_idle", job=job.name)
@@ -144,9 +166,12 @@ class Portal:
 
     # -- intake -------------------------------------------------------------------------------
 
-    def _intake(self, job: PortalJob, tasks: JobTasks, now: float) -> bool:
-        room = job.max_concurrent_tasks - len(tasks.open)
-        taken = False
+    def _intake(self, job: PortalJob, unfinished: int, now: float) -> list[Task]:
+        """New tasks from the job's queue, while fewer than ``max_concurrent_tasks`` are unfinished.
+        (Several portal processes count from the index each; together they may overshoot the bound by
+        a batch, as the bound is a courtesy to people, not a guarantee anyone relies on.)"""
+        room = job.max_concurrent_tasks - unfinished
+        taken: list[Task] = []
         while room > 0:
             batch = self._clients.sqs.receive_message(
                 QueueUrl=job.queue_url, MaxNumberOfMessages=min(10, room), WaitTimeSeconds=0
@@ -156,13 +181,15 @@ class Portal:
             done = 0
             try:
                 for message in batch:
-                    room -= self._take(job, tasks, message, now)
+                    task = self._take(job, message, now)
+                    if task is not None:
+                        taken.append(task)
+                        room -= 1
                     done += 1
             finally:
                 # Taken, dropped as duplicates or invalid (logged): done with. The rest (a write failed,
                 # nothing of it stored) is shown again at once, for the next tick to take.
                 self._settle(job, batch[:done], batch[done:])
-            taken = True
         return taken
 
     def _settle(self, job: PortalJob, done: list[Any], undone: list[Any]) -> None:
@@ -177,8 +204,8 @@ class Portal:
                 for i, m in enumerate(undone)
             ])  # fmt: skip
 
-    def _take(self, job: PortalJob, tasks: JobTasks, message: Any, now: float) -> int:
-        """One input message → a task (1), or dropped as a duplicate or invalid (0)."""
+    def _take(self, job: PortalJob, message: Any, now: float) -> Task | None:
+        """One input message → a task, or None: dropped as a duplicate or invalid."""
         self.counts["received"] += 1
         try:
             line = json.loads(message["Body"])
@@ -193,150 +220,99 @@ class Portal:
                 MessageBody=message["Body"],
                 MessageAttributes=dead_letter_attributes(f"invalid input line: {error}", job.queue_url),
             )
-            return 0
+            return None
         dedup = line_dedup_id(line) or message["MessageId"]
-        if self._claimed(f"dedup#{job.name}#{dedup}"):
+        tasks = self._tasks
+        if tasks.claimed(job.name, dedup):
             self.counts["duplicates"] += 1
-            return 0
-        # An id drawn for an object that then fails to be stored is a gap in the numbering, nothing worse.
-        object_id = self._next_object_id(job.name)
+            return None
         plan = self._annotator.plan(dedup) if self._annotator else None
         task = Task(
             job=job.name,
-            object_id=object_id,
+            object_id=tasks.next_object_id(job.name),
             dedup_id=dedup,
             line=line,
             created_at=now,
             expires_at=now + job.task_lifetime_s,
             answer_at=None if plan is None or plan.abandon else now + plan.delay_s,
         )
-        if not self._claim_with_task(f"dedup#{job.name}#{dedup}", task):
-            self.counts["duplicates"] += 1  # another portal task took it between the check and the write
-            return 0
-        tasks.open[object_id] = task
-        return 1
-
-    def _claimed(self, key: str) -> bool:
-        item = self._clients.dynamodb.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True)
-        return "Item" in item
-
-    def _claim_with_task(self, key: str, task: Task) -> bool:
-        """The dedup id and its task in one transaction: a failure between two writes can no longer
-        leave an id claimed without a task (an object never shown, every resend dropped). False: the
-        id was claimed already."""
-        try:
-            self._clients.dynamodb.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table, "Item": {"pk": {"S": key}},
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"TableName": self._table, "Item": self._task_item(task)}},
-            ])  # fmt: skip
-        except ClientError as error:
-            reasons = error.response.get("CancellationReasons") or []
-            if error.response["Error"]["Code"] == "TransactionCanceledException" and any(
-                reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
-            ):
-                return False
-            raise
-        return True
-
-    def _next_object_id(self, job: str) -> int:
-        result = self._clients.dynamodb.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"seq#{job}"}},
-            UpdateExpression="ADD next_id :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(result["Attributes"]["next_id"]["N"]) - 1
-
-    @staticmethod
-    def _task_item(task: Task) -> dict[str, Any]:
-        return {"pk": {"S": f"task#{task.job}#{task.object_id}"}, "task": {"S": json.dumps(task.__dict__)}}
-
-    def _save(self, task: Task) -> None:
-        self._clients.dynamodb.put_item(TableName=self._table, Item=self._task_item(task))
-
-    def load_open_tasks(self) -> None:
-        """The open tasks saved in DynamoDB, so a restarted portal carries on where it stopped."""
-        pages = self._clients.dynamodb.get_paginator("scan").paginate(
-            TableName=self._table,
-            FilterExpression="begins_with(pk, :t)",
-            ExpressionAttributeValues={":t": {"S": "task#"}},
-        )
-        for page in pages:
-            for item in page["Items"]:
-                task = Task(**json.loads(item["task"]["S"]))
-                if task.status == "open":
-                    self._jobs.setdefault(task.job, JobTasks()).open[task.object_id] = task
+        if not tasks.claim_with_task(task):
+            self.counts["duplicates"] += 1  # another portal process took it between the check and the write
+            return None
+        return task
 
     # -- outcomes -----------------------------------------------------------------------------
 
-    def _answer(self, job: PortalJob, tasks: JobTasks, now: float) -> bool:
+    def _answer(self, job: PortalJob, open_tasks: list[Task], now: float) -> bool:
         if self._annotator is None:
             return False
-        due = [t for t in tasks.open.values() if t.answer_at is not None and t.answer_at <= now and t.expires_at > now]
+        due = [t for t in open_tasks if t.answer_at is not None and t.answer_at <= now and t.expires_at > now]
         for task in due:
             label = self._annotator.answer(task.dedup_id, task.line, job, now)
-            self._finish(job, tasks, task, {**task.line, **label}, now, worker="simulated-annotator")
-            self.counts["answered"] += 1
+            if self._close_and_deliver(job, task, {**task.line, **label}, now, worker="simulated-annotator"):
+                self.counts["answered"] += 1
         return bool(due)
 
     def submit(self, job: PortalJob, object_id: int, label: dict[str, Any], worker: str) -> None:
-        """A person's answer from the web page."""
+        """A person's answer from the web page. :class:`TaskNotOpenError` when the task is no longer open
+        (answered in another tab, expired)."""
         with self._lock:
-            tasks = self._jobs.setdefault(job.name, JobTasks())
-            task = tasks.open.get(object_id)
-            if task is None:
-                raise KeyError(f"task {object_id} of {job.name} is not open")
-            self._finish(job, tasks, task, {**task.line, **label}, self._clock.now(), worker=worker)
-            self._flush_manifest(job, tasks)
+            task = self.task(job.name, object_id)
+            if task is None or not self._close_and_deliver(
+                job, task, {**task.line, **label}, self._clock.now(), worker=worker
+            ):
+                raise TaskNotOpenError(f"task {object_id} of {job.name} is not open")
 
-    def _expire(self, job: PortalJob, tasks: JobTasks, now: float) -> bool:
-        gone = [t for t in tasks.open.values() if t.expires_at <= now]
+    def _expire(self, job: PortalJob, open_tasks: list[Task], now: float) -> bool:
+        gone = [t for t in open_tasks if t.expires_at <= now]
         for task in gone:
             line = expired_output_line(task.line, job.label_attribute, job.name, creation_date(now))
-            self._finish(job, tasks, task, line, now, worker=None)
-            self.counts["expired"] += 1
+            if self._close_and_deliver(job, task, line, now, worker=None):
+                self.counts["expired"] += 1
         return bool(gone)
 
-    def _finish(  # noqa: PLR0917 - one private call shape for answers, submissions and expiries
-        self, job: PortalJob, tasks: JobTasks, task: Task, output: dict[str, Any], now: float, worker: str | None
-    ) -> None:
-        """Write the task's outputs in Ground Truth's layout, notify, and close the task."""
+    def _close_and_deliver(
+        self, job: PortalJob, task: Task, output: dict[str, Any], now: float, worker: str | None
+    ) -> bool:
+        """Decide the task's outcome (False: another process or path decided it first), then deliver it."""
+        closing = self._tasks.close(task, output, worker, now, wall=time.time())
+        if closing is None:
+            return False
+        self._deliver(job, closing)
+        return True
+
+    def _redeliver(self, job: PortalJob, unfinished: list[Task]) -> bool:
+        """Deliver the tasks a process closed and then died before delivering."""
+        stale = [
+            t for t in unfinished if t.status == "closing" and time.time() - t.closing_since >= self._redeliver_after_s
+        ]
+        for task in stale:
+            log.warning("portal.redelivering", job=job.name, object_id=task.object_id)
+            self._deliver(job, task)
+        return bool(stale)
+
+    def _deliver(self, job: PortalJob, task: Task) -> None:
+        """Write the closed task's outputs in Ground Truth's layout, notify, and mark it delivered. Every key
+        is fixed by the task, so delivering twice writes the same objects."""
+        if task.output is None or task.closed_at is None:
+            raise ValueError(f"task {task.object_id} of {job.name} is not closed: nothing to deliver")
         bucket, prefix = split_s3_uri(job.output_s3_uri)
-        base = f"{prefix.rstrip('/')}/{job.name}/annotations"
-        stamp = creation_date(now).replace(":", "-")
+        base = f"{prefix.rstrip('/')}/{job.name}"
+        stamp = creation_date(task.closed_at).replace(":", "-")
         s3 = self._clients.s3
-        if worker is not None:
+        if task.worker is not None:
             response = {"answers": [{
-                "workerId": worker, "answerContent": {job.label_attribute: output.get(job.label_attribute)},
-                "acceptanceTime": creation_date(task.created_at), "submissionTime": creation_date(now),
-                "timeSpentInSeconds": round(now - task.created_at, 1),
+                "workerId": task.worker,
+                "answerContent": {job.label_attribute: task.output.get(job.label_attribute)},
+                "acceptanceTime": creation_date(task.created_at), "submissionTime": creation_date(task.closed_at),
+                "timeSpentInSeconds": round(task.closed_at - task.created_at, 1),
             }]}  # fmt: skip
-            s3.put_object(Bucket=bucket, Key=f"{base}/worker-response/iteration-1/{task.object_id}/{stamp}.json",
-                          Body=json.dumps(response).encode())  # fmt: skip
-        s3.put_object(Bucket=bucket, Key=f"{base}/consolidated-annotation/output/{task.object_id}/{stamp}.json",
-                      Body=json.dumps(output).encode())  # fmt: skip
-        self._clients.sns.publish(TopicArn=job.output_topic_arn, Message=json.dumps(output))
-        task.status = "done" if worker is not None else "expired"
-        self._save(task)
-        tasks.open.pop(task.object_id, None)
-        tasks.manifest_lines.append(json.dumps(output))
-
-    def _flush_manifest(self, job: PortalJob, tasks: JobTasks) -> None:
-        """Append this tick's lines to ``manifests/output/output.manifest`` (Ground Truth updates it periodically)."""
-        if not tasks.manifest_lines:
-            return
-        bucket, prefix = split_s3_uri(job.output_s3_uri)
-        key = f"{prefix.rstrip('/')}/{job.name}/manifests/output/output.manifest"
-        try:
-            existing = self._clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-        except ClientError:
-            existing = ""
-        body = existing + "".join(line + "\n" for line in tasks.manifest_lines)
-        self._clients.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-        tasks.manifest_lines.clear()
-
-    def open_tasks(self, job_name: str) -> list[Task]:
-        with self._lock:
-            return sorted(self._jobs.get(job_name, JobTasks()).open.values(), key=lambda t: t.object_id)
+            s3.put_object(Bucket=bucket, Key=f"{base}/annotations/worker-response/iteration-1/{task.object_id}/"
+                          f"{stamp}.json", Body=json.dumps(response).encode())  # fmt: skip
+        body = json.dumps(task.output)
+        s3.put_object(Bucket=bucket, Key=f"{base}/annotations/consolidated-annotation/output/{task.object_id}/"
+                      f"{stamp}.json", Body=body.encode())  # fmt: skip
+        # Ground Truth rewrites one output.manifest; here each line is its own object (see output_line_key).
+        s3.put_object(Bucket=bucket, Key=output_line_key(base, task.object_id), Body=(body + "\n").encode())
+        self._clients.sns.publish(TopicArn=job.output_topic_arn, Message=body)
+        self._tasks.delivered(task)

@@ -22,9 +22,11 @@ from labelloop.s3_uri import split_s3_uri
 from pydantic import BaseModel, Field
 
 from labelloop_portal.labels import head_content, keypoints_content, output_label
+from labelloop_portal.portal import TaskNotOpenError
 
 if TYPE_CHECKING:
-    from labelloop_portal.portal import Portal, Task
+    from labelloop_portal.portal import Portal
+    from labelloop_portal.tasks import Task
 
 TASK_PAGE = resources.files("labelloop_portal").joinpath("static/task.html").read_text()
 
@@ -102,7 +104,7 @@ def create_app(portal: Portal, *, access_token: str = "") -> FastAPI:
 
     def job_and_task(job_name: str, object_id: int) -> tuple[PortalJob, Task]:
         job = get_job(portal.dynamodb, portal.table, job_name)
-        task = next((t for t in portal.open_tasks(job_name) if t.object_id == object_id), None)
+        task = portal.task(job_name, object_id)
         if job is None or task is None:
             raise HTTPException(404, f"no open task {object_id} in job {job_name}")
         return job, task
@@ -147,7 +149,10 @@ def create_app(portal: Portal, *, access_token: str = "") -> FastAPI:
             content = keypoints_content(width, height, [p.model_dump() for p in answer.keypoints or []])
         # Behind the ECS load balancer the signed-in person's id comes with every request (Cognito's `sub`).
         worker = request.headers.get("x-amzn-oidc-identity") or "web"
-        portal.submit(job, object_id, output_label(job, content, portal.now(), task.line), worker=worker)
+        try:
+            portal.submit(job, object_id, output_label(job, content, portal.now(), task.line), worker=worker)
+        except TaskNotOpenError as error:  # answered in another tab or by another person, or expired meanwhile
+            raise HTTPException(409, str(error)) from error
         return {"status": "submitted"}
 
     return app
