@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from labelloop.topology import PROCESSES, TOPOLOGY, Queue
+from labelloop_gt_bridge.settings import TASK_TYPES
 
 TEMPLATE = Path(__file__).with_name("labelloop.yaml")
 SERVICE_PORT_TRITON = 8000
@@ -154,6 +156,10 @@ CHECKOV_SKIPS = {
     "need a further bucket that this stack does not own.",
     "CKV_AWS_91": "Sign-ins are logged by Cognito and every answer by the portal (with the person's id); ALB "
     "access logs would need a log bucket with ELB's regional account in its policy.",
+    "CKV_AWS_116": "Ground Truth invokes its task Lambdas synchronously and retries them itself; a dead-letter "
+    "queue only ever receives asynchronous invocations.",
+    "CKV_AWS_117": "The task Lambdas read their payload from S3 and nothing in the VPC; a VPC would only add NAT.",
+    "CKV_AWS_173": "The task Lambdas' one variable, TASK_TYPE, names the task type: nothing secret to encrypt.",
 }
 """checkov findings that do not apply here, each with the reason (tests/unit/test_deploy_ecs.py runs checkov)."""
 
@@ -424,12 +430,7 @@ def _task_role(service: str, access: Access) -> dict[str, Any]:
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "AssumeRolePolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            },
+            "AssumeRolePolicyDocument": _trust("ecs-tasks.amazonaws.com"),
             "Policies": [
                 {
                     "PolicyName": f"{service}-least-privilege",
@@ -449,6 +450,7 @@ def _service_resources(service: str, access: Access) -> dict[str, Any]:
     ]
     if service == "gt-bridge":  # the labeling topics it creates at run time are encrypted like the stack's
         environment.append({"Name": f"{prefix}TOPIC_KMS_KEY", "Value": {"Ref": "MessagingKey"}})
+        environment += _ground_truth_environment(prefix)
     if service in {"inference", "trainer"}:
         environment.append(
             {"Name": f"{prefix}TRITON_URL", "Value": {"Fn::Sub": f"triton.${{Stack}}.internal:{SERVICE_PORT_TRITON}"}}
@@ -839,16 +841,7 @@ def _platform() -> dict[str, Any]:
         "ExecutionRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
+                "AssumeRolePolicyDocument": _trust("ecs-tasks.amazonaws.com"),
                 "ManagedPolicyArns": [
                     {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}
                 ],
@@ -901,12 +894,7 @@ def _platform() -> dict[str, Any]:
         "GpuInstanceRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                    ],
-                },
+                "AssumeRolePolicyDocument": _trust("ec2.amazonaws.com"),
                 "ManagedPolicyArns": [
                     {
                         "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"  # noqa: E501 - one ARN or sentence
@@ -1083,6 +1071,18 @@ PARAMETERS: dict[str, Any] = {
         "AllowedValues": ["people", "simulated"],
         "Description": "people: annotators label at the portal; simulated only for a demo stack with hidden truth.",
     },
+    "LabelingBackend": {
+        "Type": "String",
+        "Default": "portal",
+        "AllowedValues": ["portal", "ground-truth"],
+        "Description": "portal: the self-hosted portal; ground-truth: SageMaker Ground Truth (its Lambdas and role "
+        "come with the stack; GroundTruthWorkteamArn names the private workteam).",
+    },
+    "GroundTruthWorkteamArn": {
+        "Type": "String",
+        "Default": "",
+        "Description": "Private workteam of the Ground Truth jobs (LabelingBackend=ground-truth only).",
+    },
     "SubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>", "Description": "Private subnets in two AZs at least."},
     "DesiredCount": {"Type": "Number", "Default": 1, "MinValue": 1, "Description": "Tasks per service at rest."},
     "MaxCount": {"Type": "Number", "Default": 10, "Description": "Most tasks per service under backlog."},
@@ -1092,6 +1092,139 @@ PARAMETERS: dict[str, Any] = {
         "Description": "Messages waiting per task that autoscaling holds.",
     },
 }
+
+
+GROUND_TRUTH_STEPS = {"pre": "pre", "consolidation": "consolidate"}  # setting's word → the Lambda's handler
+USE_GROUND_TRUTH = {"UseGroundTruth": {"Fn::Equals": [{"Ref": "LabelingBackend"}, "ground-truth"]}}
+
+
+def _ground_truth_lambda(task: str, step: str) -> str:
+    return f"GroundTruth{logical(task)}{logical(step)}Lambda"
+
+
+def _ground_truth_environment(prefix: str) -> list[dict[str, Any]]:
+    """gt-bridge's backend and, with Ground Truth, its role, workteam and the Lambdas of each task type."""
+
+    def when_ground_truth(value: Any) -> dict[str, Any]:
+        return {"Fn::If": ["UseGroundTruth", value, ""]}
+
+    return [
+        {"Name": f"{prefix}BACKEND", "Value": {"Ref": "LabelingBackend"}},
+        {"Name": f"{prefix}ROLE_ARN", "Value": when_ground_truth({"Fn::GetAtt": ["GroundTruthRole", "Arn"]})},
+        {"Name": f"{prefix}WORKTEAM_ARN", "Value": {"Ref": "GroundTruthWorkteamArn"}},
+    ] + [
+        {"Name": f"{prefix}{task.upper()}_{step.upper()}_LAMBDA_ARN",
+         "Value": when_ground_truth({"Fn::GetAtt": [_ground_truth_lambda(task, step), "Arn"]})}
+        for task in TASK_TYPES for step in GROUND_TRUTH_STEPS
+    ]  # fmt: skip
+
+
+def _ground_truth_resources() -> dict[str, Any]:
+    """With ``LabelingBackend=ground-truth``: a pre-annotation and a consolidation Lambda per task type (the
+    code of ``labelloop_gt_bridge.ground_truth_lambda``, inline), their role, and the role Ground Truth
+    assumes (named ``<Stack>-ground-truth``, the only kind gt-bridge may pass)."""
+    code = resources.files("labelloop_gt_bridge").joinpath("ground_truth_lambda.py").read_text()
+    lambdas = [_ground_truth_lambda(task, step) for task in TASK_TYPES for step in GROUND_TRUTH_STEPS]
+    data = "arn:${AWS::Partition}:s3:::${Stack}-data"
+    made: dict[str, Any] = {
+        name: {
+            "Type": "AWS::Lambda::Function",
+            "Condition": "UseGroundTruth",
+            **checkov_skips("CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"),
+            "Properties": {
+                "FunctionName": {"Fn::Sub": f"${{Stack}}-gt-{task}-{step}"},
+                "Runtime": "python3.12",
+                "Handler": f"index.{handler}",
+                "Code": {"ZipFile": code},
+                "Role": {"Fn::GetAtt": ["GroundTruthLambdaRole", "Arn"]},
+                "Timeout": 60,
+                "ReservedConcurrentExecutions": 50,
+                "TracingConfig": {"Mode": "Active"},
+                "Environment": {"Variables": {"TASK_TYPE": task}},
+            },
+        }
+        for task in TASK_TYPES
+        for step, handler in GROUND_TRUTH_STEPS.items()
+        for name in [_ground_truth_lambda(task, step)]
+    }
+    made["GroundTruthLambdaRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Condition": "UseGroundTruth",
+        "Properties": {
+            "AssumeRolePolicyDocument": _trust("lambda.amazonaws.com"),
+            "ManagedPolicyArns": [
+                {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
+                {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"},
+            ],
+            "Policies": [
+                {
+                    "PolicyName": "read-payloads",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject"],
+                                "Resource": {"Fn::Sub": f"{data}/labeling/*"},
+                            },
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+    made["GroundTruthRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Condition": "UseGroundTruth",
+        "Properties": {
+            "RoleName": {"Fn::Sub": "${Stack}-ground-truth"},
+            "AssumeRolePolicyDocument": _trust("sagemaker.amazonaws.com"),
+            "Policies": [
+                {
+                    "PolicyName": "labeling-jobs",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject"],
+                                "Resource": {"Fn::Sub": f"{data}/frames/*"},
+                            },
+                            {
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject", "s3:PutObject"],
+                                "Resource": {"Fn::Sub": f"{data}/labeling/*"},
+                            },
+                            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": {"Fn::Sub": data}},
+                            {
+                                "Effect": "Allow",
+                                "Action": ["sns:Publish", "sns:Subscribe"],
+                                "Resource": {"Fn::Sub": _labeling("${Stack}")},
+                            },
+                            {
+                                "Effect": "Allow",
+                                "Action": ["lambda:InvokeFunction"],
+                                "Resource": [{"Fn::GetAtt": [name, "Arn"]} for name in lambdas],
+                            },
+                            {
+                                "Effect": "Allow",
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                                "Resource": {"Fn::GetAtt": ["MessagingKey", "Arn"]},
+                            },
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+    return made
+
+
+def _trust(service: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
 
 
 def _labeling_alarm() -> dict[str, Any]:
@@ -1119,13 +1252,14 @@ def _labeling_alarm() -> dict[str, Any]:
 
 
 def template() -> dict[str, Any]:
-    resources = _topology_resources() | _platform() | _labeling_alarm()
+    resources = _topology_resources() | _platform() | _labeling_alarm() | _ground_truth_resources()
     for service in PROCESSES:
         resources |= _service_resources(service, ACCESS[service])
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Labelloop on ECS: topology (rendered from labelloop.topology), services, Triton on GPU, autoscaling, alarms.",  # noqa: E501 - one ARN or sentence
         "Parameters": PARAMETERS,
+        "Conditions": USE_GROUND_TRUTH,
         "Resources": dict(sorted(resources.items())),
         "Outputs": {
             "ClusterName": {"Value": {"Ref": "Cluster"}},

@@ -17,6 +17,7 @@ import yaml
 from botocore.validate import ParamValidator
 from labelloop.topology import PROCESSES, TOPOLOGY
 from labelloop_gt_bridge.entrypoint import FAILED_JOB_METRIC
+from labelloop_gt_bridge.settings import GROUND_TRUTH_SHAPES, TASK_TYPES
 
 REPO = Path(__file__).parents[2]
 DEPLOY = REPO / "deploy" / "ecs"
@@ -276,3 +277,34 @@ def test_gt_bridge_may_pass_only_its_ground_truth_role_and_only_to_sagemaker(res
     assert passing["Resource"]["Fn::Sub"].endswith(":role/${Stack}-ground-truth*")
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     assert not [s for name, s in _statements(resources) if "iam:PassRole" in s["Action"] and name != "GtBridgeTaskRole"]
+
+
+def test_the_ground_truth_backend_comes_with_a_lambda_pair_per_task_type_and_its_role(
+    resources: dict[str, Any],
+) -> None:
+    """LabelingBackend=ground-truth deploys, per task type (head, keypoints, adjustment), a pre-annotation and a
+    consolidation Lambda running gt-bridge's own code inline, the role Ground Truth assumes (a name gt-bridge
+    may pass) allowed to invoke exactly those six, and hands gt-bridge every setting it checks at start."""
+    source = (REPO / "services/gt-bridge/src/labelloop_gt_bridge/ground_truth_lambda.py").read_text()
+    assert len(source) <= 4096  # CloudFormation's limit on inline (ZipFile) code
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "index.py", "exec"), namespace)  # noqa: S102 - our own file, as Lambda imports it
+    functions = _of_type(resources, "AWS::Lambda::Function")
+    assert {(f["Properties"]["Environment"]["Variables"]["TASK_TYPE"], f["Properties"]["Handler"])
+            for f in functions.values()} == {
+        (task, f"index.{handler}") for task in TASK_TYPES for handler in ("pre", "consolidate")}  # fmt: skip
+    for function in functions.values():
+        assert function["Condition"] == "UseGroundTruth"
+        assert function["Properties"]["Code"]["ZipFile"] == source
+        assert callable(namespace[function["Properties"]["Handler"].removeprefix("index.")])
+    role = resources["GroundTruthRole"]["Properties"]
+    assert role["RoleName"] == {"Fn::Sub": "${Stack}-ground-truth"}  # what gt-bridge's iam:PassRole allows
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    [invoke] = [s for s in statements if s["Action"] == ["lambda:InvokeFunction"]]
+    assert sorted(r["Fn::GetAtt"][0] for r in invoke["Resource"]) == sorted(functions)
+    [container] = resources["GtBridgeTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    environment = {e["Name"].removeprefix("LABELLOOP_GT_BRIDGE_").lower(): e["Value"] for e in container["Environment"]}
+    assert environment["backend"] == {"Ref": "LabelingBackend"}
+    assert set(GROUND_TRUTH_SHAPES) <= set(environment)  # every setting the backend checks at start
+    template = yaml.safe_load(TEMPLATE.read_text())
+    assert template["Parameters"]["LabelingBackend"]["Default"] == "portal"

@@ -22,8 +22,10 @@ from labelloop.groundtruth import (
     line_dedup_id,
 )
 from labelloop.manifest import augmented_manifest_line
-from labelloop_gt_bridge.backends import GroundTruthBackend, JobDefinition
-from labelloop_gt_bridge.settings import GtBridgeSettings
+from labelloop.rig import COCO17
+from labelloop_gt_bridge.backends import JobDefinition
+from labelloop_gt_bridge.ground_truth import GroundTruthBackend
+from labelloop_gt_bridge.settings import TASK_TYPES, GtBridgeSettings
 from pydantic import ValidationError
 
 from tests.predictions import frame
@@ -83,21 +85,28 @@ def _settings() -> GtBridgeSettings:
         backend="ground-truth",
         role_arn="arn:aws:iam::123456789012:role/labelloop-ground-truth",
         workteam_arn="arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/cabin",
-        ui_template_s3_uri="s3://labelloop-models/templates/keypoints.liquid.html",
-        pre_lambda_arn="arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox",
-        consolidation_lambda_arn="arn:aws:lambda:us-east-1:432418664414:function:ACS-BoundingBox",
+        **{
+            f"{task}_{step}_lambda_arn": f"arn:aws:lambda:us-east-1:123456789012:function:labelloop-gt-{task}-{step}"
+            for task in TASK_TYPES
+            for step in ("pre", "consolidation")
+        },
     )
 
 
-@pytest.mark.parametrize("spec", [JobSpec("head", 1), JobSpec("keypoints", 1), JobSpec("keypoints", 2)])
+@pytest.mark.parametrize(
+    "spec", [JobSpec("head", 1), JobSpec("keypoints", 1), JobSpec("keypoints", 2), JobSpec("head", 2)]
+)
 def test_create_labeling_job_requests_validate_against_botocores_model(spec: JobSpec) -> None:
     """Every CreateLabelingJob we would send passes botocore's parameter validation (Stubber), and
     status comes from DescribeLabelingJob."""
     client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    backend = GroundTruthBackend(client, _settings(), "us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    backend = GroundTruthBackend(client, s3, _settings(), lambda: COCO17)
     job = JobDefinition(spec.job_name("labelloop", 1), spec, ARN + "in", ARN + "out", "s3://labelloop-data/labeling")
     request = backend.request(job)
-    with Stubber(client) as stub:
+    with Stubber(client) as stub, Stubber(s3) as s3_stub:
+        for _ in ("ui template", "label categories"):  # written before the job (their content: integration tests)
+            s3_stub.add_response("put_object", {}, None)
         stub.add_response("create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:::labeling-job/x"}, request)
         stub.add_response(
             "describe_labeling_job",
@@ -121,6 +130,13 @@ def test_create_labeling_job_requests_validate_against_botocores_model(spec: Job
         assert backend.status(job.name) == "InProgress"
         stub.assert_no_pending_responses()
     assert request["LabelAttributeName"] == spec.label_attribute
+    kind = "adjustment" if spec.level == 2 else spec.modality  # each task type its own Lambda pair and template
+    assert request["HumanTaskConfig"]["PreHumanTaskLambdaArn"].endswith(f"labelloop-gt-{kind}-pre")
+    consolidation = request["HumanTaskConfig"]["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"]
+    assert consolidation.endswith(f"labelloop-gt-{kind}-consolidation")
+    assert (
+        request["LabelCategoryConfigS3Uri"] == f"s3://labelloop-data/labeling/{job.name}/config/label-categories.json"
+    )
     assert request["HumanTaskConfig"]["TaskAvailabilityLifetimeInSeconds"] == 10 * 24 * 3600
 
 
@@ -140,7 +156,7 @@ def test_the_ground_truth_backend_refuses_to_start_without_its_settings() -> Non
     with pytest.raises(ValidationError) as raised:
         GtBridgeSettings(backend="ground-truth", role_arn="labelloop-role")
     message = str(raised.value)
-    for name in ("ROLE_ARN", "WORKTEAM_ARN", "UI_TEMPLATE_S3_URI", "PRE_LAMBDA_ARN", "CONSOLIDATION_LAMBDA_ARN"):
+    for name in ("ROLE_ARN", "WORKTEAM_ARN", "HEAD_PRE_LAMBDA_ARN", "ADJUSTMENT_CONSOLIDATION_LAMBDA_ARN"):
         assert name in message
     assert "'labelloop-role'" in message
     assert _settings().backend == "ground-truth"  # complete and well-formed: accepted

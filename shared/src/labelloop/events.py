@@ -222,6 +222,10 @@ class PredictionsReady(Event):
     skeleton: list[tuple[str, str]] = Field(
         default_factory=list, description="The serving set's rig: edges between keypoint names, for drawing."
     )
+    keypoint_names: list[str] = Field(
+        default_factory=list,
+        description="The serving set's rig: its keypoint names in order (what a labelling tool offers to place).",
+    )
 
 
 class _FrameJudged(Event):
@@ -233,6 +237,7 @@ class _FrameJudged(Event):
     strategy: str
     model_versions: dict[ModelName, str]
     skeleton: list[tuple[str, str]] = Field(default_factory=list, description="As in PredictionsReady.")
+    keypoint_names: list[str] = Field(default_factory=list, description="As in PredictionsReady.")
 
 
 class AutoAccepted(_FrameJudged):

@@ -17,12 +17,15 @@ from labelloop import (
 from labelloop.clock import Clock, clock_from_env
 from labelloop.groundtruth import JobSpec
 from labelloop.labeling_state import LabelingState
+from labelloop.model_registry import Registry
 from labelloop.retry import RetryPolicy
+from labelloop.rig import COCO17, Rig
 from labelloop.s3_uri import s3_uri
 
 from labelloop_gt_bridge import handlers
-from labelloop_gt_bridge.backends import GroundTruthBackend, LabelingBackend, PortalBackend
+from labelloop_gt_bridge.backends import LabelingBackend, PortalBackend
 from labelloop_gt_bridge.deps import Deps
+from labelloop_gt_bridge.ground_truth import GroundTruthBackend
 from labelloop_gt_bridge.jobs import JobManager
 from labelloop_gt_bridge.settings import GtBridgeSettings
 
@@ -36,13 +39,20 @@ def job_specs(settings: GtBridgeSettings) -> tuple[JobSpec, ...]:
     return tuple(JobSpec(m, 1) for m in settings.modalities) + tuple(JobSpec(m, 2) for m in settings.level2)
 
 
+def serving_rig(registry: Registry) -> Rig:
+    """The rig of the set inference serves (COCO-17, the default set's, before any is installed)."""
+    serving = registry.serving_set()
+    return serving[1].rig if serving else COCO17
+
+
 def build_deps_on(clients: AwsClients, settings: GtBridgeSettings, names: StackNames, clock: Clock) -> Deps:
     """The dependencies on ``clock`` (tests pass a manual one), without touching any labeling job."""
     backend: LabelingBackend
     if settings.backend == "portal":
         backend = PortalBackend(clients.dynamodb, names.physical("portal"), settings)
     else:
-        backend = GroundTruthBackend(clients.sagemaker, settings, clients.region_name)
+        registry = Registry(clients.dynamodb, names.physical("models"))
+        backend = GroundTruthBackend(clients.sagemaker, clients.s3, settings, lambda: serving_rig(registry))
     queue = TOPOLOGY.queue_for("gt-bridge")
     state = LabelingState(clients.dynamodb, names.physical("labeling"))
     jobs = JobManager(

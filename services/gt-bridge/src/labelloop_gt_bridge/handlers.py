@@ -98,6 +98,7 @@ def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> No
                 "clip_id": event.clip_id,
                 "reason": event.reason,
                 "skeleton": [list(e) for e in event.skeleton],
+                "keypoint_names": event.keypoint_names,
                 **frame.model_dump(mode="json"),
             },
             prefill=prefill(event.predictions, modality, now),

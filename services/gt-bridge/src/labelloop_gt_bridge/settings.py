@@ -12,12 +12,13 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 DAY_S = 24 * 3600
+TASK_TYPES = ("head", "keypoints", "adjustment")
+"""Ground Truth task types: level-1 head boxes, level-1 keypoints, level-2 adjustment of either; each has
+its UI template (``ui/<type>.liquid.html``) and its pre-annotation and consolidation Lambdas."""
 GROUND_TRUTH_SHAPES = {
     "role_arn": "RoleArn",
     "workteam_arn": "WorkteamArn",
-    "ui_template_s3_uri": "S3Uri",
-    "pre_lambda_arn": "LambdaFunctionArn",
-    "consolidation_lambda_arn": "LambdaFunctionArn",
+    **{f"{task}_{step}_lambda_arn": "LambdaFunctionArn" for task in TASK_TYPES for step in ("pre", "consolidation")},
 }
 """Each Ground Truth setting and the botocore ``sagemaker`` shape whose pattern it must match."""
 
@@ -82,9 +83,12 @@ class GtBridgeSettings(WorkerSettings):
     # Ground Truth only (ignored by the portal):
     role_arn: str = Field(default="", description="IAM role Ground Truth assumes (backend ground-truth).")
     workteam_arn: str = Field(default="", description="Private workteam ARN (backend ground-truth).")
-    ui_template_s3_uri: str = Field(default="", description="Liquid template of the keypoint task (ground-truth).")
-    pre_lambda_arn: str = Field(default="", description="Pre-annotation Lambda of the custom tasks (ground-truth).")
-    consolidation_lambda_arn: str = Field(default="", description="Annotation-consolidation Lambda (ground-truth).")
+    head_pre_lambda_arn: str = Field(default="", description="Pre-annotation Lambda of head-box tasks (ground-truth).")
+    head_consolidation_lambda_arn: str = Field(default="", description="Consolidation Lambda of head-box tasks.")
+    keypoints_pre_lambda_arn: str = Field(default="", description="Pre-annotation Lambda of keypoint tasks.")
+    keypoints_consolidation_lambda_arn: str = Field(default="", description="Consolidation Lambda of keypoint tasks.")
+    adjustment_pre_lambda_arn: str = Field(default="", description="Pre-annotation Lambda of level-2 tasks.")
+    adjustment_consolidation_lambda_arn: str = Field(default="", description="Consolidation Lambda of level-2 tasks.")
 
     @model_validator(mode="after")
     def _ground_truth_is_complete(self) -> GtBridgeSettings:

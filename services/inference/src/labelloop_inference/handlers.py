@@ -34,6 +34,7 @@ from labelloop_inference.triton import ServedSet, TritonUnavailableError
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
+    from labelloop.rig import Rig
 
     from labelloop_inference.deps import Deps
 
@@ -101,7 +102,7 @@ def _events(
     event: FramesExtracted,
     predictions: list[FramePredictions],
     versions: dict[str, str],
-    skeleton: list[tuple[str, str]] | None = None,
+    rig: Rig | None = None,
 ) -> list[PredictionsReady]:
     """One PredictionsReady, or several when one would be too large for SNS."""
     parts = [predictions]
@@ -114,7 +115,8 @@ def _events(
                 predictions=part,
                 model_versions=versions,
                 taxonomy=event.taxonomy,
-                skeleton=skeleton or [],
+                skeleton=list(rig.skeleton) if rig else [],
+                keypoint_names=list(rig.keypoints) if rig else [],
             )
             for index, part in enumerate(parts)
         ]
@@ -147,7 +149,7 @@ def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
         on_retry=lambda error, delay: log.warning("inference.triton_unavailable", error=str(error), retry_in_s=delay),
     )
     versions = served.versions()
-    events = _events(event, predictions, versions, list(served.model_set.rig.skeleton))
+    events = _events(event, predictions, versions, served.model_set.rig)
     for ready in events:
         deps.publisher.publish(ready)
     log.info(

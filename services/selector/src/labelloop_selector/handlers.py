@@ -97,6 +97,7 @@ class Outputs:
             "strategy": deps.settings.strategy,
             "model_versions": event.model_versions,
             "skeleton": event.skeleton,
+            "keypoint_names": event.keypoint_names,
         }
         if decision.route in ("auto", "control"):
             # pydantic-core's serializer: ~6x faster than json.dumps on these float-heavy lines.
