@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -31,9 +33,12 @@ from labelloop.provision import ProvisionedStack
 from labelloop.queue_policy import allows_topic
 from labelloop.truth_layout import frame_truth_location
 from labelloop_gt_bridge import handlers
+from labelloop_gt_bridge.backends import PortalBackend
 from labelloop_portal.annotator import SimulatedAnnotator
+from labelloop_portal.entrypoint import serve_web
 from labelloop_portal.portal import Portal, TaskNotOpenError
 from labelloop_portal.tasks import TaskStore
+from labelloop_tools.local import free_port
 from labelloop_tools.local.stack import LOCAL_AWS_ENV
 
 from tests.helpers import dead_letter_reasons, eventually
@@ -525,3 +530,48 @@ def test_a_portal_upgraded_from_in_memory_tasks_adopts_the_open_ones(aws: AwsCli
     assert store.adopt_legacy_tasks() == 2
     assert [t.object_id for t in store.unfinished("old-job")] == [3]
     assert store.adopt_legacy_tasks() == 0  # the marker: no second scan
+
+
+def test_a_send_asks_the_backend_for_its_jobs_status_once(
+    aws: AwsClients, stack: ProvisionedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeLabelingJob (Ground Truth throttles it) is asked once per send: ensuring the job reads its status,
+    and checking it runs reuses that answer (it was asked twice)."""
+    with labeling_loop(aws, stack, modalities=("head",)) as loop:
+        asked: list[str] = []
+        status = PortalBackend.status
+
+        def counted(backend: PortalBackend, job_name: str) -> Any:
+            asked.append(job_name)
+            return status(backend, job_name)
+
+        monkeypatch.setattr(PortalBackend, "status", counted)
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(9))
+        loop.settle(1)
+        assert asked == [loop.job("head-l1").name]
+
+
+def test_the_page_refuses_a_second_answer_to_a_task_with_409(aws: AwsClients, stack: ProvisionedStack) -> None:
+    """Two people (or tabs) answer the same task: the first answer stands, the second gets 409 Conflict."""
+    with labeling_loop(aws, stack, modalities=("head",)) as loop:
+        port = free_port()
+        server = serve_web(loop.portal, "127.0.0.1", port)
+        eventually(lambda: server.started, timeout_s=20)
+        EventPublisher.for_stack(aws, StackNames("test")).publish(review(10))
+        loop.settle(1)
+        loop.portal.tick()
+        job = loop.job("head-l1")
+        [task] = loop.portal.open_tasks(job.name)
+        answer = json.dumps({"boxes": [{"left": 1, "top": 2, "width": 30, "height": 40}]}).encode()
+        statuses = []
+        for _ in range(2):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/tasks/{job.name}/{task.object_id}",
+                                             data=answer, headers={"Content-Type": "application/json"})  # fmt: skip
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own local server
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as error:
+                statuses.append(error.code)
+        server.should_exit = True
+        loop.settle(2)
+    assert statuses == [200, 409]

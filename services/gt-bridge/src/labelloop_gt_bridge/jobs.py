@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from labelloop import AwsClients, StackNames, get_logger
 from labelloop.errors import RetryableError
-from labelloop.groundtruth import JobSpec
+from labelloop.groundtruth import JobSpec, JobStatus
 from labelloop.labeling_state import JobItem, LabelingState
 from labelloop.provision import subscribe_queue
 from labelloop.retry import RetryPolicy
@@ -89,16 +89,20 @@ class JobManager:
     def ensure(self, spec: JobSpec, now: float) -> JobItem:
         """The spec's job: created on first use, replaced when found dead (with backoff, up to
         ``max_replacements`` in a row); JobFailedError once given up, JobNotReadyError while waiting."""
+        return self._ensure(spec, now)[0]
+
+    def _ensure(self, spec: JobSpec, now: float) -> tuple[JobItem, JobStatus | None]:
+        """:meth:`ensure`, with the status it read of a job it kept (None: it created or adopted one)."""
         current = self._state.job(spec.key)
         if current is None:
-            return self._incarnate(spec, None, now)
+            return self._incarnate(spec, None, now), None
         if current.failure:
             raise JobFailedError(f"labeling job {spec.key} failed: {current.failure}")
         status = self._backend.status(current.job_name)
         if status not in DEAD:
             if status == "InProgress" and current.replacements:  # it runs: the next death starts a fresh count
                 self._state.update_job(spec.key, current.incarnation, replacements=0)
-            return current
+            return current, status
         if current.replacements >= self.max_replacements:
             reason = f"{current.replacements} incarnations in a row ended {status} before running"
             if self._state.update_job(spec.key, current.incarnation, replacements=current.replacements,
@@ -111,7 +115,7 @@ class JobManager:
                 f"labeling job {current.job_name} is {status}; replaced from {current.replace_after}"
             )
         log.warning("gt_bridge.job_replaced", job=current.job_name, status=status, replacements=current.replacements)
-        return self._incarnate(spec, current, now)
+        return self._incarnate(spec, current, now), None
 
     def _incarnate(self, spec: JobSpec, current: JobItem | None, now: float) -> JobItem:
         """The spec's next job (the first, or one replacing ``current``), unless another worker made it first."""
@@ -139,8 +143,9 @@ class JobManager:
     def live(self, spec_key: str, now: float) -> ActiveJob:
         """The job to publish to, which must be InProgress."""
         spec = self.specs[spec_key]
-        job = self.ensure(spec, now)
-        status = self._backend.status(job.job_name)
+        job, status = self._ensure(spec, now)
+        if status is None:  # created just now (here or by another worker): ask how it is
+            status = self._backend.status(job.job_name)
         if status != "InProgress":
             raise JobNotReadyError(f"labeling job {job.job_name} is {status}, not InProgress yet")
         return ActiveJob(spec, job.job_name, job.input_topic, job.output_topic)

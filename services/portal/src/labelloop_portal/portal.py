@@ -103,9 +103,8 @@ class Portal:
         return sorted((t for t in self._tasks.unfinished(job_name) if t.status == "open"), key=lambda t: t.object_id)
 
     def task(self, job_name: str, object_id: int) -> Task | None:
-        """One open task, read from the table (any portal process may have taken it in)."""
-        task = self._tasks.get(job_name, object_id)
-        return task if task is not None and task.status == "open" else None
+        """One task in whatever state, read from the table (any portal process may have taken it in)."""
+        return self._tasks.get(job_name, object_id)
 
     def tick(self) -> None:
         with self._lock:
@@ -258,7 +257,7 @@ class Portal:
         (answered in another tab, expired)."""
         with self._lock:
             task = self.task(job.name, object_id)
-            if task is None or not self._close_and_deliver(
+            if task is None or task.status != "open" or not self._close_and_deliver(
                 job, task, {**task.line, **label}, self._clock.now(), worker=worker
             ):
                 raise TaskNotOpenError(f"task {object_id} of {job.name} is not open")

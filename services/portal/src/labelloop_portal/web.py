@@ -106,7 +106,9 @@ def create_app(portal: Portal, *, access_token: str = "") -> FastAPI:
         job = get_job(portal.dynamodb, portal.table, job_name)
         task = portal.task(job_name, object_id)
         if job is None or task is None:
-            raise HTTPException(404, f"no open task {object_id} in job {job_name}")
+            raise HTTPException(404, f"no task {object_id} in job {job_name}")
+        if task.status != "open":  # answered (in another tab, by another person) or expired meanwhile
+            raise HTTPException(409, f"task {object_id} of {job_name} is {task.status}: it takes no more answers")
         return job, task
 
     @app.get("/", response_class=HTMLResponse)
