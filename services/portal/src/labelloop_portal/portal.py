@@ -257,8 +257,10 @@ class Portal:
         (answered in another tab, expired)."""
         with self._lock:
             task = self.task(job.name, object_id)
-            if task is None or task.status != "open" or not self._close_and_deliver(
-                job, task, {**task.line, **label}, self._clock.now(), worker=worker
+            if (
+                task is None
+                or task.status != "open"
+                or not self._close_and_deliver(job, task, {**task.line, **label}, self._clock.now(), worker=worker)
             ):
                 raise TaskNotOpenError(f"task {object_id} of {job.name} is not open")
 
