@@ -48,6 +48,21 @@ def test_skeletons_become_persons_with_boxes_around_their_located_points() -> No
     assert second.keypoints["nose"][:2] == (250.0, 60.0)
 
 
+def test_a_box_a_person_drew_is_the_persons_box() -> None:
+    """The portal keeps the boxes people draw in the metadata's ``persons``: those boxes are used as drawn (a
+    person without one, or a model's line, still gets the box around its points)."""
+    points = [{"label": "nose", "x": 100, "y": 50, "visibility": "visible", "person": 0},
+              {"label": "nose", "x": 250, "y": 60, "visibility": "visible", "person": 1}]  # fmt: skip
+    drawn = {"persons": [{"box": {"left": 60, "top": 30, "width": 90, "height": 200}}, {}]}
+    line = {"keypoints": {"crowdKeypoint": {"keypoints": points}},
+            "keypoints-metadata": {"human-annotated": "yes", **drawn}}  # fmt: skip
+    first, second = _persons(line, 320, 240, IN_CABIN_17)
+    assert first.box == (60, 30, 90, 200)
+    assert second.box == (250 - 4, 60 - 4, 8, 8)
+    model = {**line, "keypoints-metadata": {"human-annotated": "no", **drawn}}
+    assert _persons(model, 320, 240, IN_CABIN_17)[0].box == (100 - 4, 50 - 4, 8, 8)
+
+
 class _Registry:
     """The three registry calls train_when_due makes, in memory."""
 

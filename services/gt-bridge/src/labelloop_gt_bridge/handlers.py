@@ -32,7 +32,15 @@ from labelloop import (
     get_logger,
 )
 from labelloop.groundtruth import OBJECT_ATTRIBUTE as OBJECT
-from labelloop.groundtruth import JobSpec, expired, failure_reason, input_line, label_of, line_dedup_id
+from labelloop.groundtruth import (
+    PREFILL_ATTRIBUTE,
+    JobSpec,
+    expired,
+    failure_reason,
+    input_line,
+    label_of,
+    line_dedup_id,
+)
 from labelloop.labeling_state import ObjectItem, object_key
 from labelloop.manifest import augmented_manifest_line
 from labelloop.s3_uri import s3_uri
@@ -152,6 +160,8 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
             object_key=object_key(frame.uri, spec.modality, 2),
             generation=0,
             frame=item.line["labelloop-frame"],
+            # the model's guess rides along, so the adjuster sees it beside the level-1 answer
+            prefill=item.line.get(PREFILL_ATTRIBUTE),
             level1_labels=label_of(line, spec.label_attribute),
         )
         register_and_send(deps, level2, next_line)

@@ -22,6 +22,7 @@ from labelloop.s3_uri import split_s3_uri
 from pydantic import BaseModel, Field
 
 from labelloop_portal.labels import head_content, keypoints_content, output_label
+from labelloop_portal.persons import person_boxes_metadata, persons_of
 from labelloop_portal.portal import TaskNotOpenError
 
 if TYPE_CHECKING:
@@ -46,18 +47,46 @@ class PointIn(BaseModel):
     person: int = Field(default=0, ge=0)
 
 
+class Effort(BaseModel):
+    """What the page measured of the person's work on the task (the report's annotator effort)."""
+
+    seconds: float = Field(ge=0)
+    points_moved: int = Field(default=0, ge=0)
+    boxes_changed: int = Field(default=0, ge=0)
+    persons_added: int = Field(default=0, ge=0)
+    persons_deleted: int = Field(default=0, ge=0)
+    visibility_changes: int = Field(default=0, ge=0)
+    changed_points: list[str] | None = Field(default=None, description="Level 2: 'person/point' the adjuster changed.")
+
+
 class Answer(BaseModel):
     boxes: list[BoxIn] | None = None
     keypoints: list[PointIn] | None = None
+    person_boxes: list[BoxIn | None] | None = Field(default=None, description="Each person's box, by person number.")
+    effort: Effort | None = None
 
 
-def _starting_labels(task: Task, job: PortalJob) -> dict[str, Any]:
-    """What the page starts from: level-1 labels at level 2, else the model's pre-annotation."""
-    source = task.line if job.level == 2 else (task.line.get(PREFILL_ATTRIBUTE) or {})
-    content = source.get(job.modality) or {}
-    boxes = content.get("annotations", []) if job.modality == "head" else []
-    points = content.get("crowdKeypoint", {}).get("keypoints", []) if job.modality == "keypoints" else []
-    return {"boxes": boxes, "keypoints": points}
+def _metadata_extra(answer: Answer) -> dict[str, Any]:
+    """The answer's person boxes, effort and (level 2) changed points, in the label's metadata."""
+    extra: dict[str, Any] = {}
+    if answer.person_boxes is not None:
+        extra["persons"] = person_boxes_metadata([b.model_dump() if b else None for b in answer.person_boxes])
+    if answer.effort is not None:
+        effort = answer.effort.model_dump(exclude={"changed_points"})
+        extra["effort"] = {key.replace("_", "-"): value for key, value in effort.items()}
+        if answer.effort.changed_points is not None:
+            extra["adjusted-points"] = answer.effort.changed_points
+    return extra
+
+
+def _starting_persons(task: Task, job: PortalJob) -> dict[str, Any]:
+    """What the page starts from (level-1 labels at level 2, else the model's), and the model's guess."""
+    model = task.line.get(PREFILL_ATTRIBUTE) or {}
+    start = task.line if job.level == 2 else model
+    return {
+        "persons": persons_of(start, job.modality, job.modality),
+        "model": persons_of(model, job.modality, job.modality),
+    }
 
 
 ACCESS_COOKIE = "labelloop_portal_access"
@@ -129,9 +158,10 @@ def create_app(portal: Portal, *, access_token: str = "") -> FastAPI:
     @app.get("/api/tasks/{job_name}/{object_id}")
     def task_json(job_name: str, object_id: int) -> dict[str, Any]:
         job, task = job_and_task(job_name, object_id)
-        skeleton = (task.line.get(FRAME_ATTRIBUTE) or {}).get("skeleton", [])
+        frame = task.line.get(FRAME_ATTRIBUTE) or {}
         return {"job": job.name, "object_id": object_id, "modality": job.modality, "level": job.level,
-                "source_ref": task.line["source-ref"], "skeleton": skeleton, **_starting_labels(task, job)}  # fmt: skip
+                "source_ref": task.line["source-ref"], "skeleton": frame.get("skeleton", []),
+                "keypoint_names": frame.get("keypoint_names", []), **_starting_persons(task, job)}  # fmt: skip
 
     @app.get("/api/tasks/{job_name}/{object_id}/image")
     def task_image(job_name: str, object_id: int) -> Response:
@@ -152,7 +182,8 @@ def create_app(portal: Portal, *, access_token: str = "") -> FastAPI:
         # Behind the ECS load balancer the signed-in person's id comes with every request (Cognito's `sub`).
         worker = request.headers.get("x-amzn-oidc-identity") or "web"
         try:
-            portal.submit(job, object_id, output_label(job, content, portal.now(), task.line), worker=worker)
+            label = output_label(job, content, portal.now(), task.line, **_metadata_extra(answer))
+            portal.submit(job, object_id, label, worker=worker)
         except TaskNotOpenError as error:  # answered in another tab or by another person, or expired meanwhile
             raise HTTPException(409, str(error)) from error
         return {"status": "submitted"}

@@ -102,7 +102,8 @@ def _confident(line: dict[str, Any], modality: str, minimum: float) -> bool:
 
 
 def _persons(line: dict[str, Any], width: int, height: int, rig: Rig) -> tuple[LabeledPerson, ...]:
-    """Skeletons from crowdKeypoint points; a person's box spans its located points, padded 10%."""
+    """Skeletons from crowdKeypoint points. A person's box is the one a person drew (the portal keeps it in
+    the metadata's ``persons``); else it spans the located points, padded 10%."""
     grouped: dict[int, dict[str, tuple[float, float, Any]]] = defaultdict(dict)
     for point in (line.get("keypoints") or {}).get("crowdKeypoint", {}).get("keypoints", []):
         grouped[int(point.get("person", 0))][point["label"]] = (
@@ -110,16 +111,23 @@ def _persons(line: dict[str, Any], width: int, height: int, rig: Rig) -> tuple[L
             float(point["y"]),
             point.get("visibility", "visible"),
         )
+    metadata = line.get("keypoints-metadata") or {}
+    drawn = (
+        [(p or {}).get("box") for p in metadata.get("persons", [])] if metadata.get("human-annotated") == "yes" else []
+    )
     persons = []
-    for points in grouped.values():
+    for index, points in grouped.items():
         located = [(x, y) for x, y, v in points.values() if v != "outside"]
         if not located:
+            continue
+        filled = {name: points.get(name, (0.0, 0.0, "outside")) for name in rig.keypoints}
+        if index < len(drawn) and (box := drawn[index]):
+            persons.append(LabeledPerson(box=(box["left"], box["top"], box["width"], box["height"]), keypoints=filled))
             continue
         xs, ys = [p[0] for p in located], [p[1] for p in located]
         pad_x, pad_y = 0.1 * (max(xs) - min(xs)) + 4, 0.1 * (max(ys) - min(ys)) + 4
         left, top = max(0.0, min(xs) - pad_x), max(0.0, min(ys) - pad_y)
         right, bottom = min(float(width), max(xs) + pad_x), min(float(height), max(ys) + pad_y)
-        filled = {name: points.get(name, (0.0, 0.0, "outside")) for name in rig.keypoints}
         persons.append(LabeledPerson(box=(left, top, right - left, bottom - top), keypoints=filled))
     return tuple(persons)
 
