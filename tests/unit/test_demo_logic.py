@@ -10,6 +10,7 @@ from labelloop.rig import COCO17
 from labelloop_tools.demo.ledger import FrameRecord
 from labelloop_tools.demo.plan import DemoPlan
 from labelloop_tools.demo.quality import Labels, Score, labels_of, score
+from labelloop_tools.demo.report import effort
 from labelloop_tools.demo.showcase import COLOURS, HEAD_COLOUR, PERSON_COLOUR, draw_labels
 
 MODALITIES = ("head", "keypoints")
@@ -78,6 +79,28 @@ def test_a_frame_fate_follows_what_the_services_wrote() -> None:
     audited = record(auto_lines=auto, requested=Counter(head=1, keypoints=1), human=labeled)
     assert audited.outcome(MODALITIES) == "control"
     assert record(deferred=True).outcome(MODALITIES) == "deferred"
+
+
+def test_effort_counts_what_people_changed_of_the_prefill_and_what_the_page_measured() -> None:
+    """Of people's points, those the model's pre-fill had placed within PCK@0.1 count as kept; a person the
+    pre-fill missed is one added, one it invented is one deleted; the page's own measures are summarised."""
+    person = [{"label": n, "x": 100.0 + 10 * i, "y": 100.0 + 10 * i, "visibility": "visible", "person": 0}
+              for i, n in enumerate(("nose", "left_eye", "right_eye", "neck"))]  # fmt: skip
+    moved = [dict(p) for p in person]
+    moved[0]["x"] += 30  # people moved the nose 30 px: beyond PCK@0.1 of a 42 px person
+    ghost = {"label": "nose", "x": 600.0, "y": 400.0, "visibility": "visible", "person": 1}
+    added = [{**p, "x": p["x"] + 300, "person": 1} for p in person]
+    prefill = {"keypoints": {"crowdKeypoint": {"keypoints": [*person, ghost]}}}
+    page = {"keypoints-metadata": {"effort": {"seconds": 40, "points-moved": 1, "persons-added": 1}}}
+    answer = {"keypoints": {"crowdKeypoint": {"keypoints": [*moved, *added]}}, **page}
+    labeled = record(requested=Counter(keypoints=1), human={"keypoints": answer}, prefill=prefill)
+    result = effort([labeled, record(auto_lines=[{"source-ref": "x"}])], ("keypoints",))
+    assert result["frames"] == 1
+    assert result["points_kept_share"] == 3 / 8  # 3 of the first person's 4 kept; the added person's 4 were not there
+    assert (result["persons_added"], result["persons_deleted"]) == (1, 1)
+    assert result["page"] == {"tasks": 1, "median_seconds": 40, "median_points_moved": 1, "median_boxes_changed": 0,
+                              "median_persons_added": 1, "median_persons_deleted": 0,
+                              "median_visibility_changes": 0}  # fmt: skip
 
 
 def test_a_frame_judged_or_sent_twice_is_flagged() -> None:

@@ -57,6 +57,7 @@ class Score:
     heads_given: int = 0
     heads_matched: int = 0
     persons_true: int = 0
+    persons_given: int = 0
     persons_matched: int = 0
     points_true: int = 0  # located (visible or occluded) truth joints
     points_close: int = 0
@@ -113,7 +114,8 @@ def _match_heads(truth: list[tuple[float, float, float, float]], given: list[tup
 
 def score(given: Labels, truth: Labels) -> Score:
     result = Score(heads_true=len(truth.heads), heads_given=len(given.heads),
-                   heads_matched=_match_heads(truth.heads, given.heads), persons_true=len(truth.persons))  # fmt: skip
+                   heads_matched=_match_heads(truth.heads, given.heads), persons_true=len(truth.persons),
+                   persons_given=len(given.persons))  # fmt: skip
     pairs = sorted((_distance(t, g), i, j) for i, t in enumerate(truth.persons) for j, g in enumerate(given.persons))
     matched: dict[int, int] = {}
     for distance, i, j in pairs:

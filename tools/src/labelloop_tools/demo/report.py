@@ -12,6 +12,7 @@ import io
 import json
 from dataclasses import asdict
 from pathlib import Path
+from statistics import median
 from typing import TYPE_CHECKING, Any
 
 from labelloop.model_registry import METRICS
@@ -21,10 +22,12 @@ from labelloop_tools.demo.ledger import FINAL
 from labelloop_tools.demo.quality import Score, labels_of, score, truth_line
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from matplotlib.figure import Figure
     from mypy_boto3_s3 import S3Client
 
-    from labelloop_tools.demo.ledger import Ledger
+    from labelloop_tools.demo.ledger import FrameRecord, Ledger
     from labelloop_tools.demo.loop import DemoResult, Sample
     from labelloop_tools.demo.showcase import Showcased
 
@@ -63,6 +66,47 @@ def quality(ledger: Ledger, s3: S3Client) -> dict[str, dict[str, float | None]]:
         if fate == "control":
             totals["control_auto_vs_people"] += score(labels_of(record.auto_lines[-1]), labels_of(record.human_line()))
     return {name: total.summary() for name, total in totals.items()}
+
+
+EFFORT_KEYS = ("seconds", "points-moved", "boxes-changed", "persons-added", "persons-deleted", "visibility-changes")
+
+
+def effort(records: Iterable[FrameRecord], modalities: tuple[str, ...]) -> dict[str, Any]:
+    """What people did per frame, and what the pre-annotation spared them.
+
+    Measured on the page (its ``effort`` in each answer's metadata: time on task, points moved, persons
+    added and deleted), where people answered there; and for every frame people labeled, the model's
+    pre-fill scored against their answer: the share of their points it had already placed (PCK@0.1) and
+    with the right visibility, the persons they had to add and those they deleted."""
+    kept = Score()
+    measured: dict[str, list[float]] = {key: [] for key in EFFORT_KEYS}
+    frames = 0
+    for record in records:
+        if record.outcome(modalities) not in ("human", "control") or not record.prefill:
+            continue
+        frames += 1
+        answer = record.human_line()
+        kept += score(labels_of(record.prefill), labels_of(answer))
+        for label in record.human.values():
+            for key, value in label.items():
+                if key.endswith("-metadata") and isinstance(value, dict) and isinstance(value.get("effort"), dict):
+                    for name in EFFORT_KEYS:
+                        measured[name].append(float(value["effort"].get(name, 0)))
+    summary = kept.summary()
+    return {
+        "frames": frames,
+        "points_kept_share": summary["keypoint_pck"],
+        "visibility_kept_share": summary["visibility_accuracy"],
+        "persons_added": kept.persons_true - kept.persons_matched,
+        "persons_deleted": kept.persons_given - kept.persons_matched,
+        "page": {
+            "tasks": len(measured["seconds"]),
+            **{
+                f"median_{key.replace('-', '_')}": median(values) if values else None
+                for key, values in measured.items()
+            },
+        },
+    }
 
 
 def _stage_seconds(samples: list[Sample], start: float, end: float, stage: str) -> float | None:
@@ -129,6 +173,7 @@ def build(result: DemoResult, ledger: Ledger, s3: S3Client) -> dict[str, Any]:
             f"${plan.hourly_rate_usd:g}/h",
         },
         "quality": quality(ledger, s3),
+        "effort": effort(ledger.frames.values(), ledger.modalities),
         "versions": [asdict(v) for v in result.versions],
         "serving": result.serving,
         "promotions": sum(v.status == "promoted" and v.parent is not None for v in result.versions),
@@ -287,6 +332,23 @@ These labels are the model's (what people were shown, when the selector sent the
 <div class="grid">{figures}</div>"""
 
 
+def _effort_html(effort_: dict[str, Any]) -> str:
+    page = effort_["page"]
+    measured = (
+        f"On the portal page ({page['tasks']} answers) a task took a median {page['median_seconds']:.0f} s, with "
+        f"{page['median_points_moved']:g} points moved and {page['median_persons_added']:g} persons added."
+        if page["tasks"] else "No answer came from the portal page in this run (the simulated annotator answered), "
+        "so time on task was not measured; the page measures it for people."
+    )  # fmt: skip
+    table = _table(
+        ["frames people labeled", "their points the pre-fill had placed (PCK@0.1)", "visibility already right",
+         "persons people added", "persons people deleted"],
+        [[str(effort_["frames"]), _pct(effort_["points_kept_share"]), _pct(effort_["visibility_kept_share"]),
+          str(effort_["persons_added"]), str(effort_["persons_deleted"])]],
+    )  # fmt: skip
+    return f"<p>What pre-annotation saved: the model's pre-fill scored against people's answers. {measured}</p>{table}"
+
+
 def _html(report: dict[str, Any], images: dict[str, bytes], photos: list[Showcased]) -> str:
     frames, cost, quality_ = report["frames"], report["cost"], report["quality"]
     img = {n: f'<img alt="{n}" src="data:image/png;base64,{base64.b64encode(b).decode()}">' for n, b in images.items()}
@@ -333,6 +395,8 @@ simulated annotator ({html.escape(cost["assumption"])}){"" if report["finished"]
 <h2>Label accuracy</h2>
 <p>Against the hidden ground truth; the last row needs no truth: on the control arm, what people changed.</p>
 {_table(["labels", "head precision", "head recall", "keypoint PCK@0.1", "visibility accuracy"], quality_rows)}
+<h2>Annotator effort</h2>
+{_effort_html(report["effort"])}
 <h2>Model versions</h2>
 <p>Evaluated on the fixed synthetic holdout (the new camera); a candidate is promoted only if no metric
 is worse by more than the trainer's PROMOTE_TOLERANCE (the holdout's noise, 0.01 by default).</p>
