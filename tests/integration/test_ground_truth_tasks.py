@@ -37,7 +37,7 @@ def _line(modality: str, *, level: int = 1) -> dict[str, Any]:
         object_key=f"obj#{modality}",
         generation=0,
         frame={"clip_id": "c", "keypoint_names": list(RIG), **predictions.frame.model_dump(mode="json")},
-        prefill=prefill(predictions, modality, 0.0) if level == 1 else None,
+        prefill=prefill(predictions, 0.0) if level == 1 else None,
         level1_labels=label_of(human(modality), modality) if level == 2 else None,
     )
 

@@ -59,7 +59,7 @@ def open_task(aws: AwsClients, stack: ProvisionedStack) -> Iterator[Callable[...
         image = render(sample_scene(11, width=640, height=480)).image
         aws.s3.put_object(Bucket="test-data", Key="frames/page/000001.jpg",
                           Body=cv2.imencode(".jpg", image)[1].tobytes())  # fmt: skip
-        model = prefill(predictions, modality, clock.now())
+        model = prefill(predictions, clock.now())
         level1 = {modality: {**model[modality]}, f"{modality}-metadata": {"human-annotated": "yes"}}
         if modality == "keypoints" and level == 2:  # the level-1 person moved the nose 20 px right
             points = [dict(p) for p in model["keypoints"]["crowdKeypoint"]["keypoints"]]
@@ -230,6 +230,7 @@ def test_a_head_task_edits_head_boxes_with_no_keypoint_table(
 
     def steps(page: Any, box: dict[str, float]) -> None:
         assert page.inner_text("#points") == ""
+        assert page.evaluate("Object.keys(task.context[0].points).length") == len(RIG)  # the skeleton beside the head
         assert "head 1" in page.inner_text("#persons")
         _drag(page, box, (360, 150), (380, 170))  # the model's head box (300, 80, 60, 70): its bottom-right corner
         page.keyboard.press("a")
@@ -252,6 +253,7 @@ def test_a_level_two_page_shows_the_model_apart_and_records_what_the_adjuster_ch
     def steps(page: Any, box: dict[str, float]) -> None:
         assert page.evaluate("task.model[0].points.nose.x") == 200
         assert page.evaluate("persons[0].points.nose.x") == 220
+        assert page.evaluate("task.context[0].box.left") == 300  # the model's head box, beside the skeleton
         _drag(page, box, (260, 190), (270, 200))
 
     _in_chromium(url, steps, tmp_path / "level2.png")

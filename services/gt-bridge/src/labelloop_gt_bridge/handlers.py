@@ -55,12 +55,13 @@ if TYPE_CHECKING:
 log = get_logger()
 
 
-def prefill(predictions: FramePredictions, modality: str, now: float) -> dict[str, Any]:
-    """The model's labels for one modality, in the output shape, to pre-annotate the task."""
+def prefill(predictions: FramePredictions, now: float) -> dict[str, Any]:
+    """The model's labels, in the output shape, to pre-annotate a task: its own modality's to start from,
+    the others' to show beside them (a head box beside its person's skeleton)."""
     line = augmented_manifest_line(
         predictions, human_annotated=False, job_name="labelloop/model", created=datetime.fromtimestamp(now, UTC)
     )
-    return label_of(line, modality)
+    return {key: value for key, value in line.items() if key != "source-ref"}
 
 
 def publish_line(deps: Deps, topic_arn: str, line: dict[str, Any]) -> None:
@@ -109,7 +110,7 @@ def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> No
                 "keypoint_names": event.keypoint_names,
                 **frame.model_dump(mode="json"),
             },
-            prefill=prefill(event.predictions, modality, now),
+            prefill=prefill(event.predictions, now),
         )
         register_and_send(deps, spec, line)
     log.info("gt_bridge.requested", frame=frame.uri, reason=event.reason, modalities=list(deps.settings.modalities))

@@ -80,12 +80,15 @@ def _metadata_extra(answer: Answer) -> dict[str, Any]:
 
 
 def _starting_persons(task: Task, job: PortalJob) -> dict[str, Any]:
-    """What the page starts from (level-1 labels at level 2, else the model's), and the model's guess."""
+    """What the page starts from (level-1 labels at level 2, else the model's), the model's guess, and the
+    model's other modality to draw beside it (a head task shows the skeletons, a keypoint task the heads)."""
     model = task.line.get(PREFILL_ATTRIBUTE) or {}
     start = task.line if job.level == 2 else model
+    other = "keypoints" if job.modality == "head" else "head"
     return {
         "persons": persons_of(start, job.modality, job.modality),
         "model": persons_of(model, job.modality, job.modality),
+        "context": persons_of(model, other, other),
     }
 
 
