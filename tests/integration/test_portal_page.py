@@ -135,8 +135,8 @@ chromium = pytest.mark.skipif(
 def test_a_person_moves_a_keypoint_marks_one_occluded_and_submits(
     aws: AwsClients, open_task: Callable[..., PageTask], tmp_path: Path
 ) -> None:
-    """Drag the nose, mark the left eye occluded in the table, submit: the output line in S3 has those values,
-    and the rig's bones are drawn."""
+    """Zoom in on the nose with the wheel, drag it, mark the left eye occluded in the table, submit: the output
+    line in S3 has those values (in the image's pixels, whatever the zoom), and the rig's bones are drawn."""
     portal, job, url = open_task()
 
     def steps(page: Any, box: dict[str, float]) -> None:
@@ -146,14 +146,22 @@ def test_a_person_moves_a_keypoint_marks_one_occluded_and_submits(
         page.evaluate("task.skeleton = []; draw();")
         assert page.evaluate(pixel) != with_bone
         page.evaluate(f"task.skeleton = [['{RIG[0]}', '{RIG[1]}']]; draw();")
-        _drag(page, box, (200, 150), (250, 120))  # the model put the nose at (200, 150); the page shows it 1:1
+        # The model put the nose at (200, 150); the page shows it 1:1. Two wheel steps zoom 1.25 x 1.25 about
+        # the cursor, so the nose stays under it and a 50 px drag is 32 px of the image.
+        page.mouse.move(box["x"] + 200, box["y"] + 150)
+        page.mouse.wheel(0, -100)
+        page.mouse.wheel(0, -100)
+        page.wait_for_function("zoom > 1.5")
+        _drag(page, box, (200, 150), (250, 120))
         page.select_option("select[name='visibility-left_eye-0']", "occluded")
 
     _in_chromium(url, steps, tmp_path / "task.png")
     assert portal.open_tasks(job.name) == []
     line = _answer(aws, job)
     points = _points(line)
-    assert (points[0, "nose"]["x"], points[0, "nose"]["y"]) == pytest.approx((250, 120), abs=1.5)
+    assert (points[0, "nose"]["x"], points[0, "nose"]["y"]) == pytest.approx(
+        (200 + 50 / 1.5625, 150 - 30 / 1.5625), abs=1
+    )
     assert points[0, "left_eye"]["visibility"] == "occluded"
     assert points[0, "right_eye"]["visibility"] == "visible"
     assert (points[0, "right_eye"]["x"], points[0, "right_eye"]["y"]) == (260.0, 190.0)  # untouched: 200+30*2, 150+20*2
