@@ -219,7 +219,10 @@ def test_a_fault_at_every_dynamodb_call_of_the_labeling_path_loses_and_doubles_n
     items = loop.deps.state.objects()
     assert {item.status for item in items} == {"completed"}
     assert kills, "no fault hit a portal pass, a submission or a sweep"
-    assert any(operation == "TransactWriteItems" for _, _, operation in fired)
+    # Which call comes k-th shifts with the machine's pace (gt-bridge's threads and the test's passes
+    # interleave), so no one operation is certain to be hit; the spread of them is.
+    assert len({operation for _, _, operation in fired}) >= 4, fired
+    assert {thread for _, thread, _ in fired} - {"MainThread"}, "no fault hit gt-bridge's handler"
     # The calls one object needs shift by a round with the machine's pace: all but the last few were hit.
     faults_per_call = 2 if FULL else 1
     assert len(fired) >= faults_per_call * (len(path) - 3), f"{len(fired)} faults along a path of {len(path)} calls"
