@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 from labelloop import get_logger
 from labelloop.dataset import effective_lines
+from labelloop.line_persons import line_persons
 from labelloop.model_set import MODEL_SET, ModelName
 from labelloop.rig import Rig
 from labelloop.s3_uri import split_s3_uri
@@ -103,33 +103,13 @@ def _confident(line: dict[str, Any], modality: str, minimum: float) -> bool:
 
 def _persons(line: dict[str, Any], width: int, height: int, rig: Rig) -> tuple[LabeledPerson, ...]:
     """Skeletons from crowdKeypoint points. A person's box is the one a person drew (the portal keeps it in
-    the metadata's ``persons``); else it spans the located points, padded 10%."""
-    grouped: dict[int, dict[str, tuple[float, float, Any]]] = defaultdict(dict)
-    for point in (line.get("keypoints") or {}).get("crowdKeypoint", {}).get("keypoints", []):
-        grouped[int(point.get("person", 0))][point["label"]] = (
-            float(point["x"]),
-            float(point["y"]),
-            point.get("visibility", "visible"),
-        )
-    metadata = line.get("keypoints-metadata") or {}
-    drawn = (
-        [(p or {}).get("box") for p in metadata.get("persons", [])] if metadata.get("human-annotated") == "yes" else []
+    the metadata's ``persons``); else it spans the located points, padded 10%. (A model's stored box is not
+    trusted here: auto-labels train on the box around their points, as they always have.)"""
+    human = (line.get("keypoints-metadata") or {}).get("human-annotated") == "yes"
+    return tuple(
+        LabeledPerson(box=person.box, keypoints=person.keypoints)  # type: ignore[arg-type]
+        for person in line_persons(line, width, height, rig, stored_boxes=human)
     )
-    persons = []
-    for index, points in grouped.items():
-        located = [(x, y) for x, y, v in points.values() if v != "outside"]
-        if not located:
-            continue
-        filled = {name: points.get(name, (0.0, 0.0, "outside")) for name in rig.keypoints}
-        if index < len(drawn) and (box := drawn[index]):
-            persons.append(LabeledPerson(box=(box["left"], box["top"], box["width"], box["height"]), keypoints=filled))
-            continue
-        xs, ys = [p[0] for p in located], [p[1] for p in located]
-        pad_x, pad_y = 0.1 * (max(xs) - min(xs)) + 4, 0.1 * (max(ys) - min(ys)) + 4
-        left, top = max(0.0, min(xs) - pad_x), max(0.0, min(ys) - pad_y)
-        right, bottom = min(float(width), max(xs) + pad_x), min(float(height), max(ys) + pad_y)
-        persons.append(LabeledPerson(box=(left, top, right - left, bottom - top), keypoints=filled))
-    return tuple(persons)
 
 
 def labeled_frames(

@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 import typer
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from labelloop import __version__, dlq
+from labelloop.coco import SOURCES
 from labelloop.exit_codes import ExitCode
 from labelloop.logs import configure_logging
 from labelloop.model_registry import METRICS
@@ -32,6 +33,7 @@ from labelloop_tools.cli._models import model_versions
 from labelloop_tools.cli._status import queue_rows
 from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
 from labelloop_tools.cli._upload import plan_uploads, upload
+from labelloop_tools.export import dataset_lines, export, serving_rig
 from labelloop_tools.local.moto import free_port
 from labelloop_tools.local.stack import EmbeddedStack, StackState
 from labelloop_tools.model_sets import (
@@ -483,6 +485,39 @@ def jobs_command(
         table.add_row(row.job, row.job_name, str(row.sent), str(row.in_portal), str(row.completed),
                       str(row.expired), str(row.resent), str(row.failed), str(row.stuck), row.state)  # fmt: skip
     console.print(table if rows else "no labeling objects yet")
+
+
+@app.command("export")
+def export_command(
+    out: Annotated[Path, typer.Argument(help="File to write: COCO JSON, or JSON lines for gt-manifest.")],
+    fmt: Annotated[str, typer.Option("--format", help="coco (keypoints) or gt-manifest (output-manifest lines).")],
+    source: Annotated[
+        str, typer.Option("--source", help="Whose labels, comma-separated: auto, human, imported.")
+    ] = "auto,human,imported",
+    rig: Annotated[
+        str | None, typer.Option("--rig", help="Rig to export on (default: the serving set's).", show_default=False)
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Export the labels, every point's visibility kept (COCO v: 0 outside, 1 occluded, 2 visible)."""
+    sources = [s.strip() for s in source.split(",") if s.strip()]
+    if fmt not in ("coco", "gt-manifest") or not sources or set(sources) - set(SOURCES):
+        raise _fail(f"--format is coco or gt-manifest, --source some of {', '.join(SOURCES)}", ExitCode.USAGE)
+    try:
+        chosen_rig = load_rig(rig) if rig else None
+    except RigError as error:
+        raise _fail(str(error), ExitCode.USAGE) from None
+    target = resolve_target(endpoint_url, stack, state_dir)
+    lines = _read(target, dataset_lines)
+    chosen_rig = chosen_rig or _read(target, serving_rig)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=err_console) as progress:  # fmt: skip
+        bar = progress.add_task(f"exporting {fmt}", total=len(lines))
+        written = export(lines, out, "coco" if fmt == "coco" else "gt-manifest", chosen_rig, sources=sources,
+                         advance=lambda: progress.advance(bar))  # fmt: skip
+    console.print(f"wrote {written} frame(s) to {out} ({fmt}, rig {chosen_rig.name}, sources {', '.join(sources)})")
 
 
 dlq_app = typer.Typer(help="Inspect and replay dead letters (messages a service gave up on, with the reason).")

@@ -1,0 +1,109 @@
+"""COCO keypoints from label lines, with every point's visibility kept exactly.
+
+COCO's flag is v = 0 outside (not labelled, x = y = 0), 1 occluded (labelled, not visible), 2 visible;
+it is the one Labelloop's points carry as ``outside`` / ``occluded`` / ``visible``, so the mapping is a
+bijection and nothing is rounded away. Categories: 1 ``person`` with the rig's keypoint names and
+skeleton (COCO's 1-based indices), 2 ``head`` (a box, no keypoints). Every annotation says where it
+came from: ``labelloop_source`` ``human`` (with the job), ``auto`` (with the model's job name and the
+detection's ``score``) or ``imported``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from labelloop.line_persons import line_persons
+from labelloop.rig import Rig
+
+VISIBILITY_FLAG = {"outside": 0, "occluded": 1, "visible": 2}
+PERSON_CATEGORY, HEAD_CATEGORY = 1, 2
+SOURCES = ("auto", "human", "imported")
+
+
+def categories(rig: Rig) -> list[dict[str, Any]]:
+    index = {name: i + 1 for i, name in enumerate(rig.keypoints)}
+    return [
+        {"id": PERSON_CATEGORY, "name": "person", "supercategory": "person", "keypoints": list(rig.keypoints),
+         "skeleton": [[index[a], index[b]] for a, b in rig.skeleton], "labelloop_rig": rig.name},
+        {"id": HEAD_CATEGORY, "name": "head", "supercategory": "person"},
+    ]  # fmt: skip
+
+
+def label_source(line: dict[str, Any], modality: str) -> str:
+    """``human``, ``auto`` or ``imported``: who gave ``line``'s ``modality`` label."""
+    metadata = line.get(f"{modality}-metadata") or {}
+    if metadata.get("labelloop-source") == "imported":
+        return "imported"
+    return "human" if metadata.get("human-annotated") == "yes" else "auto"
+
+
+def _size(line: dict[str, Any]) -> tuple[int, int]:
+    properties = (line.get("keypoints") or {}).get("crowdKeypoint", {}).get("inputImageProperties") or {}
+    if properties:
+        return int(properties["width"]), int(properties["height"])
+    [size] = (line.get("head") or {}).get("image_size") or [{"width": 0, "height": 0}]
+    return int(size["width"]), int(size["height"])
+
+
+class CocoBuilder:
+    """Adds label lines one by one (a progress bar can follow); :meth:`dataset` is the COCO document."""
+
+    def __init__(self, rig: Rig, sources: Iterable[str] = SOURCES) -> None:
+        self.rig = rig
+        self.sources = frozenset(sources)
+        self.images: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+
+    def add(self, line: dict[str, Any], file_name: str) -> None:
+        width, height = _size(line)
+        image_id = len(self.images) + 1
+        self.images.append({"id": image_id, "file_name": file_name, "width": width, "height": height,
+                            "coco_url": line["source-ref"]})  # fmt: skip
+        if "keypoints" in line and (source := label_source(line, "keypoints")) in self.sources:
+            metadata = line.get("keypoints-metadata") or {}
+            for person in line_persons(line, width, height, self.rig, stored_boxes=True):
+                flat: list[float] = []
+                for name in self.rig.keypoints:
+                    x, y, visibility = person.keypoints[name]
+                    flag = VISIBILITY_FLAG[visibility]
+                    flat += [round(x, 2), round(y, 2), flag] if flag else [0, 0, 0]
+                self._annotate(image_id, PERSON_CATEGORY, person.box, source, metadata, keypoints=flat,
+                               num_keypoints=sum(1 for v in flat[2::3] if v), score=person.box_confidence)  # fmt: skip
+        if "head" in line and (source := label_source(line, "head")) in self.sources:
+            metadata = line.get("head-metadata") or {}
+            confidences = [o.get("confidence") for o in metadata.get("objects", [])]
+            for i, box in enumerate(line["head"].get("annotations", [])):
+                self._annotate(image_id, HEAD_CATEGORY, (box["left"], box["top"], box["width"], box["height"]),
+                               source, metadata, score=confidences[i] if i < len(confidences) else None)  # fmt: skip
+
+    def _annotate(
+        self,
+        image_id: int,
+        category: int,
+        box: tuple[float, float, float, float],
+        source: str,
+        metadata: dict[str, Any],
+        *,
+        keypoints: list[float] | None = None,
+        num_keypoints: int = 0,
+        score: float | None = None,
+    ) -> None:
+        annotation: dict[str, Any] = {
+            "id": len(self.annotations) + 1, "image_id": image_id, "category_id": category,
+            "bbox": [round(v, 2) for v in box], "area": round(box[2] * box[3], 2), "iscrowd": 0,
+            "labelloop_source": source, "labelloop_job": metadata.get("job-name", ""),
+        }  # fmt: skip
+        if keypoints is not None:
+            annotation |= {"keypoints": keypoints, "num_keypoints": num_keypoints}
+        if source == "auto" and score is not None:
+            annotation["score"] = round(float(score), 4)
+        self.annotations.append(annotation)
+
+    def dataset(self) -> dict[str, Any]:
+        return {
+            "info": {"description": "Labelloop export", "labelloop_rig": self.rig.name},
+            "images": self.images,
+            "annotations": self.annotations,
+            "categories": categories(self.rig),
+        }
