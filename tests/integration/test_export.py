@@ -12,12 +12,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
+import yaml
 from labelloop import AwsClients
 from labelloop.provision import ProvisionedStack
+from labelloop.rig import COCO17
+from labelloop.synth import render, sample_scene
 from labelloop_tools.local.stack import LOCAL_AWS_ENV
+from labelloop_trainer.training import offline_ultralytics
 from pycocotools.coco import COCO
 
+from tests.helpers import real_model_set
 from tests.label_lines import label_line
 
 pytestmark = pytest.mark.integration
@@ -77,3 +83,46 @@ def test_export_refuses_an_unknown_format_or_source_with_exit_2(
         done = _export(aws, tmp_path / "x.json", *args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.timeout(600)
+def test_a_yolo_export_is_a_dataset_ultralytics_checks_and_validates_on(
+    aws: AwsClients, stack: ProvisionedStack, tmp_path: Path
+) -> None:
+    """Six frames labelled by people on the COCO-17 rig: ``--format yolo --split`` writes data.yaml with
+    kpt_shape and flip_idx from the rig, images and labels per split, the YOLO flag of each point its
+    visibility; Ultralytics' dataset check accepts it and yolo11n-pose validates on it for an epoch's pass."""
+    yolo = offline_ultralytics(tmp_path / "ultralytics")  # the trainer's own way: no download, no auto-install
+    from ultralytics.data.utils import check_det_dataset
+
+    lines = []
+    for n in range(6):
+        uri = f"s3://test-data/frames/yolo/{n:06d}.jpg"
+        image = render(sample_scene(n, width=640, height=480)).image
+        aws.s3.put_object(Bucket="test-data", Key=uri.removeprefix("s3://test-data/"),
+                          Body=cv2.imencode(".jpg", image)[1].tobytes())  # fmt: skip
+        line = label_line(uri, human=True, persons=1)
+        lines.append(line)
+        keypoints_only = {k: v for k, v in line.items() if not k.startswith("head")}
+        aws.s3.put_object(Bucket="test-data", Key=f"dataset/human/yolo/{n:06d}-keypoints-l1.json",
+                          Body=json.dumps(keypoints_only).encode())  # fmt: skip
+    out = tmp_path / "yolo"
+    done = _export(aws, out, "--format", "yolo", "--split")
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load((out / "data.yaml").read_text())
+    assert config["kpt_shape"] == [17, 3]
+    assert config["flip_idx"] == COCO17.flip_index
+    labels = sorted((out / "labels").rglob("*.txt"))
+    assert len(labels) == 6
+    assert {path.parent.name for path in labels} <= {"train", "val"}
+    flags = [int(float(v)) for v in labels[0].read_text().split()[5 + 2 :: 3]]
+    rig_order = [p["visibility"] for p in lines[0]["keypoints"]["crowdKeypoint"]["keypoints"]]
+    assert sorted(flags) == sorted({"visible": 2, "occluded": 1, "outside": 0}[v] for v in rig_order)
+    checked = check_det_dataset(str(out / "data.yaml"))
+    assert checked["kpt_shape"] == [17, 3]
+    metrics = yolo(str(real_model_set() / "pose_main.pt")).val(
+        data=str(out / "data.yaml"), imgsz=320, batch=2, device="cpu", plots=False, verbose=False,
+        project=str(tmp_path / "val"), split="val" if (out / "images" / "val").exists() and any(
+            (out / "images" / "val").iterdir()) else "train",
+    )  # fmt: skip
+    assert 0.0 <= metrics.pose.map50 <= 1.0

@@ -12,16 +12,30 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import cv2
+import numpy as np
 from labelloop.coco import SOURCES, CocoBuilder, label_source
 from labelloop.dataset import MODALITIES, effective_lines
+from labelloop.line_persons import line_persons
 from labelloop.model_registry import Registry
 from labelloop.rig import COCO17, Rig
 from labelloop.s3_uri import split_s3_uri
+from labelloop_trainer.for_tools import (
+    LabeledFrame,
+    LabeledPerson,
+    TrainerSettings,
+    frame_name,
+    reserved_for_holdout,
+    write_dataset,
+)
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
     from labelloop_tools.cli._target import Target
 
-ExportFormat = Literal["coco", "gt-manifest"]
+ExportFormat = Literal["coco", "yolo", "gt-manifest"]
+FORMATS: tuple[ExportFormat, ...] = ("coco", "yolo", "gt-manifest")
 
 
 def serving_rig(target: Target) -> Rig:
@@ -58,6 +72,8 @@ def export(
 ) -> int:
     """Write ``lines`` to ``out`` in ``fmt``; how many frames it holds."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "yolo":
+        raise ValueError("the yolo format needs the images: use export_yolo")
     if fmt == "coco":
         builder = CocoBuilder(rig, sources)
         for line in lines:
@@ -73,3 +89,42 @@ def export(
                 written += 1
             advance()
     return written
+
+
+def export_yolo(
+    s3: S3Client,
+    lines: list[dict[str, Any]],
+    out: Path,
+    rig: Rig,
+    *,
+    sources: Iterable[str] = SOURCES,
+    split: bool = False,
+    advance: Callable[[], None] = lambda: None,
+) -> int:
+    """An Ultralytics pose dataset under the folder ``out``: ``data.yaml`` (``kpt_shape``, ``flip_idx``, the
+    rig's names and OKS sigmas), ``images/`` and ``labels/`` per split, each point's YOLO flag its
+    visibility (2 visible, 1 occluded, 0 outside). With ``split`` the ``val`` split holds the frames the
+    trainer reserves for its people's holdout (``HOLDOUT_SHARE``); without, ``train`` holds all."""
+    settings = TrainerSettings()
+    splits: dict[str, list[LabeledFrame]] = {"train": [], "val": []} if split else {"train": []}
+    for line in lines:
+        kept = manifest_line(line, sources)
+        if kept is not None and "keypoints" in kept:
+            bucket, key = split_s3_uri(line["source-ref"])
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ExportError(f"{line['source-ref']} is not a decodable image")
+            height, width = image.shape[:2]
+            persons = tuple(LabeledPerson(p.box, p.keypoints)  # type: ignore[arg-type]
+                            for p in line_persons(kept, width, height, rig, stored_boxes=True))  # fmt: skip
+            name = frame_name(line["source-ref"])
+            held = split and reserved_for_holdout(name, settings.holdout_share)
+            splits["val" if held else "train"].append(LabeledFrame(name, np.asarray(image), persons, heads=()))
+        advance()
+    write_dataset(out, splits, "pose_main", rig)
+    return sum(len(frames) for frames in splits.values())
+
+
+class ExportError(RuntimeError):
+    """The dataset cannot be exported as asked (an image that does not decode)."""

@@ -11,16 +11,27 @@ from typing import TYPE_CHECKING, Any
 from labelloop.model_set import ModelName, read_set_folder
 
 from labelloop_trainer.checkpoints import PreparedCheckpoint, prepare_checkpoint
-from labelloop_trainer.collect import labeled_frames
+from labelloop_trainer.collect import frame_name, labeled_frames, reserved_for_holdout
 from labelloop_trainer.dataset import synthetic_holdout, write_training_sets
 from labelloop_trainer.evaluation import judge
 from labelloop_trainer.finetune import ModelFiles, fine_tune
 from labelloop_trainer.settings import TrainerSettings
+from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson, write_dataset
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["PreparedCheckpoint", "TrainerSettings", "prepare_checkpoint", "train_comparison"]
+__all__ = [
+    "LabeledFrame",
+    "LabeledPerson",
+    "PreparedCheckpoint",
+    "TrainerSettings",
+    "frame_name",
+    "prepare_checkpoint",
+    "reserved_for_holdout",
+    "train_comparison",
+    "write_dataset",
+]
 
 
 def train_comparison(

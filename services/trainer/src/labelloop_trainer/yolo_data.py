@@ -13,7 +13,7 @@ visibility rule its two inputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +78,7 @@ def label_lines(frame: LabeledFrame, model: ModelName, rig: Rig) -> list[str]:
 
 def write_dataset(
     root: Path,
-    splits: dict[str, Iterable[LabeledFrame]],
+    splits: Mapping[str, Iterable[LabeledFrame]],
     model: ModelName,
     rig: Rig,
     *,

@@ -33,7 +33,7 @@ from labelloop_tools.cli._models import model_versions
 from labelloop_tools.cli._status import queue_rows
 from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
 from labelloop_tools.cli._upload import plan_uploads, upload
-from labelloop_tools.export import dataset_lines, export, serving_rig
+from labelloop_tools.export import FORMATS, ExportError, dataset_lines, export, export_yolo, serving_rig
 from labelloop_tools.local.moto import free_port
 from labelloop_tools.local.stack import EmbeddedStack, StackState
 from labelloop_tools.model_sets import (
@@ -489,22 +489,29 @@ def jobs_command(
 
 @app.command("export")
 def export_command(
-    out: Annotated[Path, typer.Argument(help="File to write: COCO JSON, or JSON lines for gt-manifest.")],
-    fmt: Annotated[str, typer.Option("--format", help="coco (keypoints) or gt-manifest (output-manifest lines).")],
+    out: Annotated[
+        Path, typer.Argument(help="Where: a COCO JSON file, a YOLO dataset folder, or a JSON-lines manifest file.")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="coco (keypoints), yolo (Ultralytics pose) or gt-manifest (output lines).")
+    ],
     source: Annotated[
         str, typer.Option("--source", help="Whose labels, comma-separated: auto, human, imported.")
     ] = "auto,human,imported",
     rig: Annotated[
         str | None, typer.Option("--rig", help="Rig to export on (default: the serving set's).", show_default=False)
     ] = None,
+    split: Annotated[
+        bool, typer.Option("--split", help="yolo: a val split of the frames the trainer holds out (HOLDOUT_SHARE).")
+    ] = False,
     endpoint_url: EndpointOption = None,
     stack: StackOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
     """Export the labels, every point's visibility kept (COCO v: 0 outside, 1 occluded, 2 visible)."""
     sources = [s.strip() for s in source.split(",") if s.strip()]
-    if fmt not in ("coco", "gt-manifest") or not sources or set(sources) - set(SOURCES):
-        raise _fail(f"--format is coco or gt-manifest, --source some of {', '.join(SOURCES)}", ExitCode.USAGE)
+    if fmt not in FORMATS or not sources or set(sources) - set(SOURCES):
+        raise _fail(f"--format is one of {', '.join(FORMATS)}, --source some of {', '.join(SOURCES)}", ExitCode.USAGE)
     try:
         chosen_rig = load_rig(rig) if rig else None
     except RigError as error:
@@ -515,8 +522,16 @@ def export_command(
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   console=err_console) as progress:  # fmt: skip
         bar = progress.add_task(f"exporting {fmt}", total=len(lines))
-        written = export(lines, out, "coco" if fmt == "coco" else "gt-manifest", chosen_rig, sources=sources,
-                         advance=lambda: progress.advance(bar))  # fmt: skip
+        advance = lambda: progress.advance(bar)  # noqa: E731 - one line, twice
+        try:
+            if fmt == "yolo":
+                written = _read(target, lambda t: export_yolo(t.clients.s3, lines, out, chosen_rig, sources=sources,
+                                                              split=split, advance=advance))  # fmt: skip
+            else:
+                written = export(lines, out, "coco" if fmt == "coco" else "gt-manifest", chosen_rig, sources=sources,
+                                 advance=advance)  # fmt: skip
+        except ExportError as error:
+            raise _fail(str(error), ExitCode.FAILURE) from None
     console.print(f"wrote {written} frame(s) to {out} ({fmt}, rig {chosen_rig.name}, sources {', '.join(sources)})")
 
 
