@@ -16,6 +16,8 @@ import cv2
 import pytest
 import yaml
 from labelloop import AwsClients
+from labelloop.dataset import write_snapshot
+from labelloop.model_registry import Registry, VersionRecord
 from labelloop.provision import ProvisionedStack
 from labelloop.rig import COCO17
 from labelloop.synth import render, sample_scene
@@ -126,3 +128,29 @@ def test_a_yolo_export_is_a_dataset_ultralytics_checks_and_validates_on(
             (out / "images" / "val").iterdir()) else "train",
     )  # fmt: skip
     assert 0.0 <= metrics.pose.map50 <= 1.0
+
+
+def test_export_version_gives_exactly_the_set_a_model_version_trained_on(
+    aws: AwsClients, stack: ProvisionedStack, tmp_path: Path
+) -> None:
+    """Version 2 trained on frame 1 alone (its snapshot); frame 2 was labelled after: --version 2 exports frame 1
+    only, the plain export both. An unknown version, or one trained before snapshots, exits 1 and says so."""
+    lines = [label_line(f"s3://test-data/frames/ver/00000{n}.jpg", human=True, persons=1) for n in (1, 2)]
+    for n, line in enumerate(lines, start=1):
+        keypoints_only = {k: v for k, v in line.items() if not k.startswith("head")}
+        aws.s3.put_object(Bucket="test-data", Key=f"dataset/human/ver/00000{n}-keypoints-l1.json",
+                          Body=json.dumps(keypoints_only).encode())  # fmt: skip
+    registry = Registry(aws.dynamodb, "test-models")
+    write_snapshot(aws.s3, "test-data", "a1b2c3d4e5f60718", [lines[0]])
+    for version, data_hash in ((2, "a1b2c3d4e5f60718"), (3, "0000000000000000")):
+        registry.record(VersionRecord(version, "promoted", {}, data_hash, None, 0.0, 1))
+    out = tmp_path / "v2.manifest"
+    done = _export(aws, out, "--format", "gt-manifest", "--version", "2")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(t)["source-ref"] for t in out.read_text().splitlines()] == [lines[0]["source-ref"]]
+    done = _export(aws, tmp_path / "all.manifest", "--format", "gt-manifest")
+    assert len((tmp_path / "all.manifest").read_text().splitlines()) == 2
+    for version, reason in (("7", "there is no model version 7"), ("3", "trained before the trainer kept")):
+        done = _export(aws, tmp_path / "none.manifest", "--format", "gt-manifest", "--version", version)
+        assert done.returncode == 1
+        assert reason in done.stderr

@@ -23,6 +23,7 @@ from labelloop import (
     build_worker,
     utc_now,
 )
+from labelloop.dataset import read_snapshot
 from labelloop.manifest import augmented_manifest_line
 from labelloop.model_registry import Registry
 from labelloop.model_set import MODEL_SET
@@ -102,6 +103,9 @@ def test_labels_past_the_threshold_train_once_and_triton_serves_the_new_version(
     assert versions[0].metrics["pose_map50"] > 0.5  # the shipped models, on the holdout
     assert len(versions[1].data_hash) == 16
     assert registry.serving() == 2
+    trained_on = read_snapshot(aws.s3, "test-data", versions[1].data_hash)  # what `labelloop export --version 2` reads
+    assert trained_on is not None
+    assert len(trained_on) == versions[1].labels  # one labelled frame each (the synthetic holdout holds none of them)
     # One round once the burst settled, not one per label past the threshold. On a loaded machine a label
     # may come later than SETTLE_S after the others: it then waits, counted, for the next round.
     assert versions[1].labels >= 4

@@ -4,7 +4,9 @@ Writers never rewrite each other's objects, so the history stays in S3:
 
 * the selector appends auto-label lines to ``dataset/auto/{clip}/...jsonl`` (one JSONL per batch;
   a frame judged again by a newer model appears again, with a later ``creation-date``);
-* gt-bridge writes each human answer to ``dataset/human/{clip}/{frame:06d}-{modality}-l{level}.json``.
+* gt-bridge writes each human answer to ``dataset/human/{clip}/{frame:06d}-{modality}-l{level}.json``;
+* the trainer writes the lines a model version trained on to ``dataset/versions/{data hash}.jsonl``
+  (the hash it records with the version), so that set can be exported again exactly.
 
 :func:`effective_lines` merges them: per ``source-ref``, the newest auto line, whose ``head`` and
 ``keypoints`` attributes are replaced by the highest-level human label of that modality.
@@ -65,3 +67,25 @@ def effective_lines(s3: S3Client, bucket: str, clip_id: str | None = None) -> di
         line[modality] = human[attribute]
         line[f"{modality}-metadata"] = human[f"{attribute}-metadata"]
     return lines
+
+
+SNAPSHOT_PREFIX = "dataset/versions/"
+
+
+def write_snapshot(s3: S3Client, bucket: str, data_hash: str, lines: list[dict[str, Any]]) -> str:
+    """The lines a version trained on, under its data hash (same hash, same lines: rewriting is harmless)."""
+    key = f"{SNAPSHOT_PREFIX}{data_hash}.jsonl"
+    body = "".join(
+        json.dumps(line, sort_keys=True) + "\n" for line in sorted(lines, key=lambda line: str(line["source-ref"]))
+    )
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/x-ndjson")
+    return key
+
+
+def read_snapshot(s3: S3Client, bucket: str, data_hash: str) -> list[dict[str, Any]] | None:
+    """The lines recorded under ``data_hash``; None when none were (a version trained before snapshots)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=f"{SNAPSHOT_PREFIX}{data_hash}.jsonl")["Body"].read().decode()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return [json.loads(text) for text in body.splitlines() if text.strip()]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import cv2
 import numpy as np
 from labelloop.coco import SOURCES, CocoBuilder, label_source
-from labelloop.dataset import MODALITIES, effective_lines
+from labelloop.dataset import MODALITIES, effective_lines, read_snapshot
 from labelloop.line_persons import line_persons
 from labelloop.model_registry import Registry
 from labelloop.rig import COCO17, Rig
@@ -48,6 +48,18 @@ def dataset_lines(target: Target) -> list[dict[str, Any]]:
     """The stack's current label lines, by frame URI."""
     lines = effective_lines(target.clients.s3, target.names.physical("data"))
     return [lines[uri] for uri in sorted(lines)]
+
+
+def version_lines(target: Target, version: int) -> list[dict[str, Any]]:
+    """The lines model version ``version`` trained on (the snapshot under the data hash it records)."""
+    record = Registry(target.clients.dynamodb, target.names.physical("models")).version(version)
+    if record is None:
+        raise ExportError(f"there is no model version {version} (labelloop models lists them)")
+    lines = read_snapshot(target.clients.s3, target.names.physical("data"), record.data_hash)
+    if lines is None:
+        raise ExportError(f"version {version} (data {record.data_hash}) was trained before the trainer kept the "
+                          "sets it trained on; export without --version")  # fmt: skip
+    return lines
 
 
 def manifest_line(line: dict[str, Any], sources: Iterable[str]) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -42,6 +42,13 @@ class CollectedLabels:
     """People's labels kept for the holdout (empty when ``holdout_share`` is 0)."""
     data_hash: str
     """Identity of the labels (every effective line), recorded with the version trained on them."""
+    lines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Every effective line, by frame URI."""
+
+    def training_lines(self) -> list[dict[str, Any]]:
+        """The lines of the frames the models train on (the people's holdout left out)."""
+        trained = {frame.name for frames in self.frames.values() for frame in frames}
+        return [line for uri, line in self.lines.items() if frame_name(uri) in trained]
 
 
 def collect_labels(
@@ -59,7 +66,7 @@ def collect_labels(
     frames = labeled_frames(s3, lines.values(), rig=rig, include_auto=include_auto,
                             auto_min_confidence=auto_min_confidence)  # fmt: skip
     train, reserved = split_reserved(frames, holdout_share)
-    return CollectedLabels(train, reserved, data_hash(lines))
+    return CollectedLabels(train, reserved, data_hash(lines), lines)
 
 
 def frame_name(source_ref: str) -> str:

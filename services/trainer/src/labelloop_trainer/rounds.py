@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labelloop import get_logger
+from labelloop.dataset import write_snapshot
 from labelloop.model_set import MODEL_SET, ModelName, ModelSet
 from labelloop.rig import Rig
 
@@ -94,6 +95,8 @@ def run_round(deps: Deps, labels: int) -> RoundResult | None:
         serving_metrics = measured_metrics(deps, parent, parent_set, parent_files, holdout=holdout, work=root,
                                            imgsz=imgsz)  # fmt: skip
         version = deps.registry.next_version()
+        # The set this version trains on, kept under the hash the registry records (labelloop export --version).
+        write_snapshot(deps.clients.s3, deps.data_bucket, collected.data_hash, collected.training_lines())
         frames = with_new_slots_due(collected.frames, parent_set, settings.head_min_labels)
         trained = fine_tune(write_training_sets(frames, holdout, root), parent_files, root, epochs=settings.epochs,
                             imgsz=imgsz, new_model_epochs=settings.new_model_epochs)  # fmt: skip

@@ -33,7 +33,15 @@ from labelloop_tools.cli._models import model_versions
 from labelloop_tools.cli._status import queue_rows
 from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
 from labelloop_tools.cli._upload import plan_uploads, upload
-from labelloop_tools.export import FORMATS, ExportError, dataset_lines, export, export_yolo, serving_rig
+from labelloop_tools.export import (
+    FORMATS,
+    ExportError,
+    dataset_lines,
+    export,
+    export_yolo,
+    serving_rig,
+    version_lines,
+)
 from labelloop_tools.local.moto import free_port
 from labelloop_tools.local.stack import EmbeddedStack, StackState
 from labelloop_tools.model_sets import (
@@ -504,6 +512,10 @@ def export_command(
     split: Annotated[
         bool, typer.Option("--split", help="yolo: a val split of the frames the trainer holds out (HOLDOUT_SHARE).")
     ] = False,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", help="Exactly the labels model version V trained on.", show_default=False),
+    ] = None,
     endpoint_url: EndpointOption = None,
     stack: StackOption = None,
     state_dir: StateDirOption = None,
@@ -517,7 +529,10 @@ def export_command(
     except RigError as error:
         raise _fail(str(error), ExitCode.USAGE) from None
     target = resolve_target(endpoint_url, stack, state_dir)
-    lines = _read(target, dataset_lines)
+    try:
+        lines = _read(target, dataset_lines if version is None else lambda t: version_lines(t, version))
+    except ExportError as error:
+        raise _fail(str(error), ExitCode.FAILURE) from None
     chosen_rig = chosen_rig or _read(target, serving_rig)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   console=err_console) as progress:  # fmt: skip
