@@ -75,7 +75,7 @@ def test_help_documents_every_command(cli_env: dict[str, str]) -> None:
     """`labelloop --help` lists every command and each has its own help."""
     result = labelloop("--help", env=cli_env)
     assert result.returncode == 0
-    for command in ("up", "demo", "provision", "status", "upload", "dlq", "jobs", "models", "export"):
+    for command in ("up", "demo", "provision", "status", "upload", "dlq", "jobs", "models", "export", "import"):
         assert command in result.stdout
         assert labelloop(command, "--help", env=cli_env).returncode == 0
     assert labelloop("--version", env=cli_env).stdout.startswith("labelloop ")

@@ -15,7 +15,8 @@ from typing import Any
 import cv2
 import pytest
 import yaml
-from labelloop import AwsClients
+from labelloop import AwsClients, LabelsCompleted
+from labelloop.coco import CocoBuilder
 from labelloop.dataset import write_snapshot
 from labelloop.model_registry import Registry, VersionRecord
 from labelloop.provision import ProvisionedStack
@@ -25,7 +26,7 @@ from labelloop_tools.local.stack import LOCAL_AWS_ENV
 from labelloop_trainer.training import offline_ultralytics
 from pycocotools.coco import COCO
 
-from tests.helpers import real_model_set
+from tests.helpers import drain, real_model_set
 from tests.label_lines import label_line
 
 pytestmark = pytest.mark.integration
@@ -154,3 +155,89 @@ def test_export_version_gives_exactly_the_set_a_model_version_trained_on(
         done = _export(aws, tmp_path / "none.manifest", "--format", "gt-manifest", "--version", version)
         assert done.returncode == 1
         assert reason in done.stderr
+
+
+def _coco_with_images(tmp_path: Path, frames: int = 3) -> tuple[Path, Path, list[dict[str, Any]]]:
+    """A COCO file of ``frames`` frames made by our own exporter from label lines, and the images it names."""
+    images = tmp_path / "images"
+    builder = CocoBuilder(COCO17)
+    lines = []
+    for n in range(frames):
+        file_name = f"drive 7/{n:06d}.jpg"
+        (images / file_name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(images / file_name), render(sample_scene(n, width=640, height=480)).image)
+        line = label_line(f"s3://elsewhere/{file_name}", human=True)
+        lines.append(line)
+        builder.add(line, file_name)
+    path = tmp_path / "team.json"
+    path.write_text(json.dumps(builder.dataset()))
+    return path, images, lines
+
+
+def _import(aws: AwsClients, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "labelloop_tools", "import", "coco", *args, "--endpoint-url", str(aws.endpoint_url),
+         "--stack", "test"],
+        env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_coco_set_imported_then_exported_keeps_every_visibility_flag_and_counts_for_training(
+    aws: AwsClients, stack: ProvisionedStack, tmp_path: Path
+) -> None:
+    """export (COCO) → import → export: every point's (x, y, v) identical; the frames are people's labels with
+    source "imported", their images in the data bucket, and a LabelsCompleted each tells the trainer."""
+    path, images, _ = _coco_with_images(tmp_path)
+    done = _import(aws, str(path), "--images", str(images), "--name", "Team Set")
+    assert done.returncode == 0, done.stderr
+    assert "imported 3 frame(s) on rig coco17 as imported-team-set" in done.stdout
+    out = tmp_path / "again.json"
+    done = _export(aws, out, "--format", "coco", "--source", "imported")
+    assert done.returncode == 0, done.stderr
+    before, after = json.loads(path.read_text()), json.loads(out.read_text())
+
+    def points(document: dict[str, Any]) -> dict[str, list[list[float]]]:
+        names = {image["id"]: image["file_name"].rsplit("/", 1)[-1] for image in document["images"]}
+        found: dict[str, list[list[float]]] = {}
+        for annotation in document["annotations"]:
+            if annotation["category_id"] == 1:
+                found.setdefault(names[annotation["image_id"]], []).append(annotation["keypoints"])
+        return found
+
+    assert points(after) == points(before)
+    assert {a["labelloop_source"] for a in after["annotations"]} == {"imported"}
+    stored = aws.s3.list_objects_v2(Bucket="test-data", Prefix="frames/imported-team-set/drive 7/")["KeyCount"]
+    assert stored == 3
+    events = [e for e in drain(aws, stack.queue_urls["trainer"]) if isinstance(e, LabelsCompleted)]
+    assert sorted((e.frame.frame_no, e.modality) for e in events) == [
+        (n, m) for n in range(3) for m in ("head", "keypoints")
+    ]
+
+
+def test_a_bad_coco_file_is_refused_whole_with_every_problem_listed(
+    aws: AwsClients, stack: ProvisionedStack, tmp_path: Path
+) -> None:
+    path, images, _ = _coco_with_images(tmp_path)
+    document = json.loads(path.read_text())
+    document["images"].append({**document["images"][0]})  # a duplicate image id
+    document["images"].append({"id": 99, "file_name": "missing.jpg", "width": 640, "height": 480})
+    people = [a for a in document["annotations"] if a["category_id"] == 1]
+    people[0]["bbox"] = [600, 400, 100, 100]  # beyond the 640x480 image
+    people[1]["keypoints"] = people[1]["keypoints"][:-3]  # 16 points
+    people[2]["keypoints"][2] = 3  # no such flag
+    document["annotations"].append({**people[3], "id": 500, "image_id": 12345})
+    path.write_text(json.dumps(document))
+    done = _import(aws, str(path), "--images", str(images))
+    assert done.returncode == 2
+    for problem in ("appears 2 times", "missing.jpg does not exist", "lies outside its 640x480 image",
+                    "keypoints must hold 51 numbers", "visibility flag 3", "image 12345 is not in images"):  # fmt: skip
+        assert problem in done.stderr, (problem, done.stderr)
+    assert "nothing was imported" in " ".join(done.stderr.split())
+    assert aws.s3.list_objects_v2(Bucket="test-data", Prefix="frames/imported-")["KeyCount"] == 0
+    assert aws.s3.list_objects_v2(Bucket="test-data", Prefix="dataset/")["KeyCount"] == 0
+    for text, reason in (("{not json", "is not readable JSON"), (json.dumps({**document, "categories": [
+            {"id": 1, "name": "person", "keypoints": ["a", "b"]}]}), "match no rig")):  # fmt: skip
+        path.write_text(text)
+        done = _import(aws, str(path), "--images", str(images))
+        assert done.returncode == 2
+        assert reason in " ".join(done.stderr.split())

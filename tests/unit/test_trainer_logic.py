@@ -216,3 +216,13 @@ def test_average_precision_as_coco_counts_it() -> None:
     assert average_precision(hits[:1], truths) == pytest.approx(51 / 101)  # half found
     assert average_precision(hits, {}) == 0.0
     assert average_precision([], truths) == 0.0
+
+
+def test_a_frame_imported_as_holdout_is_measured_on_and_never_trained_on() -> None:
+    """``labelloop import coco --as-holdout`` marks frames the trainer reserves whatever the hash rule says."""
+    image = np.zeros((8, 8, 3), np.uint8)
+    team = LabeledFrame("0" * 16, image, (), (), holdout=True)  # a name the hash rule (share 0) would train on
+    plain = LabeledFrame("1" * 16, image, (), ())
+    train, reserved = split_reserved({"pose_main": [team, plain]}, 0.0)
+    assert reserved["pose_main"] == [team]
+    assert train["pose_main"] == [plain]

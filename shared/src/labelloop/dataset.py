@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+HOLDOUT_MARK = "labelloop-holdout"
+"""Label metadata of a frame a team imported as its own holdout: the trainer measures on it, never trains on it."""
 AUTO_PREFIX = "dataset/auto/"
 HUMAN_PREFIX = "dataset/human/"
 HUMAN_KEY = re.compile(r"(?P<frame>\d+)-(?P<modality>head|keypoints)-l(?P<level>[12])\.json$")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 from labelloop import get_logger
-from labelloop.dataset import effective_lines
+from labelloop.dataset import HOLDOUT_MARK, effective_lines
 from labelloop.line_persons import line_persons
 from labelloop.model_set import MODEL_SET, ModelName
 from labelloop.rig import Rig
@@ -82,13 +82,13 @@ def reserved_for_holdout(name: str, share: float) -> bool:
 def split_reserved(
     frames: dict[ModelName, list[LabeledFrame]], share: float
 ) -> tuple[dict[ModelName, list[LabeledFrame]], dict[ModelName, list[LabeledFrame]]]:
-    """(training frames, holdout frames) per model: people's labels of a reserved frame measure, its
-    auto-labels are dropped, every other frame trains."""
+    """(training frames, holdout frames) per model: people's labels of a reserved frame (by the hash rule,
+    or imported as holdout) measure, its auto-labels are dropped, every other frame trains."""
     train: dict[ModelName, list[LabeledFrame]] = {model: [] for model in frames}
     reserved: dict[ModelName, list[LabeledFrame]] = {model: [] for model in frames}
     for model, chosen in frames.items():
         for frame in chosen:
-            if not reserved_for_holdout(frame.name, share):
+            if not (frame.holdout or reserved_for_holdout(frame.name, share)):
                 train[model].append(frame)
             elif frame.human:
                 reserved[model].append(frame)
@@ -147,8 +147,9 @@ def labeled_frames(
             (float(a["left"]), float(a["top"]), float(a["width"]), float(a["height"]))
             for a in (line.get("head") or {}).get("annotations", [])
         )
+        held = any((line.get(f"{m}-metadata") or {}).get(HOLDOUT_MARK) for m in ("head", "keypoints"))
         frame = LabeledFrame(name=frame_name(line["source-ref"]), image=np.asarray(image),
-                             persons=_persons(line, width, height, rig), heads=heads)  # fmt: skip
+                             persons=_persons(line, width, height, rig), heads=heads, holdout=held)  # fmt: skip
         if use["head"]:
             chosen["head"].append(replace(frame, human=_human(line, "head")))
         if use["keypoints"]:

@@ -43,6 +43,7 @@ class LabeledFrame:
     persons: tuple[LabeledPerson, ...]
     heads: tuple[Box, ...]
     human: bool = True  # labelled by people (or rendered with its truth); False: an auto-label
+    holdout: bool = False  # a team's own holdout frame (imported with --as-holdout): measured on, never trained on
 
 
 def _yolo_box(box: Box, width: int, height: int) -> str:

@@ -15,12 +15,13 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from labelloop import __version__, dlq
 from labelloop.coco import SOURCES
+from labelloop.coco_import import CocoImportError, read_coco
 from labelloop.exit_codes import ExitCode
 from labelloop.logs import configure_logging
 from labelloop.model_registry import METRICS
 from labelloop.model_set import MODEL_SET, CheckpointError, describe
 from labelloop.provision import provision
-from labelloop.rig import RigError, load_rig
+from labelloop.rig import BUILT_IN_RIGS, RigError, load_rig
 from labelloop.topology import PROCESSES, SERVICES, TOPOLOGY
 from labelloop.uploads import metadata_for, parse_taxonomy_assignments
 from rich.console import Console
@@ -42,6 +43,7 @@ from labelloop_tools.export import (
     serving_rig,
     version_lines,
 )
+from labelloop_tools.import_coco import clip_of, import_coco
 from labelloop_tools.local.moto import free_port
 from labelloop_tools.local.stack import EmbeddedStack, StackState
 from labelloop_tools.model_sets import (
@@ -548,6 +550,43 @@ def export_command(
         except ExportError as error:
             raise _fail(str(error), ExitCode.FAILURE) from None
     console.print(f"wrote {written} frame(s) to {out} ({fmt}, rig {chosen_rig.name}, sources {', '.join(sources)})")
+
+
+import_app = typer.Typer(help="Bring an existing labelled set in as people's labels (source: imported).")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("coco")
+def import_coco_command(
+    annotations: Annotated[Path, typer.Argument(help="COCO keypoints JSON (person category with keypoint names).")],
+    images: Annotated[Path, typer.Option("--images", help="Folder the file's image file_names are relative to.")],
+    as_holdout: Annotated[
+        bool, typer.Option("--as-holdout", help="The trainer measures on these frames and never trains on them.")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name of the set (default: the file's stem).", show_default=False)
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Import a COCO keypoints set: checked whole first (every problem listed, exit 2, nothing written), its rig
+    matched by keypoint names; images uploaded, labels written as people's, training counts them."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    rigs = [*BUILT_IN_RIGS.values(), _read(target, serving_rig)]
+    try:
+        coco = read_coco(annotations, images, rigs)
+    except CocoImportError as error:
+        for problem in error.problems:
+            err_console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)  # one line each, for grep
+        raise _fail(f"{annotations}: {len(error.problems)} problem(s); nothing was imported", ExitCode.USAGE) from None
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=err_console) as progress:  # fmt: skip
+        bar = progress.add_task("importing", total=len(coco.frames))
+        count = _read(target, lambda t: import_coco(t, coco, name or annotations.stem, as_holdout=as_holdout,
+                                                    advance=lambda: progress.advance(bar)))  # fmt: skip
+    console.print(f"imported {count} frame(s) on rig {coco.rig.name} as {clip_of(name or annotations.stem)}"
+                  + (" (holdout)" if as_holdout else ""))  # fmt: skip
 
 
 dlq_app = typer.Typer(help="Inspect and replay dead letters (messages a service gave up on, with the reason).")
