@@ -58,6 +58,12 @@ def test_export_writes_coco_and_gt_manifest_lines_of_the_current_labels(
         labels = {k: v for k, v in human.items() if k in ("source-ref", modality, f"{modality}-metadata")}
         aws.s3.put_object(Bucket="test-data", Key=f"dataset/human/exp/000001-{modality}-l1.json",
                           Body=json.dumps(labels).encode())  # fmt: skip
+    scene = {
+        "uri": "s3://test-data/frames/exp/000001.jpg",
+        "attributes": {"occupant": "driver"},
+        "taxonomy": {"drive": {"vehicle": "car-7"}, "clip": {"weather": "rain"}},
+    }  # as ingest writes it
+    aws.s3.put_object(Bucket="test-data", Key="frames/exp/manifest.jsonl", Body=(json.dumps(scene) + "\n").encode())
     coco_path = tmp_path / "out" / "coco.json"
     done = _export(aws, coco_path, "--format", "coco")
     assert done.returncode == 0, done.stderr
@@ -66,6 +72,8 @@ def test_export_writes_coco_and_gt_manifest_lines_of_the_current_labels(
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO(str(coco_path))
     [first] = coco.getImgIds(imgIds=[i["id"] for i in coco.dataset["images"] if i["file_name"].endswith("1.jpg")])
+    assert coco.loadImgs(first)[0]["attributes"] == {
+        "drive.vehicle": "car-7", "clip.weather": "rain", "frame.occupant": "driver"}  # fmt: skip
     people = coco.loadAnns(coco.getAnnIds(imgIds=[first], catIds=[1]))
     assert [a["labelloop_source"] for a in people] == ["human"]  # people's one person replaced the model's two
     rig_order = [p["visibility"] for p in human["keypoints"]["crowdKeypoint"]["keypoints"]]

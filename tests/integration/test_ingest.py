@@ -157,6 +157,11 @@ def test_sidecar_taxonomy_and_frame_attributes(
     assert event.taxonomy.drive == {"vehicle": "car-7"}
     assert event.taxonomy.clip == {"weather": "rain", "scene": "urban"}
     assert [f.attributes for f in event.frames] == [{}, {"tag": "x"}]
+    # The frame manifest keeps the scene for exports (COCO images' attributes).
+    manifest = aws.s3.get_object(Bucket=DATA, Key=f"frames/{event.clip_id}/manifest.jsonl")["Body"].read().decode()
+    [first, second] = [json.loads(line) for line in manifest.splitlines()]
+    assert first["taxonomy"] == {"drive": {"vehicle": "car-7"}, "clip": {"weather": "rain", "scene": "urban"}}
+    assert second["attributes"] == {"tag": "x"}
 
 
 def test_repeated_notification_publishes_nothing_new(

@@ -55,11 +55,12 @@ class CocoBuilder:
         self.images: list[dict[str, Any]] = []
         self.annotations: list[dict[str, Any]] = []
 
-    def add(self, line: dict[str, Any], file_name: str) -> None:
+    def add(self, line: dict[str, Any], file_name: str, attributes: dict[str, str] | None = None) -> None:
+        """Add one frame; ``attributes``: its taxonomy (``drive.weather``, ``clip.scene``, ``frame.*``)."""
         width, height = _size(line)
         image_id = len(self.images) + 1
         self.images.append({"id": image_id, "file_name": file_name, "width": width, "height": height,
-                            "coco_url": line["source-ref"]})  # fmt: skip
+                            "coco_url": line["source-ref"], "attributes": attributes or {}})  # fmt: skip
         if "keypoints" in line and (source := label_source(line, "keypoints")) in self.sources:
             metadata = line.get("keypoints-metadata") or {}
             for person in line_persons(line, width, height, self.rig, stored_boxes=True):

@@ -50,6 +50,27 @@ def dataset_lines(target: Target) -> list[dict[str, Any]]:
     return [lines[uri] for uri in sorted(lines)]
 
 
+def frame_attributes(s3: S3Client, lines: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Frame URI → its taxonomy, flattened (``drive.weather``, ``clip.scene``, ``frame.<attribute>``), from each
+    clip's frame manifest (ingest's ``frames/<clip>/manifest.jsonl``); frames without one get none."""
+    folders = {split_s3_uri(line["source-ref"]) for line in lines}
+    manifests = {(bucket, "/".join(key.split("/")[:2]) + "/manifest.jsonl") for bucket, key in folders}
+    found: dict[str, dict[str, str]] = {}
+    for bucket, key in sorted(manifests):
+        try:
+            text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        except s3.exceptions.NoSuchKey:
+            continue
+        for entry in map(json.loads, filter(str.strip, text.splitlines())):
+            taxonomy = entry.get("taxonomy") or {}
+            found[entry["uri"]] = {
+                **{f"{level}.{name}": value for level in ("drive", "clip") for name, value in
+                   (taxonomy.get(level) or {}).items()},
+                **{f"frame.{name}": value for name, value in (entry.get("attributes") or {}).items()},
+            }  # fmt: skip
+    return found
+
+
 def version_lines(target: Target, version: int) -> list[dict[str, Any]]:
     """The lines model version ``version`` trained on (the snapshot under the data hash it records)."""
     record = Registry(target.clients.dynamodb, target.names.physical("models")).version(version)
@@ -81,15 +102,18 @@ def export(
     *,
     sources: Iterable[str] = SOURCES,
     advance: Callable[[], None] = lambda: None,
+    attributes: dict[str, dict[str, str]] | None = None,
 ) -> int:
-    """Write ``lines`` to ``out`` in ``fmt``; how many frames it holds."""
+    """Write ``lines`` to ``out`` in ``fmt``; how many frames it holds. ``attributes``: each frame's taxonomy
+    (:func:`frame_attributes`), for COCO's images."""
+    attributes = attributes or {}
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "yolo":
         raise ValueError("the yolo format needs the images: use export_yolo")
     if fmt == "coco":
         builder = CocoBuilder(rig, sources)
         for line in lines:
-            builder.add(line, split_s3_uri(line["source-ref"])[1])
+            builder.add(line, split_s3_uri(line["source-ref"])[1], attributes.get(line["source-ref"]))
             advance()
         out.write_text(json.dumps(builder.dataset()))
         return len(builder.images)

@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import cv2
-from labelloop import FrameRef
+from labelloop import FrameRef, Taxonomy
 from labelloop.s3_uri import s3_uri
 
 from labelloop_ingest.media import DecodedFrame
@@ -80,10 +80,14 @@ class FrameStore:
         finally:
             self._pool.shutdown(wait=True)
 
-    def write_manifest(self, refs: Iterable[FrameRef], source_uri: str) -> str:
-        """One JSON line per frame (frame_no, timestamp, uri, size, source clip); returns its URI."""
+    def write_manifest(self, refs: Iterable[FrameRef], source_uri: str, taxonomy: Taxonomy | None = None) -> str:
+        """One JSON line per frame (frame_no, timestamp, uri, size, its attributes, source clip, and the drive's
+        and clip's taxonomy, which exports attach to each image); returns its URI."""
+        scene = (taxonomy or Taxonomy()).model_dump(mode="json")
         lines = [
-            json.dumps({"clip_id": self._clip_id, "source_uri": source_uri, **ref.model_dump(mode="json")})
+            json.dumps(
+                {"clip_id": self._clip_id, "source_uri": source_uri, "taxonomy": scene, **ref.model_dump(mode="json")}
+            )
             for ref in refs
         ]
         key = manifest_key(self._clip_id)

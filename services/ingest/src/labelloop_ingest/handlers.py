@@ -140,7 +140,7 @@ def handle_s3_object_created(event: S3ObjectCreated, deps: Deps) -> None:
         else:
             _store_clip(store, local, options, deps.settings.max_pixels, deps.settings.max_frames)
             refs = store.finish()
-        manifest_uri = store.write_manifest(refs, event.uri)
+        manifest_uri = store.write_manifest(refs, event.uri, options.taxonomy)
     batches = _events(
         event,
         clip_id=clip_id,

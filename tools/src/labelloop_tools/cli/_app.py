@@ -40,6 +40,7 @@ from labelloop_tools.export import (
     dataset_lines,
     export,
     export_yolo,
+    frame_attributes,
     serving_rig,
     version_lines,
 )
@@ -545,8 +546,9 @@ def export_command(
                 written = _read(target, lambda t: export_yolo(t.clients.s3, lines, out, chosen_rig, sources=sources,
                                                               split=split, advance=advance))  # fmt: skip
             else:
+                scene = _read(target, lambda t: frame_attributes(t.clients.s3, lines)) if fmt == "coco" else {}
                 written = export(lines, out, "coco" if fmt == "coco" else "gt-manifest", chosen_rig, sources=sources,
-                                 advance=advance)  # fmt: skip
+                                 advance=advance, attributes=scene)  # fmt: skip
         except ExportError as error:
             raise _fail(str(error), ExitCode.FAILURE) from None
     console.print(f"wrote {written} frame(s) to {out} ({fmt}, rig {chosen_rig.name}, sources {', '.join(sources)})")
