@@ -34,17 +34,6 @@ from labelloop_tools.cli._models import model_versions
 from labelloop_tools.cli._status import queue_rows
 from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
 from labelloop_tools.cli._upload import plan_uploads, upload
-from labelloop_tools.export import (
-    FORMATS,
-    ExportError,
-    dataset_lines,
-    export,
-    export_yolo,
-    frame_attributes,
-    serving_rig,
-    version_lines,
-)
-from labelloop_tools.import_coco import clip_of, import_coco
 from labelloop_tools.local.moto import free_port
 from labelloop_tools.local.stack import EmbeddedStack, StackState
 from labelloop_tools.model_sets import (
@@ -524,6 +513,18 @@ def export_command(
     state_dir: StateDirOption = None,
 ) -> None:
     """Export the labels, every point's visibility kept (COCO v: 0 outside, 1 occluded, 2 visible)."""
+    # Imported here: the YOLO writer is the trainer's, whose import would slow every other command.
+    from labelloop_tools.export import (  # noqa: PLC0415
+        FORMATS,
+        ExportError,
+        dataset_lines,
+        export,
+        export_yolo,
+        frame_attributes,
+        serving_rig,
+        version_lines,
+    )
+
     sources = [s.strip() for s in source.split(",") if s.strip()]
     if fmt not in FORMATS or not sources or set(sources) - set(SOURCES):
         raise _fail(f"--format is one of {', '.join(FORMATS)}, --source some of {', '.join(SOURCES)}", ExitCode.USAGE)
@@ -574,6 +575,9 @@ def import_coco_command(
 ) -> None:
     """Import a COCO keypoints set: checked whole first (every problem listed, exit 2, nothing written), its rig
     matched by keypoint names; images uploaded, labels written as people's, training counts them."""
+    from labelloop_tools.export import serving_rig  # noqa: PLC0415 - see export_command
+    from labelloop_tools.import_coco import clip_of, import_coco  # noqa: PLC0415
+
     target = resolve_target(endpoint_url, stack, state_dir)
     rigs = [*BUILT_IN_RIGS.values(), _read(target, serving_rig)]
     try:
