@@ -21,7 +21,7 @@ from labelloop.logs import configure_logging
 from labelloop.model_registry import METRICS
 from labelloop.model_set import MODEL_SET, CheckpointError, describe
 from labelloop.provision import provision
-from labelloop.rig import BUILT_IN_RIGS, RigError, load_rig
+from labelloop.rig import BUILT_IN_RIGS, Rig, RigError, load_rig
 from labelloop.topology import PROCESSES, SERVICES, TOPOLOGY
 from labelloop.uploads import metadata_for, parse_taxonomy_assignments
 from rich.console import Console
@@ -98,6 +98,14 @@ def _root(
     Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 a --check found a problem,
     69 endpoint unreachable, 78 stack not provisioned or bad settings.
     """
+
+
+def _rig_option(rig: str | None) -> Rig | None:
+    """A ``--rig`` value (a built-in name or a file) as a rig; a bad one exits 2 with the reason."""
+    try:
+        return load_rig(rig) if rig else None
+    except RigError as error:
+        raise _fail(str(error), ExitCode.USAGE) from None
 
 
 def _fail(message: str, code: ExitCode) -> typer.Exit:
@@ -419,10 +427,7 @@ def models_import(
     """
     if slot not in MODEL_SET:
         raise _fail(f"--slot must be one of {', '.join(MODEL_SET)}, not {slot!r}", ExitCode.USAGE)
-    try:
-        chosen_rig = load_rig(rig) if rig else None
-    except RigError as error:
-        raise _fail(str(error), ExitCode.USAGE) from None
+    chosen_rig = _rig_option(rig)
     target = resolve_target(endpoint_url, stack, state_dir)
     state = target.local_state
     repository = model_repository or (Path(state.model_repository) if state and state.model_repository else None)
@@ -528,10 +533,7 @@ def export_command(
     sources = [s.strip() for s in source.split(",") if s.strip()]
     if fmt not in FORMATS or not sources or set(sources) - set(SOURCES):
         raise _fail(f"--format is one of {', '.join(FORMATS)}, --source some of {', '.join(SOURCES)}", ExitCode.USAGE)
-    try:
-        chosen_rig = load_rig(rig) if rig else None
-    except RigError as error:
-        raise _fail(str(error), ExitCode.USAGE) from None
+    chosen_rig = _rig_option(rig)
     target = resolve_target(endpoint_url, stack, state_dir)
     try:
         lines = _read(target, dataset_lines if version is None else lambda t: version_lines(t, version))
