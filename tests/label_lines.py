@@ -19,6 +19,7 @@ def label_line(uri: str, *, human: bool, persons: int = 2) -> dict[str, Any]:
     boxes = [{"box": {"left": 90 + 150 * p, "top": 70, "width": 170, "height": 200, "confidence": 0.8}}
              for p in range(persons)] if not human else []  # fmt: skip
     return {
+        **({} if human else {"labelloop-model-versions": {"pose_main": "3", "head": "2"}}),
         "source-ref": uri,
         "keypoints": {"crowdKeypoint": {"inputImageProperties": {"width": 640, "height": 480}, "keypoints": points}},
         "keypoints-metadata": {"human-annotated": annotated, "job-name": "j", "persons": boxes},

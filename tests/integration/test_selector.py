@@ -99,6 +99,7 @@ def test_confident_frames_are_auto_accepted_and_doubtful_ones_go_to_people(
     assert line["head"]["annotations"] == [{"class_id": 0, "left": 300, "top": 80, "width": 60, "height": 70}]
     assert [k["visibility"] for k in line["keypoints"]["crowdKeypoint"]["keypoints"]] == ["visible"] * 5
     assert line["keypoints-metadata"]["persons"][0]["keypoint-confidences"][0] == {"main": 0.95, "visible": 0.95}
+    assert line["labelloop-model-versions"] == auto[0].model_versions  # which models labelled it (exports say)
 
 
 def test_control_arm_sends_auto_accepted_frames_to_people_too(

@@ -65,6 +65,7 @@ def test_each_annotation_says_its_source_and_a_source_filter_keeps_only_it(tmp_p
     auto = [a for a in dataset["annotations"] if a["labelloop_source"] == "auto" and a["category_id"] == 1]
     assert [a["score"] for a in auto] == [0.8, 0.8]  # the detection's confidence
     assert auto[0]["bbox"] == [90, 70, 170, 200]  # the model's box, as detected
+    assert auto[0]["labelloop_model_versions"] == {"pose_main": "3", "head": "2"}
     human_only, _ = _exported(tmp_path, ("human",))
     assert {a["labelloop_source"] for a in human_only["annotations"]} == {"human"}
     assert len(human_only["images"]) == 2  # every image listed, labelled or not

@@ -4,8 +4,8 @@ COCO's flag is v = 0 outside (not labelled, x = y = 0), 1 occluded (labelled, no
 it is the one Labelloop's points carry as ``outside`` / ``occluded`` / ``visible``, so the mapping is a
 bijection and nothing is rounded away. Categories: 1 ``person`` with the rig's keypoint names and
 skeleton (COCO's 1-based indices), 2 ``head`` (a box, no keypoints). Every annotation says where it
-came from: ``labelloop_source`` ``human`` (with the job), ``auto`` (with the model's job name and the
-detection's ``score``) or ``imported``.
+came from: ``labelloop_source`` ``human`` (with the job), ``auto`` (with the detection's ``score`` and the
+``labelloop_model_versions`` that gave it) or ``imported``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from labelloop.dataset import MODEL_VERSIONS_ATTRIBUTE
 from labelloop.line_persons import line_persons
 from labelloop.rig import Rig
 
@@ -54,9 +55,11 @@ class CocoBuilder:
         self.sources = frozenset(sources)
         self.images: list[dict[str, Any]] = []
         self.annotations: list[dict[str, Any]] = []
+        self._versions: dict[str, str] = {}  # the current line's models, for its auto annotations
 
     def add(self, line: dict[str, Any], file_name: str, attributes: dict[str, str] | None = None) -> None:
         """Add one frame; ``attributes``: its taxonomy (``drive.weather``, ``clip.scene``, ``frame.*``)."""
+        self._versions = line.get(MODEL_VERSIONS_ATTRIBUTE) or {}
         width, height = _size(line)
         image_id = len(self.images) + 1
         self.images.append({"id": image_id, "file_name": file_name, "width": width, "height": height,
@@ -97,8 +100,10 @@ class CocoBuilder:
         }  # fmt: skip
         if keypoints is not None:
             annotation |= {"keypoints": keypoints, "num_keypoints": num_keypoints}
-        if source == "auto" and score is not None:
-            annotation["score"] = round(float(score), 4)
+        if source == "auto":
+            if score is not None:
+                annotation["score"] = round(float(score), 4)
+            annotation["labelloop_model_versions"] = self._versions
         self.annotations.append(annotation)
 
     def dataset(self) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+MODEL_VERSIONS_ATTRIBUTE = "labelloop-model-versions"
+"""An auto-label line's models and their versions (``{"pose_main": "3", ...}``), as the selector judged them."""
 HOLDOUT_MARK = "labelloop-holdout"
 """Label metadata of a frame a team imported as its own holdout: the trainer measures on it, never trains on it."""
 AUTO_PREFIX = "dataset/auto/"

@@ -25,6 +25,7 @@ from labelloop import (
     get_logger,
     utc_now,
 )
+from labelloop.dataset import MODEL_VERSIONS_ATTRIBUTE
 from labelloop.manifest import augmented_manifest_line
 from labelloop.s3_uri import s3_uri
 from pydantic_core import to_json
@@ -104,6 +105,7 @@ class Outputs:
             line = augmented_manifest_line(
                 predictions, human_annotated=False, job_name=AUTO_JOB_NAME, created=self.created
             )
+            line[MODEL_VERSIONS_ATTRIBUTE] = event.model_versions  # which models gave these labels (exports say)
             self.manifest_lines.append(to_json(line))
             self.events.append(
                 AutoAccepted(
