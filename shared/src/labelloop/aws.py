@@ -116,12 +116,17 @@ def conditional_write(write: Callable[[], object]) -> ConditionalWrite:
     """Run one DynamoDB conditional write and say whether its condition held.
 
     The one place that tells "someone else got there first" (an answer) from every other
-    ClientError (a failure, re-raised).
+    ClientError (a failure, re-raised). A transaction counts as a conditional write too: cancelled
+    because one of its conditions did not hold, it did not apply.
     """
     try:
         write()
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        code = error.response.get("Error", {}).get("Code")
+        reasons = error.response.get("CancellationReasons") or []
+        if code == "ConditionalCheckFailedException" or (
+            code == "TransactionCanceledException" and any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+        ):
             blocking: Any = error.response.get("Item")
             return ConditionalWrite(applied=False, blocking_item=blocking)
         raise

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from labelloop.aws import conditionally
 from labelloop.groundtruth import JobStatus
 
 if TYPE_CHECKING:
@@ -52,19 +52,12 @@ which grows with every object (dedup ids, tasks)."""
 def create_job(dynamodb: DynamoDBClient, table: str, job: PortalJob) -> bool:
     """Register ``job``, and its name in the job list, in one transaction; False when a job of that
     name exists (names are never reused)."""
-    try:
-        dynamodb.transact_write_items(TransactItems=[
-            {"Put": {"TableName": table, "Item": {**_key(job.name), "job": {"S": job.model_dump_json()}},
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Update": {"TableName": table, "Key": JOBS_KEY, "UpdateExpression": "ADD job_names :name",
-                        "ExpressionAttributeValues": {":name": {"SS": [job.name]}}}},
-        ])  # fmt: skip
-    except ClientError as error:
-        reasons = error.response.get("CancellationReasons") or []
-        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-            return False
-        raise
-    return True
+    return conditionally(lambda: dynamodb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": table, "Item": {**_key(job.name), "job": {"S": job.model_dump_json()}},
+                 "ConditionExpression": "attribute_not_exists(pk)"}},
+        {"Update": {"TableName": table, "Key": JOBS_KEY, "UpdateExpression": "ADD job_names :name",
+                    "ExpressionAttributeValues": {":name": {"SS": [job.name]}}}},
+    ]))  # fmt: skip
 
 
 def get_job(dynamodb: DynamoDBClient, table: str, name: str) -> PortalJob | None:

@@ -21,7 +21,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import ClientError
+from labelloop.aws import conditionally
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -53,14 +53,6 @@ def _key(job: str, object_id: int) -> dict[str, dict[str, str]]:
 
 def _from_item(item: dict[str, Any]) -> Task:
     return Task(**json.loads(item["task"]["S"]))
-
-
-def _conditional_failure(error: ClientError) -> bool:
-    code = error.response["Error"]["Code"]
-    reasons = error.response.get("CancellationReasons") or []
-    return code == "ConditionalCheckFailedException" or (
-        code == "TransactionCanceledException" and any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
-    )
 
 
 class TaskStore:
@@ -138,17 +130,11 @@ class TaskStore:
         """The dedup id and its task in one transaction: a failure between two writes can no longer
         leave an id claimed without a task (an object never shown, every resend dropped). False: the
         id was claimed already."""
-        try:
-            self._dynamodb.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table, "Item": {"pk": {"S": f"dedup#{task.job}#{task.dedup_id}"}},
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"TableName": self._table, "Item": self.item(task)}},
-            ])  # fmt: skip
-        except ClientError as error:
-            if _conditional_failure(error):
-                return False
-            raise
-        return True
+        return conditionally(lambda: self._dynamodb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": self._table, "Item": {"pk": {"S": f"dedup#{task.job}#{task.dedup_id}"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": self._table, "Item": self.item(task)}},
+        ]))  # fmt: skip
 
     def close(self, task: Task, output: dict[str, Any], worker: str | None, now: float, wall: float) -> Task | None:
         """Decide ``task``'s outcome: open → closing with its output line. None: it was closed already
@@ -163,16 +149,12 @@ class TaskStore:
         self._move(final, "closing")
 
     def _move(self, task: Task, expected: TaskState) -> bool:
-        try:
-            self._dynamodb.put_item(
+        return conditionally(
+            lambda: self._dynamodb.put_item(
                 TableName=self._table,
                 Item=self.item(task),
                 ConditionExpression="#state = :expected",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={":expected": {"S": expected}},
             )
-        except ClientError as error:
-            if _conditional_failure(error):
-                return False
-            raise
-        return True
+        )
