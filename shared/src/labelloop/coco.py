@@ -55,55 +55,58 @@ class CocoBuilder:
         self.sources = frozenset(sources)
         self.images: list[dict[str, Any]] = []
         self.annotations: list[dict[str, Any]] = []
-        self._versions: dict[str, str] = {}  # the current line's models, for its auto annotations
 
     def add(self, line: dict[str, Any], file_name: str, attributes: dict[str, str] | None = None) -> None:
         """Add one frame; ``attributes``: its taxonomy (``drive.weather``, ``clip.scene``, ``frame.*``)."""
-        self._versions = line.get(MODEL_VERSIONS_ATTRIBUTE) or {}
         width, height = _size(line)
         image_id = len(self.images) + 1
         self.images.append({"id": image_id, "file_name": file_name, "width": width, "height": height,
                             "coco_url": line["source-ref"], "attributes": attributes or {}})  # fmt: skip
-        if "keypoints" in line and (source := label_source(line, "keypoints")) in self.sources:
-            metadata = line.get("keypoints-metadata") or {}
+        if "keypoints" in line and (origin := self._origin(line, "keypoints")):
             for person in line_persons(line, width, height, self.rig, stored_boxes=True):
                 flat: list[float] = []
                 for name in self.rig.keypoints:
                     x, y, visibility = person.keypoints[name]
                     flag = VISIBILITY_FLAG[visibility]
                     flat += [round(x, 2), round(y, 2), flag] if flag else [0, 0, 0]
-                self._annotate(image_id, PERSON_CATEGORY, person.box, source, metadata, keypoints=flat,
-                               num_keypoints=sum(1 for v in flat[2::3] if v), score=person.box_confidence)  # fmt: skip
-        if "head" in line and (source := label_source(line, "head")) in self.sources:
-            metadata = line.get("head-metadata") or {}
-            confidences = [o.get("confidence") for o in metadata.get("objects", [])]
+                self._annotate(image_id, PERSON_CATEGORY, person.box, origin, score=person.box_confidence,
+                               keypoints=flat, num_keypoints=sum(1 for v in flat[2::3] if v))  # fmt: skip
+        if "head" in line and (origin := self._origin(line, "head")):
+            confidences = [o.get("confidence") for o in (line.get("head-metadata") or {}).get("objects", [])]
             for i, box in enumerate(line["head"].get("annotations", [])):
                 self._annotate(image_id, HEAD_CATEGORY, (box["left"], box["top"], box["width"], box["height"]),
-                               source, metadata, score=confidences[i] if i < len(confidences) else None)  # fmt: skip
+                               origin, score=confidences[i] if i < len(confidences) else None)  # fmt: skip
+
+    def _origin(self, line: dict[str, Any], modality: str) -> dict[str, Any]:
+        """Where ``line``'s ``modality`` label came from, as its annotations say it; empty: a source not exported."""
+        source = label_source(line, modality)
+        if source not in self.sources:
+            return {}
+        origin = {"labelloop_source": source, "labelloop_job": (line.get(f"{modality}-metadata") or {}).get(
+            "job-name", "")}  # fmt: skip
+        if source == "auto":
+            origin["labelloop_model_versions"] = line.get(MODEL_VERSIONS_ATTRIBUTE) or {}
+        return origin
 
     def _annotate(
         self,
         image_id: int,
         category: int,
         box: tuple[float, float, float, float],
-        source: str,
-        metadata: dict[str, Any],
+        origin: dict[str, Any],
         *,
+        score: float | None,
         keypoints: list[float] | None = None,
         num_keypoints: int = 0,
-        score: float | None = None,
     ) -> None:
         annotation: dict[str, Any] = {
             "id": len(self.annotations) + 1, "image_id": image_id, "category_id": category,
-            "bbox": [round(v, 2) for v in box], "area": round(box[2] * box[3], 2), "iscrowd": 0,
-            "labelloop_source": source, "labelloop_job": metadata.get("job-name", ""),
+            "bbox": [round(v, 2) for v in box], "area": round(box[2] * box[3], 2), "iscrowd": 0, **origin,
         }  # fmt: skip
         if keypoints is not None:
             annotation |= {"keypoints": keypoints, "num_keypoints": num_keypoints}
-        if source == "auto":
-            if score is not None:
-                annotation["score"] = round(float(score), 4)
-            annotation["labelloop_model_versions"] = self._versions
+        if origin["labelloop_source"] == "auto" and score is not None:
+            annotation["score"] = round(float(score), 4)
         self.annotations.append(annotation)
 
     def dataset(self) -> dict[str, Any]:

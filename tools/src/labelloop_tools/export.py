@@ -97,19 +97,17 @@ def manifest_line(line: dict[str, Any], sources: Iterable[str]) -> dict[str, Any
 def export(
     lines: list[dict[str, Any]],
     out: Path,
-    fmt: ExportFormat,
+    fmt: Literal["coco", "gt-manifest"],
     rig: Rig,
     *,
     sources: Iterable[str] = SOURCES,
     advance: Callable[[], None] = lambda: None,
     attributes: dict[str, dict[str, str]] | None = None,
 ) -> int:
-    """Write ``lines`` to ``out`` in ``fmt``; how many frames it holds. ``attributes``: each frame's taxonomy
-    (:func:`frame_attributes`), for COCO's images."""
+    """Write ``lines`` to ``out`` in ``fmt``; how many frames it holds. (YOLO needs the images: :func:`export_yolo`.)
+    ``attributes``: each frame's taxonomy (:func:`frame_attributes`), for COCO's images."""
     attributes = attributes or {}
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "yolo":
-        raise ValueError("the yolo format needs the images: use export_yolo")
     if fmt == "coco":
         builder = CocoBuilder(rig, sources)
         for line in lines:
