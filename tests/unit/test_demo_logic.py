@@ -6,10 +6,10 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+from labelloop.label_quality import Labels, Score, labels_of, score
 from labelloop.rig import COCO17
 from labelloop_tools.demo.ledger import FrameRecord
 from labelloop_tools.demo.plan import DemoPlan
-from labelloop_tools.demo.quality import Labels, Score, labels_of, score
 from labelloop_tools.demo.report import effort
 from labelloop_tools.demo.showcase import COLOURS, HEAD_COLOUR, PERSON_COLOUR, draw_labels
 

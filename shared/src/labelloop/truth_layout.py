@@ -8,11 +8,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from labelloop.events import FramePredictions
+from labelloop.manifest import augmented_manifest_line
 from labelloop.s3_uri import split_s3_uri
 
 if TYPE_CHECKING:
@@ -29,6 +31,14 @@ def frame_truth_location(frame_uri: str) -> tuple[str, str]:
 
 def clip_truth_key(upload_key: str, frame_no: int) -> str:
     return f"{CLIP_TRUTH_PREFIX}{upload_key}/{frame_no:06d}.json"
+
+
+def truth_line(truth: FramePredictions, frame_uri: str) -> dict[str, Any]:
+    """The truth as a manifest line for ``frame_uri`` (a clip's truth names the clip, not the frame)."""
+    frame = truth.frame.model_copy(update={"uri": frame_uri})
+    return augmented_manifest_line(
+        truth.model_copy(update={"frame": frame}), human_annotated=True, job_name="truth", created=datetime.now(UTC)
+    )
 
 
 class TruthReader:

@@ -27,14 +27,13 @@ from labelloop.logs import get_logger
 from labelloop.model_registry import Registry, VersionRecord
 from labelloop.model_set import MODEL_SET, ModelName
 from labelloop.synth.clips import store_truth, write_clip
-from labelloop.truth_layout import TruthReader
+from labelloop.truth_layout import TruthReader, truth_line
 from labelloop.uploads import key_for, metadata_for
 
 from labelloop_tools.cli._status import QueueRow, queue_rows
 from labelloop_tools.cli._target import Target
 from labelloop_tools.demo.ledger import Ledger
 from labelloop_tools.demo.plan import DemoPlan
-from labelloop_tools.demo.quality import truth_line
 
 if TYPE_CHECKING:
     from labelloop.aws import AwsClients

@@ -15,11 +15,11 @@ from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
+from labelloop.label_quality import Score, labels_of, score
 from labelloop.model_registry import METRICS
-from labelloop.truth_layout import TruthReader
+from labelloop.truth_layout import TruthReader, truth_line
 
 from labelloop_tools.demo.ledger import FINAL
-from labelloop_tools.demo.quality import Score, labels_of, score, truth_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

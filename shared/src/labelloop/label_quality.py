@@ -1,20 +1,18 @@
-"""Labels scored against the hidden ground truth: head boxes, keypoints and their visibility.
+"""One set of labels scored against another: head boxes, keypoints and their visibility.
 
-Both sides go through the same reader, :func:`labels_of` on an augmented-manifest line (the
-truth is written as one with :func:`truth_line`), so auto-labels, people's labels and the truth
-are compared like for like. People are matched greedily by the mean distance of the joints both
-sides located.
+Both sides go through the same reader, :func:`labels_of` on an augmented-manifest line, so
+auto-labels, people's labels and a hidden truth are compared like for like: the demo scores
+labels against its synthetic truth, the selector scores the model's labels of an audited frame
+against what people put there. People are matched greedily by the mean distance of the joints
+both sides located.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 from typing import Any
 
-from labelloop.events import FramePredictions
-from labelloop.manifest import augmented_manifest_line
 from labelloop.visibility import iou
 
 Point = tuple[float, float, str]
@@ -41,14 +39,6 @@ def labels_of(line: dict[str, Any]) -> Labels:
     return Labels(heads, [persons[index] for index in sorted(persons)])
 
 
-def truth_line(truth: FramePredictions, frame_uri: str) -> dict[str, Any]:
-    """The truth as a manifest line for ``frame_uri`` (a clip's truth names the clip, not the frame)."""
-    frame = truth.frame.model_copy(update={"uri": frame_uri})
-    return augmented_manifest_line(
-        truth.model_copy(update={"frame": frame}), human_annotated=True, job_name="truth", created=datetime.now(UTC)
-    )
-
-
 @dataclass
 class Score:
     """Counts, so that scores of many frames add up before the ratios are taken."""
@@ -61,6 +51,7 @@ class Score:
     persons_matched: int = 0
     points_true: int = 0  # located (visible or occluded) truth joints
     points_close: int = 0
+    points_spurious: int = 0  # located points of given persons that match no true person
     visibility_total: int = 0
     visibility_right: int = 0
 
@@ -122,6 +113,9 @@ def score(given: Labels, truth: Labels) -> Score:
         if distance < 0.5 * _size(truth.persons[i]) and i not in matched and j not in matched.values():
             matched[i] = j
     result.persons_matched = len(matched)
+    result.points_spurious = sum(
+        len(_located(person)) for j, person in enumerate(given.persons) if j not in matched.values()
+    )
     for i, person in enumerate(truth.persons):
         located = _located(person)
         result.points_true += len(located)
@@ -138,3 +132,27 @@ def score(given: Labels, truth: Labels) -> Score:
             result.visibility_total += 1
             result.visibility_right += visibility == other.get(name, (0.0, 0.0, "outside"))[2]
     return result
+
+
+MEASURES = ("head", "keypoint_pck", "visibility")
+"""What an audit measures on a frame; each has its own target (the selector's settings)."""
+
+
+def frame_measures(found: Score) -> dict[str, float]:
+    """One frame's share of right answers per measure, each in [0, 1]: head boxes matched at IoU ≥ 0.5
+    of all boxes either side gave, points within PCK@0.1 of all located points either side gave
+    (a person the model invented counts against it), visibility right on the matched persons.
+
+    A frame with nothing on either side is right (auto-accepting "no one here" was correct); a frame
+    whose persons were all missed or invented has no visibility right.
+    """
+    heads = max(found.heads_true, found.heads_given)
+    points = found.points_true + found.points_spurious
+    visibility = found.visibility_right / found.visibility_total if found.visibility_total else None
+    if visibility is None:
+        visibility = 1.0 if found.persons_true == found.persons_given == 0 else 0.0
+    return {
+        "head": found.heads_matched / heads if heads else 1.0,
+        "keypoint_pck": found.points_close / points if points else 1.0,
+        "visibility": visibility,
+    }
