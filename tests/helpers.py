@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from labelloop.provision import ProvisionedStack
 from labelloop.rig import Rig
 from labelloop.triton_repository import write_model_set
 from labelloop_tools.local import StackState, free_port
+from labelloop_tools.local.stack import LOCAL_AWS_ENV
 from labelloop_tools.local.triton import TritonServer
 from labelloop_tools.model_sets import DEFAULT_SET_FOLDER, install_default_set
 
@@ -130,3 +132,13 @@ def triton_serving(folder: Path, work: Path) -> Iterator[TritonServer]:
     write_model_set(work / "repo", folder, read_set_folder(folder))
     with TritonServer(work / "repo", work / "workspace", explicit_model_control=True) as server:
         yield server
+
+
+def labelloop_cli(
+    aws: AwsClients, *args: str, check: bool = True, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``labelloop *args`` as a user runs it, against the test stack on the moto server."""
+    return subprocess.run(
+        [sys.executable, "-m", "labelloop_tools", *args, "--endpoint-url", str(aws.endpoint_url), "--stack", "test"],
+        env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=check, timeout=timeout_s,
+    )  # fmt: skip

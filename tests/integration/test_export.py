@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +20,17 @@ from labelloop.model_registry import Registry, VersionRecord
 from labelloop.provision import ProvisionedStack
 from labelloop.rig import COCO17
 from labelloop.synth import render, sample_scene
-from labelloop_tools.local.stack import LOCAL_AWS_ENV
 from labelloop_trainer.training import offline_ultralytics
 from pycocotools.coco import COCO
 
-from tests.helpers import drain, real_model_set
+from tests.helpers import drain, labelloop_cli, real_model_set
 from tests.label_lines import label_line
 
 pytestmark = pytest.mark.integration
 
 
 def _export(aws: AwsClients, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "labelloop_tools", "export", str(out), *args, "--endpoint-url", str(aws.endpoint_url),
-         "--stack", "test"],
-        env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
+    return labelloop_cli(aws, "export", str(out), *args, check=False)
 
 
 def _points(line: dict[str, Any]) -> list[tuple[int, str, str]]:
@@ -183,11 +176,7 @@ def _coco_with_images(tmp_path: Path, frames: int = 3) -> tuple[Path, Path, list
 
 
 def _import(aws: AwsClients, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "labelloop_tools", "import", "coco", *args, "--endpoint-url", str(aws.endpoint_url),
-         "--stack", "test"],
-        env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
+    return labelloop_cli(aws, "import", "coco", *args, check=False)
 
 
 def test_a_coco_set_imported_then_exported_keeps_every_visibility_flag_and_counts_for_training(

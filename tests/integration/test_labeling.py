@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -39,9 +36,8 @@ from labelloop_portal.entrypoint import serve_web
 from labelloop_portal.portal import Portal, TaskNotOpenError
 from labelloop_portal.tasks import TaskStore
 from labelloop_tools.local import free_port
-from labelloop_tools.local.stack import LOCAL_AWS_ENV
 
-from tests.helpers import dead_letter_reasons, eventually
+from tests.helpers import dead_letter_reasons, eventually, labelloop_cli
 from tests.labeling import Loop, human_label, labeling_loop, review
 from tests.predictions import frame
 
@@ -119,11 +115,7 @@ def test_an_expired_task_is_resent_once_with_a_new_dedup_id_and_then_labeled(
     [item] = loop.deps.state.objects()
     assert (item.status, item.generation, item.expiries) == ("completed", 1, 1)
     assert len(loop.labels()) == 1
-    report = subprocess.run(
-        [sys.executable, "-m", "labelloop_tools", "jobs", "--json", "--endpoint-url", str(aws.endpoint_url), "--stack",
-         "test"],
-        env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+    report = labelloop_cli(aws, "jobs", "--json")
     assert json.loads(report.stdout)["jobs"] == [
         {"job": "head-l1", "job_name": "test-head-l1-1", "sent": 1, "in_portal": 0, "completed": 1, "expired": 1,
          "resent": 0, "failed": 0, "stuck": 0, "state": "live"}
@@ -339,19 +331,12 @@ def test_a_job_that_keeps_dying_is_replaced_with_backoff_then_given_up_with_an_a
             [("Job", "head-l1"), ("Stack", "test")], [("Stack", "test")]
         ]  # fmt: skip
 
-        def jobs_cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "labelloop_tools", "jobs", *args, "--endpoint-url", str(aws.endpoint_url),
-                 "--stack", "test"],
-                env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=True, timeout=60,
-            )  # fmt: skip
-
-        [row] = json.loads(jobs_cli("--json").stdout)["jobs"]
+        [row] = json.loads(labelloop_cli(aws, "jobs", "--json").stdout)["jobs"]
         assert row["state"].startswith("failed: 2 incarnations in a row ended Failed")
-        assert "cleared: head-l1" in jobs_cli("--retry", "head-l1").stdout
+        assert "cleared: head-l1" in labelloop_cli(aws, "jobs", "--retry", "head-l1").stdout
         handlers.sweep(loop.deps)
         assert loop.deps.state.job("head-l1").job_name == "test-head-l1-4"  # type: ignore[union-attr]
-        [row] = json.loads(jobs_cli("--json").stdout)["jobs"]
+        [row] = json.loads(labelloop_cli(aws, "jobs", "--json").stdout)["jobs"]
         assert row["state"] == "live"
 
 
@@ -390,11 +375,7 @@ def test_a_task_failing_otherwise_than_by_expiry_is_resent_under_a_new_id_then_g
         assert "the worker rejected the task" in reason
         handlers.sweep(loop.deps)  # a failed object is not resent
         assert loop.deps.state.objects()[0].resends == 0
-        report = subprocess.run(
-            [sys.executable, "-m", "labelloop_tools", "jobs", "--json", "--endpoint-url", str(aws.endpoint_url),
-             "--stack", "test"],
-            env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=True, timeout=60,
-        )  # fmt: skip
+        report = labelloop_cli(aws, "jobs", "--json")
         [row] = json.loads(report.stdout)["jobs"]
         assert (row["failed"], row["stuck"], row["in_portal"]) == (1, 0, 0)
 

@@ -164,14 +164,21 @@ def test_a_frame_is_judged_once_per_model_version(
 ) -> None:
     """The same frames in a new event (a re-run of inference) reuse their decisions: same event ids,
     no budget spent twice. A new model version is a new judgement — in which a frame already with
-    people is a near-duplicate of itself rather than a second task."""
+    people is a near-duplicate of itself rather than a second task, unless it is drawn for an audit:
+    an audit's frame is labelled whatever it looks like, or the audits would miss doubtful frames."""
     frames = [frame(0, **DOUBTFUL), frame(1, shift=100)]
     _, first, _ = judged(aws, stack, auto_queue, predictions_ready(frames))
     _, again, _ = judged(aws, stack, auto_queue, predictions_ready(frames), control_fraction=1.0)
     state = SelectorState(aws.dynamodb, names.physical("selector-state"))
     assert [e.event_id for e in again] == [e.event_id for e in first]
     assert state.human_count("clip-1") == 1
-    _, retrained, deferred = judged(aws, stack, auto_queue, predictions_ready(frames, head="2"), control_fraction=1.0)
-    assert [(e.predictions.frame.frame_no, e.reason) for e in retrained] == [(1, "control_arm")]
+    _, retrained, deferred = judged(aws, stack, auto_queue, predictions_ready(frames, head="2"))
+    assert retrained == []
     assert {n: (d["route"], d["near_duplicate_of"]) for n, d in deferred.items()} == {0: ("near_duplicate", 0)}
-    assert state.human_count("clip-1") == 2
+    assert state.human_count("clip-1") == 1
+    _, audited, _ = judged(aws, stack, auto_queue, predictions_ready(frames, head="3"), control_fraction=1.0)
+    assert [(e.predictions.frame.frame_no, e.reason, e.audit) for e in audited] == [
+        (0, "uncertain", True),
+        (1, "control_arm", True),
+    ]
+    assert state.human_count("clip-1") == 3

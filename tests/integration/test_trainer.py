@@ -4,9 +4,6 @@ training → a registered model set → served by Triton as a new version."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,12 +26,11 @@ from labelloop.model_registry import Registry
 from labelloop.model_set import MODEL_SET
 from labelloop.provision import ProvisionedStack
 from labelloop.synth import render, sample_scene, truth_predictions
-from labelloop_tools.local.stack import LOCAL_AWS_ENV
 from labelloop_tools.local.triton import TritonServer
 from labelloop_trainer.entrypoint import SERVICE
 from labelloop_trainer.settings import TrainerSettings
 
-from tests.helpers import drain, eventually, triton_serving, worker_running
+from tests.helpers import drain, eventually, labelloop_cli, triton_serving, worker_running
 
 pytestmark = pytest.mark.integration
 SHIPPED_MODELS = Path(__file__).parents[2] / "models" / "initial"
@@ -114,11 +110,7 @@ def test_labels_past_the_threshold_train_once_and_triton_serves_the_new_version(
     for model in MODEL_SET:
         assert client.get_model_metadata(model)["versions"] == ["1", "2"]
         aws.s3.head_object(Bucket="test-models", Key=f"registry/2/{model}.onnx")
-    report = subprocess.run(
-        [sys.executable, "-m", "labelloop_tools", "models", "--json", "--endpoint-url", str(aws.endpoint_url),
-         "--stack", "test"],
-        env={**os.environ, **LOCAL_AWS_ENV}, capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+    report = labelloop_cli(aws, "models", "--json")
     listed = json.loads(report.stdout)
     assert listed["serving"] == 2
     assert [v["version"] for v in listed["versions"]] == [1, 2]

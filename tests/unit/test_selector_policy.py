@@ -21,12 +21,22 @@ VERSIONS = {"pose_main": "1", "pose_visible": "1", "head": "1"}
 
 
 @pytest.mark.parametrize(
-    ("score", "draw", "route"),
-    [(0.49, 0.9, "human"), (0.49, 0.0, "human"), (0.5, 0.9, "auto"), (0.9, 0.01, "control"), (0.9, 0.05, "auto")],
+    ("score", "draw", "threshold", "route", "audit"),
+    [
+        (0.49, 0.9, 0.5, "human", False),
+        (0.49, 0.0, 0.5, "human", True),  # below the threshold and drawn: people label it anyway, and it is evidence
+        (0.5, 0.9, 0.5, "auto", False),
+        (0.9, 0.01, 0.5, "control", True),
+        (0.9, 0.05, 0.5, "auto", False),
+        (0.99, 0.9, None, "human", True),  # no threshold proven: every frame to people, every one an audit
+    ],
 )
-def test_threshold_then_control_arm(score: float, draw: float, route: str) -> None:
-    """Below the threshold → people; at or above → auto, unless the draw falls in the control fraction."""
-    assert initial_route(score, draw, Policy(threshold=0.5, control_fraction=0.05)) == route
+def test_threshold_then_control_arm(
+    score: float, draw: float, threshold: float | None, route: str, audit: bool
+) -> None:
+    """Below the threshold → people; at or above → auto, unless the draw falls in the control fraction;
+    the draw makes an audit whatever the score."""
+    assert initial_route(score, draw, threshold, 0.05) == (route, audit)
 
 
 def test_control_draw_is_reproducible_and_fair() -> None:

@@ -254,6 +254,12 @@ class HumanReviewRequested(_FrameJudged):
     type: Literal["HumanReviewRequested"] = "HumanReviewRequested"
     version: Literal[1] = 1
     reason: Literal["uncertain", "control_arm"]
+    audit: bool = Field(
+        default=False,
+        description="People's labels will be evidence of the model's accuracy: the frame was chosen whatever its "
+        "score (no threshold proven yet, or the seeded random audit draw), so the selector scores the model against "
+        "them.",
+    )
 
 
 class LabelsCompleted(Event):
@@ -268,6 +274,7 @@ class LabelsCompleted(Event):
     job_name: str
     dataset_object_id: str
     output_uri: S3Uri = Field(description="The Ground Truth output-manifest line for this object.")
+    audit: bool = Field(default=False, description="The frame was an audit (HumanReviewRequested.audit).")
 
 
 class ModelPromoted(Event):
@@ -282,8 +289,38 @@ class ModelPromoted(Event):
     registry_uri: S3Uri
 
 
+class MeasureEstimate(Contract):
+    """One measure's accuracy above a threshold, from audits alone (the selector's calibration)."""
+
+    measure: str
+    target: float | None = Field(description="The stated target; None: no target, the fixed threshold's estimate.")
+    threshold: float | None = Field(description="The threshold the estimate is for; None: none proven.")
+    audits: int = Field(ge=0, description="Audited frames at or above the threshold.")
+    mean: float | None
+    bound: float | None = Field(description="Lower confidence bound of the accuracy above the threshold.")
+
+
+class ThresholdChanged(Event):
+    """The selector's acceptance threshold for a set of model versions changed (audits proved a new one)."""
+
+    type: Literal["ThresholdChanged"] = "ThresholdChanged"
+    version: Literal[1] = 1
+    model_versions: dict[ModelName, str]
+    threshold: float | None = Field(description="Frames scoring at or above it are auto-accepted; None: none.")
+    previous: float | None
+    revision: int = Field(ge=1, description="The calibration's revision: one per change.")
+    confidence: float = Field(gt=0.0, lt=1.0)
+    estimates: list[MeasureEstimate]
+
+
 AnyEvent = Annotated[
-    FramesExtracted | PredictionsReady | AutoAccepted | HumanReviewRequested | LabelsCompleted | ModelPromoted,
+    FramesExtracted
+    | PredictionsReady
+    | AutoAccepted
+    | HumanReviewRequested
+    | LabelsCompleted
+    | ModelPromoted
+    | ThresholdChanged,
     Field(discriminator="type"),
 ]
 """Every event Labelloop services publish, discriminated by ``type`` (add new events here)."""

@@ -189,17 +189,26 @@ TOPOLOGY = Topology(
         Topic("human-review-requested", ("HumanReviewRequested",)),
         Topic("labels-completed", ("LabelsCompleted",)),
         Topic("model-promoted", ("ModelPromoted",)),
+        Topic("thresholds", ("ThresholdChanged",)),  # for people and dashboards; no service acts on it
     ),
     queues=(
         Queue("ingest", "ingest", ("uploads",)),
         Queue("inference", "inference", ("frames-extracted", "model-promoted")),
-        Queue("selector", "selector", ("predictions-ready",)),
+        # labels-completed: people's labels of audited frames are the evidence of the selector's thresholds
+        Queue("selector", "selector", ("predictions-ready", "labels-completed")),
         Queue("gt-bridge", "gt-bridge", ("human-review-requested",)),
         Queue("trainer", "trainer", ("labels-completed",)),  # counting only; training is the scheduler's
     ),
     tables=(
         Table("idempotency", partition_key="id", ttl_attribute="expiry"),
-        Table("selector-state", partition_key="pk", ttl_attribute="expiry"),
+        # selector: decisions, budgets, and per model version its audits (queried by "audits", best score
+        # first, to prove a threshold) and calibration
+        Table(
+            "selector-state",
+            partition_key="pk",
+            ttl_attribute="expiry",
+            indexes=(Index("audits", "audit_versions", "audit_score"),),
+        ),
         # gt-bridge: labeling jobs (per modality and level) and every data object's send state; the
         # sweep queries "pending" (objects not yet labelled, per job, by last send) instead of scanning.
         Table("labeling", partition_key="pk", indexes=(Index("pending", "job_key", "pending_since"),)),

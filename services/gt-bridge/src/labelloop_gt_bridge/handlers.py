@@ -106,6 +106,8 @@ def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> No
             frame={
                 "clip_id": event.clip_id,
                 "reason": event.reason,
+                # what the selector needs to score an audit against people's labels (LabelsCompleted.audit)
+                "judged": {"score": event.score, "model_versions": event.model_versions, "audit": event.audit},
                 "skeleton": [list(e) for e in event.skeleton],
                 "keypoint_names": event.keypoint_names,
                 **frame.model_dump(mode="json"),
@@ -148,6 +150,7 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
     frame_fields = dict(item.line["labelloop-frame"])
     clip_id = frame_fields.pop("clip_id")
     frame_fields.pop("reason", None)
+    judged = frame_fields.pop("judged", None) or {}
     frame = FrameRef.model_validate(frame_fields)
     data_key = _human_key(frame, clip_id, spec)
     deps.clients.s3.put_object(
@@ -179,6 +182,7 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
                 job_name=job.job_name if job else spec.key,
                 dataset_object_id=line_dedup_id(line) or item.key,
                 output_uri=output_uri,
+                audit=bool(judged.get("audit")),
             )
         )
     deps.state.complete(item.key, item.generation)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from labelloop import AwsClients, EventPublisher
 
+from labelloop_selector.calibration_store import CalibrationStore
 from labelloop_selector.policy import Policy
 from labelloop_selector.scoring import Scorer, ScoringContext
 from labelloop_selector.settings import SelectorSettings
@@ -22,4 +23,5 @@ class Deps:
     policy: Policy
     budgets: Budgets
     state: SelectorState
+    calibrations: CalibrationStore
     data_bucket: str

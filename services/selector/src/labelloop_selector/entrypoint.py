@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from labelloop import AwsClients, EventPublisher, ServiceDefinition, StackNames, run_service
+from typing import Any
 
-from labelloop_selector import handlers
+from labelloop import (
+    AwsClients,
+    EventPublisher,
+    LabelsCompleted,
+    PredictionsReady,
+    ServiceDefinition,
+    StackNames,
+    run_service,
+)
+from labelloop.dispatch import Handler
+
+from labelloop_selector import audits, handlers
+from labelloop_selector.calibration_store import CalibrationStore
 from labelloop_selector.deps import Deps
 from labelloop_selector.policy import Policy
 from labelloop_selector.scoring import ScoringContext, load_scorer
@@ -26,20 +38,28 @@ def build_deps(clients: AwsClients, settings: SelectorSettings, names: StackName
             committee_scale=settings.committee_scale,
         ),
         policy=Policy(
-            threshold=settings.threshold,
             control_fraction=settings.control_fraction,
             control_seed=settings.control_seed,
             near_duplicate_distance=settings.near_duplicate_distance,
         ),
         budgets=Budgets(per_clip=settings.max_human_per_clip, per_hour=settings.max_human_per_hour),
         state=SelectorState(clients.dynamodb, names.physical("selector-state")),
+        calibrations=CalibrationStore(
+            clients.dynamodb,
+            names.physical("selector-state"),
+            fixed_threshold=None if settings.targets else settings.threshold,
+            refresh_s=settings.calibration_refresh_s,
+        ),
         data_bucket=names.physical("data"),
     )
 
 
-SERVICE = ServiceDefinition(
-    name="selector", settings=SelectorSettings, build_deps=build_deps, handlers=handlers.HANDLERS
-)
+HANDLERS: dict[type[Any], Handler[Any]] = {
+    PredictionsReady: handlers.handle_predictions_ready,
+    LabelsCompleted: audits.handle_labels_completed,
+}
+
+SERVICE = ServiceDefinition(name="selector", settings=SelectorSettings, build_deps=build_deps, handlers=HANDLERS)
 
 
 def main() -> None:

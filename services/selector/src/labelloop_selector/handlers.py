@@ -30,36 +30,36 @@ from labelloop.manifest import augmented_manifest_line
 from labelloop.s3_uri import s3_uri
 from pydantic_core import to_json
 
-from labelloop_selector.policy import control_draw, initial_route, is_near_duplicate, signature, version_tag
+from labelloop_selector.policy import (
+    control_draw,
+    frame_key,
+    initial_route,
+    is_near_duplicate,
+    signature,
+    version_tag,
+)
 from labelloop_selector.state import Decision, LastSent
 
 if TYPE_CHECKING:
-    from labelloop.dispatch import Handler
-
     from labelloop_selector.deps import Deps
 
 log = get_logger()
 AUTO_JOB_NAME = "labelloop-auto/selector"
 
 
-def frame_key(frame_uri: str, versions: str) -> str:
-    """Identity of a frame as judged by one set of model versions (:func:`version_tag`)."""
-    return deterministic_id(frame_uri, *versions.split(","))
-
-
 def judge(
-    predictions: FramePredictions, versions: str, last_sent: LastSent | None, deps: Deps
+    predictions: FramePredictions, versions: str, threshold: float | None, last_sent: LastSent | None, deps: Deps
 ) -> tuple[Decision, LastSent | None]:
     """The decision for one frame, before budgets; and the frame as 'last sent' if it goes to people."""
     score = deps.scorer(predictions, deps.context)
     draw = control_draw(deps.policy.control_seed, predictions.frame.uri, versions)
-    route = initial_route(score, draw, deps.policy)
+    route, audit = initial_route(score, draw, threshold, deps.policy.control_fraction)
     if route != "human":
-        return Decision(route, score), None
+        return Decision(route, score, audit=audit), None
     current = LastSent(predictions.frame.frame_no, signature(predictions))
-    if last_sent is not None and is_near_duplicate(current.signature, last_sent.signature, deps.policy):
+    if not audit and last_sent is not None and is_near_duplicate(current.signature, last_sent.signature, deps.policy):
         return Decision("near_duplicate", score, near_duplicate_of=last_sent.frame_no), None
-    return Decision("human", score), current
+    return Decision("human", score, audit=audit), current
 
 
 def manifest_key(clip_id: str, frame_keys: list[str], frame_nos: list[int]) -> str:
@@ -119,6 +119,7 @@ class Outputs:
                 HumanReviewRequested(
                     event_id=f"{key}-review",
                     reason="uncertain" if decision.route == "human" else "control_arm",
+                    audit=decision.audit,
                     **common,
                 )
             )
@@ -140,12 +141,13 @@ def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
     keys = [frame_key(p.frame.uri, versions) for p in frames]
     earlier = deps.state.decisions(keys)
     last_sent = deps.state.last_sent(event.clip_id)
+    threshold = deps.calibrations.threshold(versions)
     outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in frames]))
     new_auto: dict[str, Decision] = {}
     for key, predictions in zip(keys, frames, strict=True):
         stored = earlier.get(key)
         if stored is None:
-            decision, sent = judge(predictions, versions, last_sent, deps)
+            decision, sent = judge(predictions, versions, threshold, last_sent, deps)
             if decision.route == "auto":
                 stored = new_auto[key] = decision
             else:
@@ -167,6 +169,3 @@ def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
         )
     deps.publisher.publish_all(outputs.events)
     log.info("selector.judged", clip_id=event.clip_id, frames=len(event.predictions), **outputs.routes)
-
-
-HANDLERS: dict[type[Any], Handler[Any]] = {PredictionsReady: handle_predictions_ready}

@@ -3,11 +3,13 @@
 Routes for one frame:
 
 * ``auto``: score at or above the threshold → its predictions become labels (AutoAccepted);
-* ``human``: score below the threshold → people label it (HumanReviewRequested, ``uncertain``);
+* ``human``: score below the threshold, or no threshold proven yet for the model versions → people
+  label it (HumanReviewRequested, ``uncertain``);
 * ``control``: auto-accepted AND sent to people (``control_arm``), for a seeded random fraction
   of would-be auto frames, so auto-label quality is audited on an unbiased sample;
 * ``near_duplicate``: would go to people, but is nearly the same as the clip's last frame sent to
-  people (deferred, with the frame it duplicates);
+  people (deferred, with the frame it duplicates); never an audit, whose frame must be labelled
+  whatever it looks like;
 * ``over_budget``: would go to people, but the clip's or the hour's budget is spent (deferred).
 """
 
@@ -19,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from labelloop import FramePredictions
+from labelloop import FramePredictions, deterministic_id
 from labelloop.model_set import ModelName
 
 Route = Literal["auto", "human", "control", "near_duplicate", "over_budget"]
@@ -28,7 +30,6 @@ Signature = tuple[tuple[float, ...], ...]
 
 @dataclass(frozen=True)
 class Policy:
-    threshold: float = 0.5
     control_fraction: float = 0.05
     control_seed: int = 0
     near_duplicate_distance: float = 0.02
@@ -42,6 +43,11 @@ def version_tag(model_versions: Mapping[ModelName, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(model_versions.items()))
 
 
+def frame_key(frame_uri: str, versions: str) -> str:
+    """Identity of a frame as judged by one set of model versions (:func:`version_tag`)."""
+    return deterministic_id(frame_uri, *versions.split(","))
+
+
 def control_draw(seed: int, frame_uri: str, versions: str) -> float:
     """A uniform number in [0, 1) fixed by (seed, frame, :func:`version_tag`): the control arm is
     reproducible whatever the order, concurrency or retries."""
@@ -49,11 +55,17 @@ def control_draw(seed: int, frame_uri: str, versions: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def initial_route(score: float, draw: float, policy: Policy) -> Route:
-    """The route before budgets and near-duplicates are considered."""
-    if score < policy.threshold:
-        return "human"
-    return "control" if draw < policy.control_fraction else "auto"
+def initial_route(score: float, draw: float, threshold: float | None, control_fraction: float) -> tuple[Route, bool]:
+    """The route before budgets and near-duplicates are considered, and whether the frame is an audit.
+
+    Audits are chosen whatever the score (every frame while no threshold is proven, then the draw's
+    ``control_fraction`` of all), so people's labels of them are a fair sample for any threshold
+    (calibration.py); those below the threshold go to people anyway and cost nothing extra.
+    """
+    audit = threshold is None or draw < control_fraction
+    if threshold is None or score < threshold:
+        return "human", audit
+    return ("control" if audit else "auto"), audit
 
 
 def signature(predictions: FramePredictions) -> Signature:

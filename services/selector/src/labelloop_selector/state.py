@@ -34,6 +34,8 @@ class Decision:
     route: Route
     score: float
     near_duplicate_of: int | None = None
+    audit: bool = False
+    """People's labels of the frame will be evidence of the model's accuracy (policy.initial_route)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ class SelectorState:
         }
         if decision.near_duplicate_of is not None:
             item["near_duplicate_of"] = {"N": str(decision.near_duplicate_of)}
+        if decision.audit:
+            item["audit"] = {"BOOL": True}
         return item
 
     def _put_decision(self, frame_key: str, decision: Decision) -> tuple[Decision, bool]:
@@ -209,4 +213,5 @@ def _decision_from(item: dict[str, Any]) -> Decision:
         route=item["route"]["S"],
         score=float(item["score"]["N"]),
         near_duplicate_of=int(duplicate_of) if duplicate_of is not None else None,
+        audit=item.get("audit", {}).get("BOOL", False),
     )

@@ -31,6 +31,7 @@ from rich.table import Table
 
 from labelloop_tools.cli._jobs import job_rows, retry_failed
 from labelloop_tools.cli._models import model_versions
+from labelloop_tools.cli._selector import calibration_rows
 from labelloop_tools.cli._status import queue_rows
 from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
 from labelloop_tools.cli._upload import plan_uploads, upload
@@ -490,6 +491,33 @@ def jobs_command(
         table.add_row(row.job, row.job_name, str(row.sent), str(row.in_portal), str(row.completed),
                       str(row.expired), str(row.resent), str(row.failed), str(row.stuck), row.state)  # fmt: skip
     console.print(table if rows else "no labeling objects yet")
+
+
+@app.command("selector")
+def selector_command(
+    endpoint_url: EndpointOption = None,
+    stack: StackOption = None,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Auto-acceptance per set of model versions: the threshold in force (proven from audits when
+    targets are stated), and per measure its target, the audits above it, their mean and lower bound."""
+    target = resolve_target(endpoint_url, stack, state_dir)
+    rows = _read(target, calibration_rows)
+    if as_json:
+        sys.stdout.write(json.dumps({"calibrations": [row.as_dict() for row in rows]}) + "\n")
+        return
+    table = Table(title=f"selector thresholds of stack {target.names.stack}")
+    for column in ("model versions", "threshold", "changes", "measure", "target", "audits", "mean", "bound"):
+        table.add_column(column, justify="left" if column in {"model versions", "measure"} else "right")
+    for row in rows:
+        threshold = "[yellow]none proven: all to people[/]" if row.threshold is None else f"{row.threshold:.3f}"
+        met = row.target is None or (row.bound is not None and row.bound >= row.target)
+        bound = "-" if row.bound is None else f"{row.bound:.3f}" if met else f"[red]{row.bound:.3f}[/]"
+        table.add_row(row.versions, threshold, str(row.revision), row.measure or "-",
+                      "-" if row.target is None else f"{row.target:.3f}", str(row.audits),
+                      "-" if row.mean is None else f"{row.mean:.3f}", bound)  # fmt: skip
+    console.print(table if rows else "no audit scored yet (people's labels of audited frames calibrate the selector)")
 
 
 @app.command("export")

@@ -9,6 +9,7 @@ from typing import Any
 
 from labelloop.logs import get_logger
 from labelloop.topology import StackNames
+from labelloop_selector.for_tools import CalibrationStore
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -111,7 +112,10 @@ class DemoRun:
         try:
             if self.result is not None:
                 self.console.print("writing the report…")
-                self.report = report.build(self.result, loop.ledger, clients.s3)
+                calibrations = CalibrationStore(
+                    clients.dynamodb, names.physical("selector-state"), fixed_threshold=None
+                )
+                self.report = report.build(self.result, loop.ledger, clients.s3, calibrations)
                 self.html = report.write(self.report, self.result, self.out, photos)
         except Exception:
             log.exception("demo.report_failed")

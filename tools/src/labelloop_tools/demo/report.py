@@ -19,11 +19,13 @@ from labelloop.label_quality import Score, labels_of, score
 from labelloop.model_registry import METRICS
 from labelloop.truth_layout import TruthReader, truth_line
 
+from labelloop_tools.demo.audits import audits_html, round_audits
 from labelloop_tools.demo.ledger import FINAL
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from labelloop_selector.for_tools import CalibrationStore
     from matplotlib.figure import Figure
     from mypy_boto3_s3 import S3Client
 
@@ -152,7 +154,7 @@ def learning_curves(result: DemoResult) -> dict[str, list[dict[str, Any]]]:
     return {"loop": loop, "random_arm": arm if len(arm) > 1 else []}
 
 
-def build(result: DemoResult, ledger: Ledger, s3: S3Client) -> dict[str, Any]:
+def build(result: DemoResult, ledger: Ledger, s3: S3Client, calibrations: CalibrationStore) -> dict[str, Any]:
     counts = accounting(ledger)
     plan = result.plan
     people = counts["human"] + counts["control"]
@@ -178,6 +180,7 @@ def build(result: DemoResult, ledger: Ledger, s3: S3Client) -> dict[str, Any]:
         "serving": result.serving,
         "promotions": sum(v.status == "promoted" and v.parent is not None for v in result.versions),
         "rounds": [asdict(r) for r in result.rounds],
+        "audits": round_audits(result.rounds, ledger, s3, calibrations),
         "learning_curves": learning_curves(result),
         "throughput": throughput(result),
         "dead_letters": result.dead_letters,
@@ -395,6 +398,12 @@ simulated annotator ({html.escape(cost["assumption"])}){"" if report["finished"]
 <h2>Label accuracy</h2>
 <p>Against the hidden ground truth; the last row needs no truth: on the control arm, what people changed.</p>
 {_table(["labels", "head precision", "head recall", "keypoint PCK@0.1", "visibility accuracy"], quality_rows)}
+<h2>What the audits said, and the truth</h2>
+<p>Per round: the selector's estimate of its auto-accepted labels and the lower bound at its
+confidence, from people's labels of audited frames only (frames chosen whatever their score), beside
+their accuracy against the hidden truth, which the selector never sees. A bound in bold claimed more
+than the truth. Cost saved counts the audits as labels people made.</p>
+{audits_html(report["audits"])}
 <h2>Annotator effort</h2>
 {_effort_html(report["effort"])}
 <h2>Model versions</h2>
