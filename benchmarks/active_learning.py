@@ -35,20 +35,17 @@ import time
 from pathlib import Path
 
 import matplotlib
-import onnxruntime
-from labelloop import FrameRef
 from labelloop.model_registry import METRICS
 from labelloop.model_set import MODEL_SET, ModelName, read_set_folder
 from labelloop.rig import IN_CABIN_17
-from labelloop.synth import Camera, render, sample_scene
-from labelloop.visibility import Thresholds, decode_frame
-from labelloop.yolo import batch
+from labelloop.synth import Camera
 from labelloop_selector.scoring import ScoringContext, load_scorer
 from labelloop_trainer.dataset import synthetic_holdout, write_training_sets
 from labelloop_trainer.evaluation import evaluate, judge, under_rules
 from labelloop_trainer.finetune import ModelFiles, fine_tune
 from labelloop_trainer.initial_models import synthetic_frames
 from labelloop_trainer.model_files import shipped_set
+from synthetic_pool import pool_camera, predict_pool
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -60,31 +57,12 @@ TARGET_SAVING = 0.4
 NOISE = 0.01  # holdout mAP differences below this are run-to-run noise at this holdout size
 
 
-def pool_camera(seed: int, new_camera: Camera, new_share: float) -> Camera:
-    """The camera of one pool scene: the new one for a seeded ``new_share`` of them."""
-    return new_camera if random.Random(seed).random() < new_share else "standard"  # noqa: S311 - benchmark data
-
-
 def scores(
     onnx: dict[ModelName, Path], seeds: list[int], strategy: str, imgsz: int, cameras: dict[int, Camera]
 ) -> dict[int, float]:
     """The selector's certainty for every pool frame under the arm's current models."""
     scorer, context = load_scorer(strategy), ScoringContext()
-    sessions = {
-        m: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for m, path in onnx.items()
-    }
-    result: dict[int, float] = {}
-    for start in range(0, len(seeds), 16):
-        chunk = seeds[start : start + 16]
-        images = [render(sample_scene(seed, camera=cameras[seed])).image for seed in chunk]
-        tensor, fits = batch(images, imgsz)
-        outputs = {str(m): s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
-        for index, seed in enumerate(chunk):
-            frame = FrameRef(uri=f"s3://pool-frames/{seed}.jpg", frame_no=index, timestamp_s=0.0, width=320, height=240)
-            predictions = decode_frame(outputs, index, fits[index], frame, rig=IN_CABIN_17,
-                                       thresholds=Thresholds())  # fmt: skip
-            result[seed] = scorer(predictions, context)
-    return result
+    return {frame.seed: scorer(frame.predictions, context) for frame in predict_pool(onnx, seeds, imgsz, cameras)}
 
 
 def labels_to_reach(curve: list[tuple[int, float]], target: float) -> float | None:

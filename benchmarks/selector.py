@@ -34,8 +34,8 @@ from labelloop import EventPublisher, PredictionsReady, StackNames, build_worker
 from labelloop.gc_tuning import tune_for_throughput  # noqa: E402
 from labelloop.provision import provision  # noqa: E402
 from labelloop_selector.entrypoint import SERVICE  # noqa: E402
-from labelloop_selector.handlers import Outputs, frame_key, judge, manifest_key  # noqa: E402
-from labelloop_selector.policy import Policy, version_tag  # noqa: E402
+from labelloop_selector.handlers import Outputs, judge, manifest_key  # noqa: E402
+from labelloop_selector.policy import Policy, frame_key, version_tag  # noqa: E402
 from labelloop_selector.scoring import ScoringContext, load_scorer  # noqa: E402
 from labelloop_selector.settings import SelectorSettings  # noqa: E402
 from labelloop_tools.local import MotoServer  # noqa: E402
@@ -99,7 +99,7 @@ def core_cpu(messages: list[str]) -> tuple[float, float]:
         outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in event.predictions]))
         last = None
         for key, predictions in zip(keys, event.predictions, strict=True):
-            decision, sent = judge(predictions, versions, last, deps)
+            decision, sent = judge(predictions, versions, settings.threshold, last, deps)
             last = sent or last
             outputs.add(event, predictions, key, decision, deps)
         b"\n".join(outputs.manifest_lines)
