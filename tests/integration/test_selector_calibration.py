@@ -202,6 +202,7 @@ def test_an_audit_that_does_not_say_what_judged_it_is_dead_lettered_with_the_rea
 ) -> None:
     """A labelled line without the selector's judgement (sent by something other than gt-bridge, or
     an older one): the audit cannot be scored, the message goes to the DLQ, the selector goes on."""
+    assert "no audit scored yet" in labelloop_cli(aws, "selector").stdout
     line = {"source-ref": "s3://test-data/frames/c/000001.jpg", "labelloop-frame": {"clip_id": "c", "frame_no": 1},
             **answer(1)}  # fmt: skip
     aws.s3.put_object(Bucket="test-data", Key="dataset/human/c/000001-head-l1.json", Body=json.dumps(line).encode())

@@ -31,7 +31,7 @@ from rich.table import Table
 
 from labelloop_tools.cli._jobs import job_rows, retry_failed
 from labelloop_tools.cli._models import model_versions
-from labelloop_tools.cli._selector import calibration_rows
+from labelloop_tools.cli._selector import calibration_rows, calibration_table
 from labelloop_tools.cli._status import queue_rows
 from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
 from labelloop_tools.cli._upload import plan_uploads, upload
@@ -507,17 +507,8 @@ def selector_command(
     if as_json:
         sys.stdout.write(json.dumps({"calibrations": [row.as_dict() for row in rows]}) + "\n")
         return
-    table = Table(title=f"selector thresholds of stack {target.names.stack}")
-    for column in ("model versions", "threshold", "changes", "measure", "target", "audits", "mean", "bound"):
-        table.add_column(column, justify="left" if column in {"model versions", "measure"} else "right")
-    for row in rows:
-        threshold = "[yellow]none proven: all to people[/]" if row.threshold is None else f"{row.threshold:.3f}"
-        met = row.target is None or (row.bound is not None and row.bound >= row.target)
-        bound = "-" if row.bound is None else f"{row.bound:.3f}" if met else f"[red]{row.bound:.3f}[/]"
-        table.add_row(row.versions, threshold, str(row.revision), row.measure or "-",
-                      "-" if row.target is None else f"{row.target:.3f}", str(row.audits),
-                      "-" if row.mean is None else f"{row.mean:.3f}", bound)  # fmt: skip
-    console.print(table if rows else "no audit scored yet (people's labels of audited frames calibrate the selector)")
+    console.print(calibration_table(rows, target.names.stack) if rows else
+                  "no audit scored yet (people's labels of audited frames calibrate the selector)")  # fmt: skip
 
 
 @app.command("export")

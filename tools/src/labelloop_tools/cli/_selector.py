@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from labelloop_selector.for_tools import CalibrationStore, Estimate
+from rich.table import Table
 
 from labelloop_tools.cli._target import Target
 
@@ -38,3 +39,21 @@ def calibration_rows(target: Target) -> list[CalibrationRow]:
                 estimate.bound if estimate else None,
             ))  # fmt: skip
     return rows
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def calibration_table(rows: list[CalibrationRow], stack: str) -> Table:
+    """A bound short of its target in red; no threshold proven in yellow."""
+    table = Table(title=f"selector thresholds of stack {stack}")
+    for column in ("model versions", "threshold", "changes", "measure", "target", "audits", "mean", "bound"):
+        table.add_column(column, justify="left" if column in {"model versions", "measure"} else "right")
+    for row in rows:
+        threshold = "[yellow]none proven: all to people[/]" if row.threshold is None else _number(row.threshold)
+        met = row.target is None or (row.bound is not None and row.bound >= row.target)
+        bound = _number(row.bound) if met else f"[red]{_number(row.bound)}[/]"
+        table.add_row(row.versions, threshold, str(row.revision), row.measure or "-", _number(row.target),
+                      str(row.audits), _number(row.mean), bound)  # fmt: skip
+    return table
