@@ -54,6 +54,10 @@ class ServiceDefinition(Generic[S, D]):
     """Timed work of the service, built from its dependencies; runs while its worker runs."""
     start: Callable[[D], Callable[[], None]] = lambda _deps: lambda: None
     """What the service starts beside its worker (the portal's web page); returns how to stop it."""
+    idempotent_handlers: bool = False
+    """Its handlers are idempotent by construction, under concurrency too (every effect is keyed by
+    the input and guarded by its own conditional writes): the runtime then skips its per-event claim,
+    two DynamoDB writes a message, and a redelivered event simply runs again to the same effect."""
 
     @property
     def consumes_queue(self) -> bool:
@@ -81,8 +85,13 @@ def _worker(definition: ServiceDefinition[S, D], settings: S, clients: AwsClient
     # after its messages come back: both follow the queue's own visibility timeout, as provisioned.
     visibility_s = int(clients.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
                        ["Attributes"]["VisibilityTimeout"])  # fmt: skip
-    idempotency = IdempotencyStore(clients.dynamodb, names.physical("idempotency"), ttl_s=settings.idempotency_ttl_s,
-                                   lease_s=2 * visibility_s)  # fmt: skip
+    idempotency = (
+        None
+        if definition.idempotent_handlers
+        else IdempotencyStore(
+            clients.dynamodb, names.physical("idempotency"), ttl_s=settings.idempotency_ttl_s, lease_s=2 * visibility_s
+        )
+    )
     dispatcher = Dispatcher(service=definition.name, handlers=definition.handlers, deps=deps, idempotency=idempotency)
     return Worker(
         sqs=clients.sqs,

@@ -139,8 +139,7 @@ def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
     frames = sorted(event.predictions, key=lambda p: p.frame.frame_no)
     versions = version_tag(event.model_versions)
     keys = [frame_key(p.frame.uri, versions) for p in frames]
-    earlier = deps.state.decisions(keys)
-    last_sent = deps.state.last_sent(event.clip_id)
+    earlier, last_sent = deps.state.read(keys, event.clip_id)
     threshold = deps.calibrations.threshold(versions)
     outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in frames]))
     new_auto: dict[str, Decision] = {}

@@ -71,22 +71,25 @@ class SelectorState:
         found = item.get("Item")
         return _decision_from(found) if found else None
 
-    def decisions(self, frame_keys: list[str]) -> dict[str, Decision]:
-        """Decisions already stored for any of ``frame_keys`` (one BatchGetItem per 100 keys)."""
+    def read(self, frame_keys: list[str], clip_id: str) -> tuple[dict[str, Decision], LastSent | None]:
+        """Decisions already stored for any of ``frame_keys``, and the clip's last frame sent to people:
+        one BatchGetItem per 100 items, the clip's item riding with the first keys."""
+        items = [f"frame#{key}" for key in frame_keys] + [f"clip#{clip_id}"]
         found: dict[str, Decision] = {}
-        for start in range(0, len(frame_keys), 100):
+        clip_item: dict[str, Any] = {}
+        for start in range(0, len(items), 100):
             request: Any = {
-                self._table: {
-                    "Keys": [{"pk": {"S": f"frame#{key}"}} for key in frame_keys[start : start + 100]],
-                    "ConsistentRead": True,
-                }
+                self._table: {"Keys": [{"pk": {"S": pk}} for pk in items[start : start + 100]], "ConsistentRead": True}
             }
             while request:
                 response = self._db.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self._table, []):
-                    found[item["pk"]["S"].removeprefix("frame#")] = _decision_from(item)
+                    if item["pk"]["S"].startswith("clip#"):
+                        clip_item = item
+                    else:
+                        found[item["pk"]["S"].removeprefix("frame#")] = _decision_from(item)
                 request = response.get("UnprocessedKeys") or None
-        return found
+        return found, _last_sent_from(clip_item)
 
     def record_auto(self, decisions: dict[str, Decision]) -> None:
         """Store auto decisions in bulk (BatchWriteItem, no conditions).
@@ -99,14 +102,6 @@ class SelectorState:
             request: Any = {self._table: items[start : start + 25]}
             while request:
                 request = self._db.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
-
-    def last_sent(self, clip_id: str) -> LastSent | None:
-        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"clip#{clip_id}"}}, ConsistentRead=True)
-        found = item.get("Item", {})
-        if "last_signature" not in found:
-            return None
-        rows = json.loads(found["last_signature"]["S"])
-        return LastSent(int(found["last_frame_no"]["N"]), tuple(tuple(row) for row in rows))
 
     def human_count(self, clip_id: str) -> int:
         item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"clip#{clip_id}"}}, ConsistentRead=True)
@@ -205,6 +200,13 @@ class SelectorState:
             update["ConditionExpression"] = "attribute_not_exists(human_count) OR human_count < :limit"
             values[":limit"] = {"N": str(limit)}
         return update
+
+
+def _last_sent_from(clip_item: dict[str, Any]) -> LastSent | None:
+    if "last_signature" not in clip_item:
+        return None
+    rows = json.loads(clip_item["last_signature"]["S"])
+    return LastSent(int(clip_item["last_frame_no"]["N"]), tuple(tuple(row) for row in rows))
 
 
 def _decision_from(item: dict[str, Any]) -> Decision:
