@@ -67,6 +67,11 @@ def test_the_quick_demo_accounts_for_every_frame_promotes_a_model_and_writes_its
         assert f'alt="{name}" src="data:image/png;base64,' in html
     assert report["quality"]["auto_accepted"]["head_recall"] is not None
     assert "every frame accounted for" in html
+    # Per round, what the selector's audits said of its auto-labels beside the hidden truth.
+    assert [row["round"] for row in report["audits"]] == list(range(1, plan.rounds + 1))
+    assert sum(row["audits"] for row in report["audits"]) > 0
+    assert any(row["measures"]["keypoint_pck"]["true"] is not None for row in report["audits"])
+    assert "What the audits said, and the truth" in html
     assert "Report:" in run.stdout
 
     # The last act: the real set on the ultralytics wheel's two photos, drawn, with the selector's decision.
