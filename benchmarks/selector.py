@@ -105,7 +105,7 @@ def core_cpu(messages: list[str]) -> tuple[float, float]:
         b"\n".join(outputs.manifest_lines)
         for document in outputs.documents.values():
             to_json(document)
-        for produced in outputs.events:
+        for produced in outputs.all_events(event, deps):
             produced.model_dump_json()
     full = (time.process_time() - started) / len(messages)
     return parse_only, full

@@ -60,7 +60,7 @@ ACCESS: dict[str, Access] = {
         memory=2048,
     ),
     "selector": Access(
-        publishes=("AutoAccepted", "HumanReviewRequested", "ThresholdChanged"),
+        publishes=("AutoAcceptedBatch", "HumanReviewRequested", "ThresholdChanged"),
         read=("data:dataset/human/*",),  # people's labels of audited frames: the evidence of its thresholds
         write=("data:dataset/auto/*", "data:dataset/deferred/*"),
         tables=("idempotency", "selector-state"),

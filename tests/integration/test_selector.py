@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from labelloop import (
-    AutoAccepted,
+    AutoAcceptedBatch,
     AwsClients,
     EventPublisher,
     FramePredictions,
@@ -58,14 +58,15 @@ def predictions_ready(frames: list[FramePredictions], clip: str = "clip-1", **ve
 
 def judged(
     aws: AwsClients, stack: ProvisionedStack, auto_queue: str, event: PredictionsReady, **settings: Any
-) -> tuple[list[AutoAccepted], list[HumanReviewRequested], dict[int, dict[str, Any]]]:
-    """Run the selector over one event; return what it auto-accepted, sent to people, deferred."""
+) -> tuple[list[AutoAcceptedBatch], list[HumanReviewRequested], dict[int, dict[str, Any]]]:
+    """Run the selector over one event; return what it auto-accepted (one event per batch), sent to
+    people, deferred."""
     config = SelectorSettings(**({"stack": "test", "poll_wait_s": 1, "control_fraction": 0.0} | settings))
     with worker_running(build_worker(SERVICE, config, aws)) as worker:
         EventPublisher.for_stack(aws, StackNames("test")).publish(event)
         eventually(lambda: worker.counts["handled"] + worker.counts["dead_lettered"] >= 1, timeout_s=30)
     assert worker.counts["dead_lettered"] == 0
-    auto = sorted(drain(aws, auto_queue), key=lambda e: e.predictions.frame.frame_no)
+    auto = drain(aws, auto_queue)
     human = sorted(drain(aws, stack.queue_urls["gt-bridge"]), key=lambda e: e.predictions.frame.frame_no)
     listing = aws.s3.list_objects_v2(Bucket=DATA, Prefix=f"dataset/deferred/{event.clip_id}/")
     deferred = {
@@ -80,16 +81,17 @@ def judged(
 def test_confident_frames_are_auto_accepted_and_doubtful_ones_go_to_people(
     aws: AwsClients, stack: ProvisionedStack, auto_queue: str
 ) -> None:
-    """Above the threshold → AutoAccepted with a GT manifest line; below, or empty → HumanReviewRequested."""
+    """Above the threshold → auto-accepted (in the batch's AutoAcceptedBatch, a GT manifest line); below,
+    or empty → HumanReviewRequested."""
     event = predictions_ready([frame(0), frame(1, **DOUBTFUL, shift=200), frame(2, head=None, person=None)])
-    auto, human, deferred = judged(aws, stack, auto_queue, event)
-    assert [e.predictions.frame.frame_no for e in auto] == [0]
+    [accepted], human, deferred = judged(aws, stack, auto_queue, event)
+    assert [(f.uri, f.frame_no, f.audit) for f in accepted.frames] == [(event.predictions[0].frame.uri, 0, False)]
     assert [(e.predictions.frame.frame_no, e.reason) for e in human] == [(1, "uncertain"), (2, "uncertain")]
     assert human[0].skeleton == [("nose", "left_eye")]  # the rig's edges travel on, for the portal to draw
     assert deferred == {}
-    assert auto[0].strategy == "least_confidence"
-    assert auto[0].score > 0.5 > human[0].score
-    manifest_key = auto[0].manifest_uri.removeprefix(f"s3://{DATA}/")
+    assert accepted.strategy == "least_confidence"
+    assert accepted.frames[0].score > 0.5 > human[0].score
+    manifest_key = accepted.manifest_uri.removeprefix(f"s3://{DATA}/")
     assert manifest_key.startswith("dataset/auto/clip-1/000000-000002-")
     assert manifest_key.endswith(".jsonl")
     [line] = [json.loads(x) for x in aws.s3.get_object(Bucket=DATA, Key=manifest_key)["Body"].read().splitlines()]
@@ -99,19 +101,19 @@ def test_confident_frames_are_auto_accepted_and_doubtful_ones_go_to_people(
     assert line["head"]["annotations"] == [{"class_id": 0, "left": 300, "top": 80, "width": 60, "height": 70}]
     assert [k["visibility"] for k in line["keypoints"]["crowdKeypoint"]["keypoints"]] == ["visible"] * 5
     assert line["keypoints-metadata"]["persons"][0]["keypoint-confidences"][0] == {"main": 0.95, "visible": 0.95}
-    assert line["labelloop-model-versions"] == auto[0].model_versions  # which models labelled it (exports say)
+    assert line["labelloop-model-versions"] == accepted.model_versions  # which models labelled it (exports say)
 
 
 def test_control_arm_sends_auto_accepted_frames_to_people_too(
     aws: AwsClients, stack: ProvisionedStack, auto_queue: str
 ) -> None:
-    """Control frames are auto-accepted AND reviewed by people, tagged control_arm."""
+    """Control frames are auto-accepted AND reviewed by people, tagged control_arm; the accepted frames
+    are one event and one JSONL object for the batch."""
     event = predictions_ready([frame(0), frame(1, shift=100)])
-    auto, human, _ = judged(aws, stack, auto_queue, event, control_fraction=1.0)
-    assert [e.predictions.frame.frame_no for e in auto] == [0, 1]
+    [accepted], human, _ = judged(aws, stack, auto_queue, event, control_fraction=1.0)
+    assert [(f.frame_no, f.audit) for f in accepted.frames] == [(0, True), (1, True)]
     assert [(e.predictions.frame.frame_no, e.reason) for e in human] == [(0, "control_arm"), (1, "control_arm")]
-    [uri] = {e.manifest_uri for e in auto}  # one JSONL object per batch, not one per frame
-    body = aws.s3.get_object(Bucket=DATA, Key=uri.removeprefix(f"s3://{DATA}/"))["Body"].read()
+    body = aws.s3.get_object(Bucket=DATA, Key=accepted.manifest_uri.removeprefix(f"s3://{DATA}/"))["Body"].read()
     assert [json.loads(line)["source-ref"] for line in body.splitlines()] == [
         "s3://test-data/frames/clip-1/000000.jpg",
         "s3://test-data/frames/clip-1/000001.jpg",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from labelloop import (
-    AutoAccepted,
+    AutoAcceptedBatch,
     AwsClients,
     EventPublisher,
     HumanReviewRequested,
@@ -124,8 +124,8 @@ def test_audits_prove_a_threshold_that_then_auto_accepts_and_is_announced(
         # the next frames of these versions are judged by the proven threshold
         publisher.publish(batch(range(16), "after"))
         eventually(lambda: selector.counts["handled"] >= 1 + 16 + 1, timeout_s=60)
-    auto = [e for e in drain(aws, auto_probe) if isinstance(e, AutoAccepted)]
-    assert sorted(e.predictions.frame.frame_no for e in auto) == list(RIGHT_FRAMES)
+    [accepted] = [e for e in drain(aws, auto_probe) if isinstance(e, AutoAcceptedBatch)]
+    assert [f.frame_no for f in accepted.frames] == list(RIGHT_FRAMES)
     # Audits arrive in any order: each proof of a lower threshold is one more revision, announced once.
     announced = [e for e in drain(aws, thresholds_probe) if isinstance(e, ThresholdChanged)]
     assert [e.revision for e in announced] == list(range(1, len(announced) + 1))

@@ -25,11 +25,11 @@ def test_every_service_has_one_queue_with_a_dlq() -> None:
 
 
 def test_every_published_event_reaches_a_consumer_or_the_dataset() -> None:
-    """Each event's topic is subscribed by some queue, except AutoAccepted (written to the dataset) and
+    """Each event's topic is subscribed by some queue, except auto-acceptance (written to the dataset) and
     ThresholdChanged (for people and their dashboards; the selector keeps the threshold itself)."""
     subscribed = {topic for queue in TOPOLOGY.queues for topic in queue.topics}
     unconsumed = {event for event in EVENT_MODELS if TOPOLOGY.topic_for(event) not in subscribed}
-    assert unconsumed == {"AutoAccepted", "ThresholdChanged"}
+    assert unconsumed == {"AutoAccepted", "AutoAcceptedBatch", "ThresholdChanged"}
 
 
 def test_checker_reports_broken_declarations() -> None:

@@ -17,6 +17,7 @@ from labelloop.errors import (
 from labelloop.events import (
     EVENT_MODELS,
     AutoAccepted,
+    AutoAcceptedBatch,
     Box,
     Event,
     FramePredictions,
@@ -56,6 +57,7 @@ __all__ = [
     "TOPOLOGY",
     "AlreadyInProgressError",
     "AutoAccepted",
+    "AutoAcceptedBatch",
     "AwsClients",
     "Box",
     "Claim",

@@ -241,11 +241,37 @@ class _FrameJudged(Event):
 
 
 class AutoAccepted(_FrameJudged):
-    """selector → dataset: a frame whose predictions are trusted as labels."""
+    """selector → dataset: a frame whose predictions are trusted as labels.
+
+    No longer published: :class:`AutoAcceptedBatch` says the same once per batch, without repeating
+    each frame's predictions, which are in the manifest lines it points to. Kept so that messages
+    already queued still parse."""
 
     type: Literal["AutoAccepted"] = "AutoAccepted"
     version: Literal[1] = 1
     manifest_uri: S3Uri
+
+
+class AcceptedFrame(Contract):
+    """One frame of an :class:`AutoAcceptedBatch`."""
+
+    uri: S3Uri
+    frame_no: int = Field(ge=0)
+    score: float
+    audit: bool = Field(default=False, description="Also sent to people (the control arm).")
+
+
+class AutoAcceptedBatch(Event):
+    """selector → dataset: the frames of one PredictionsReady whose predictions are trusted as labels,
+    one event per batch. Their labels are the Ground Truth manifest lines at ``manifest_uri``."""
+
+    type: Literal["AutoAcceptedBatch"] = "AutoAcceptedBatch"
+    version: Literal[1] = 1
+    clip_id: str
+    manifest_uri: S3Uri
+    strategy: str
+    model_versions: dict[ModelName, str]
+    frames: list[AcceptedFrame] = Field(min_length=1)
 
 
 class HumanReviewRequested(_FrameJudged):
@@ -317,6 +343,7 @@ AnyEvent = Annotated[
     FramesExtracted
     | PredictionsReady
     | AutoAccepted
+    | AutoAcceptedBatch
     | HumanReviewRequested
     | LabelsCompleted
     | ModelPromoted

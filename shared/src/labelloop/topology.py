@@ -185,7 +185,7 @@ TOPOLOGY = Topology(
         Topic("uploads", ("S3ObjectCreated",)),
         Topic("frames-extracted", ("FramesExtracted",)),
         Topic("predictions-ready", ("PredictionsReady",)),
-        Topic("auto-accepted", ("AutoAccepted",)),
+        Topic("auto-accepted", ("AutoAcceptedBatch", "AutoAccepted")),  # AutoAccepted: no longer published
         Topic("human-review-requested", ("HumanReviewRequested",)),
         Topic("labels-completed", ("LabelsCompleted",)),
         Topic("model-promoted", ("ModelPromoted",)),

@@ -5,8 +5,8 @@ against the clip's last frame sent to people → budget spent and the decision s
 conditional DynamoDB writes (see state.py). A decision stored earlier (a retry, a duplicate batch) wins over the
 one just computed, so every frame is decided once per model version. Then the outputs, all with
 deterministic keys and event ids: dataset manifest lines for auto-accepted frames, deferral
-records, one JSONL of Ground Truth manifest lines per batch, AutoAccepted and HumanReviewRequested
-events.
+records, one JSONL of Ground Truth manifest lines per batch, one AutoAcceptedBatch for the batch's
+accepted frames and a HumanReviewRequested per frame for people.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from labelloop import (
-    AutoAccepted,
+    AutoAcceptedBatch,
     Event,
     FramePredictions,
     HumanReviewRequested,
@@ -26,6 +26,7 @@ from labelloop import (
     utc_now,
 )
 from labelloop.dataset import MODEL_VERSIONS_ATTRIBUTE
+from labelloop.events import AcceptedFrame
 from labelloop.manifest import augmented_manifest_line
 from labelloop.s3_uri import s3_uri
 from pydantic_core import to_json
@@ -82,6 +83,7 @@ class Outputs:
     manifest_lines: list[bytes] = field(default_factory=list)
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    accepted: list[AcceptedFrame] = field(default_factory=list)  # one AutoAcceptedBatch announces them all
     routes: dict[str, int] = field(default_factory=dict)
     created: datetime = field(default_factory=utc_now)  # one judgement time for the whole batch
 
@@ -107,13 +109,8 @@ class Outputs:
             )
             line[MODEL_VERSIONS_ATTRIBUTE] = event.model_versions  # which models gave these labels (exports say)
             self.manifest_lines.append(to_json(line))
-            self.events.append(
-                AutoAccepted(
-                    event_id=f"{key}-auto",  # the frame key is already a digest: no second hash per frame
-                    manifest_uri=s3_uri(deps.data_bucket, self.manifest_key),
-                    **common,
-                )
-            )
+            self.accepted.append(AcceptedFrame(uri=predictions.frame.uri, frame_no=predictions.frame.frame_no,
+                                               score=decision.score, audit=decision.route == "control"))  # fmt: skip
         if decision.route in ("human", "control"):
             self.events.append(
                 HumanReviewRequested(
@@ -132,6 +129,22 @@ class Outputs:
                 "strategy": deps.settings.strategy,
                 "model_versions": event.model_versions,
             }
+
+    def all_events(self, event: PredictionsReady, deps: Deps) -> list[Event]:
+        """The frames for people, one event each (gt-bridge needs each one's predictions), and the
+        accepted ones in one event for the batch."""
+        if not self.accepted:
+            return self.events
+        accepted = AutoAcceptedBatch(
+            event_id=deterministic_id("AutoAcceptedBatch", self.manifest_key),  # the key is the batch's identity
+            correlation_id=event.correlation_id,
+            clip_id=event.clip_id,
+            manifest_uri=s3_uri(deps.data_bucket, self.manifest_key),
+            strategy=deps.settings.strategy,
+            model_versions=event.model_versions,
+            frames=self.accepted,
+        )
+        return [*self.events, accepted]
 
 
 def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
@@ -166,5 +179,5 @@ def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
         deps.clients.s3.put_object(
             Bucket=deps.data_bucket, Key=key, Body=to_json(document), ContentType="application/json"
         )
-    deps.publisher.publish_all(outputs.events)
+    deps.publisher.publish_all(outputs.all_events(event, deps))
     log.info("selector.judged", clip_id=event.clip_id, frames=len(event.predictions), **outputs.routes)
