@@ -131,6 +131,25 @@ def test_per_clip_budget_defers_the_rest(
     assert SelectorState(aws.dynamodb, names.physical("selector-state")).human_count("clip-1") == 2
 
 
+def test_a_batch_within_its_budget_spends_it_in_one_write_and_one_past_it_stops_at_the_limit(
+    aws: AwsClients, stack: ProvisionedStack, auto_queue: str, names: StackNames
+) -> None:
+    """Three doubtful frames under a per-clip budget of 5: one budget write for all three, not one per
+    frame. Three more: only two fit, so they are decided frame by frame and the third is deferred."""
+    updates: list[str] = []
+    aws.dynamodb.meta.events.register("provide-client-params.dynamodb.UpdateItem",
+                                      lambda params, **_: updates.append(params["Key"]["pk"]["S"]))  # fmt: skip
+    first = predictions_ready([frame(n, **DOUBTFUL, shift=60 * n) for n in range(3)])
+    _, human, _ = judged(aws, stack, auto_queue, first, max_human_per_clip=5)
+    assert [e.predictions.frame.frame_no for e in human] == [0, 1, 2]
+    assert updates == ["clip#clip-1"]
+    later = predictions_ready([frame(n, **DOUBTFUL, shift=60 * n) for n in range(3, 6)])
+    _, human, deferred = judged(aws, stack, auto_queue, later, max_human_per_clip=5)
+    assert [e.predictions.frame.frame_no for e in human] == [3, 4]
+    assert {n: d["route"] for n, d in deferred.items()} == {5: "over_budget"}
+    assert SelectorState(aws.dynamodb, names.physical("selector-state")).human_count("clip-1") == 5
+
+
 def test_hourly_budget_spans_clips(aws: AwsClients, stack: ProvisionedStack, auto_queue: str) -> None:
     """The hourly budget counts every clip: 3 per hour across two clips of 2 doubtful frames."""
     first = predictions_ready([frame(n, **DOUBTFUL, shift=60 * n, clip="a") for n in range(2)], clip="a")

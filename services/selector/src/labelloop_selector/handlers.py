@@ -147,27 +147,69 @@ class Outputs:
         return [*self.events, accepted]
 
 
+Judged = tuple[str, FramePredictions, Decision, LastSent | None]
+
+
+def decide(event: PredictionsReady, frames: list[FramePredictions], keys: list[str], deps: Deps) -> dict[str, Decision]:
+    """Every frame's decision: one stored before stands; the others are judged and stored, with the
+    budget for those that go to people spent in one write when it has room for all of them, else
+    frame by frame."""
+    versions = version_tag(event.model_versions)
+    earlier, last_sent = deps.state.read(keys, event.clip_id)
+    threshold = deps.calibrations.threshold(versions)
+    judged: list[Judged] = []
+    chain = last_sent
+    for key, predictions in zip(keys, frames, strict=True):
+        if key not in earlier:
+            decision, sent = judge(predictions, versions, threshold, chain, deps)
+            judged.append((key, predictions, decision, sent))
+            chain = sent or chain
+    wanted = [(key, decision) for key, _, decision, _ in judged if decision.route in ("human", "control")]
+    for_people = deps.state.record_for_people(
+        wanted, clip_id=event.clip_id, budgets=deps.budgets, last_sent=None if chain is last_sent else chain
+    )
+    if for_people is None:  # a budget runs out within the batch
+        return earlier | _decide_one_by_one(event, judged, last_sent, threshold, deps)
+    new_auto = {key: decision for key, _, decision, _ in judged if decision.route == "auto"}
+    deps.state.record_auto(new_auto)
+    deferred = {
+        key: deps.state.record(key, decision, clip_id=event.clip_id, budgets=deps.budgets)
+        for key, _, decision, _ in judged
+        if decision.route not in ("auto", "human", "control")
+    }
+    return earlier | new_auto | for_people | deferred
+
+
+def _decide_one_by_one(
+    event: PredictionsReady, judged: list[Judged], last_sent: LastSent | None, threshold: float | None, deps: Deps
+) -> dict[str, Decision]:
+    """Judge again frame by frame, each spending its own budget: once one is spent, a frame for people is
+    deferred and the clip's last frame sent stays the one before it."""
+    versions = version_tag(event.model_versions)
+    decided: dict[str, Decision] = {}
+    new_auto: dict[str, Decision] = {}
+    for key, predictions, _, _ in judged:
+        decision, sent = judge(predictions, versions, threshold, last_sent, deps)
+        if decision.route == "auto":
+            decided[key] = new_auto[key] = decision
+            continue
+        stored = deps.state.record(key, decision, clip_id=event.clip_id, budgets=deps.budgets, sent=sent)
+        decided[key] = stored
+        if stored.route == "human" and stored == decision and sent is not None:
+            last_sent = sent
+    deps.state.record_auto(new_auto)
+    return decided
+
+
 def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
     """Judge every frame of the batch, store the decisions, write manifests, publish events."""
     frames = sorted(event.predictions, key=lambda p: p.frame.frame_no)
     versions = version_tag(event.model_versions)
     keys = [frame_key(p.frame.uri, versions) for p in frames]
-    earlier, last_sent = deps.state.read(keys, event.clip_id)
-    threshold = deps.calibrations.threshold(versions)
+    decisions = decide(event, frames, keys, deps)
     outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in frames]))
-    new_auto: dict[str, Decision] = {}
     for key, predictions in zip(keys, frames, strict=True):
-        stored = earlier.get(key)
-        if stored is None:
-            decision, sent = judge(predictions, versions, threshold, last_sent, deps)
-            if decision.route == "auto":
-                stored = new_auto[key] = decision
-            else:
-                stored = deps.state.record(key, decision, clip_id=event.clip_id, budgets=deps.budgets, sent=sent)
-                if stored.route == "human" and stored == decision and sent is not None:
-                    last_sent = sent
-        outputs.add(event, predictions, key, stored, deps)
-    deps.state.record_auto(new_auto)
+        outputs.add(event, predictions, key, decisions[key], deps)
     if outputs.manifest_lines:
         deps.clients.s3.put_object(
             Bucket=deps.data_bucket,

@@ -1,7 +1,8 @@
 """Selector state in DynamoDB: one decision per frame and model version, and human-task budgets.
 
 Every write is conditional, in an order that keeps the budgets safe without a transaction:
-first the clip's and the hour's counters are incremented, each only while under its limit; then
+first the clip's and the hour's counters are incremented, each only while under its limit (for all
+of a batch's frames for people in one write when they all fit, else frame by frame); then
 the decision is stored only if none exists yet. A decision stored earlier (a retried or
 duplicated batch) wins and its counters are refunded, so budget is never spent twice for a
 frame; a crash between the two steps leaves one unit spent, erring towards fewer human tasks,
@@ -124,10 +125,7 @@ class SelectorState:
         if decision.route not in ("human", "control"):
             return self._put_decision(frame_key, decision)[0]
         spent: list[str] = []
-        counters = [(f"clip#{clip_id}", budgets.per_clip, self._retention_s)]
-        if budgets.per_hour:  # no hourly limit, no hourly counter: one write less per task
-            counters.append((self._hour_key(), budgets.per_hour, 2 * DAY_S))
-        for key, limit, retention_s in counters:
+        for key, limit, retention_s in self._counters(clip_id, budgets):
             if not self._spend(key, limit, sent if key.startswith("clip#") else None, retention_s):
                 self._refund(spent)
                 fallback: Route = "over_budget" if decision.route == "human" else "auto"
@@ -137,6 +135,40 @@ class SelectorState:
         if not created:
             self._refund(spent)  # decided before (a retry): its budget was spent back then
         return stored
+
+    def record_for_people(
+        self, wanted: list[tuple[str, Decision]], *, clip_id: str, budgets: Budgets, last_sent: LastSent | None
+    ) -> dict[str, Decision] | None:
+        """:meth:`record` for every frame of a batch that goes to people, with each budget spent for
+        all of them in one write; None, with nothing spent, when a budget has no room for all (the
+        caller then records frame by frame, so a budget runs out exactly where it does).
+
+        The order is record's: budget first, then the decisions, refunded for any decided before.
+        """
+        if not wanted:
+            return {}
+        spent: list[str] = []
+        for key, limit, retention_s in self._counters(clip_id, budgets):
+            sent = last_sent if key.startswith("clip#") else None
+            if not self._spend(key, limit, sent, retention_s, count=len(wanted)):
+                self._refund(spent, len(wanted))
+                return None
+            spent.append(key)
+        stored: dict[str, Decision] = {}
+        decided_before = 0
+        for frame_key, decision in wanted:
+            stored[frame_key], created = self._put_decision(frame_key, decision)
+            decided_before += not created
+        if decided_before:
+            self._refund(spent, decided_before)
+        return stored
+
+    def _counters(self, clip_id: str, budgets: Budgets) -> list[tuple[str, int, int]]:
+        """(key, limit, retention) of each counter a task for people spends."""
+        counters = [(f"clip#{clip_id}", budgets.per_clip, self._retention_s)]
+        if budgets.per_hour:  # no hourly limit, no hourly counter: one write less per task
+            counters.append((self._hour_key(), budgets.per_hour, 2 * DAY_S))
+        return counters
 
     def _hour_key(self) -> str:
         return "hour#" + time.strftime("%Y%m%d%H", time.gmtime(self._clock.now()))
@@ -170,22 +202,27 @@ class SelectorState:
             raise RetryableError(f"the decision on {frame_key} changed while it was written")
         return existing, False
 
-    def _spend(self, key: str, limit: int, sent: LastSent | None, retention_s: int) -> bool:
-        """Count one more task under ``key`` unless that passes ``limit``; False when it would."""
-        return conditionally(lambda: self._db.update_item(**self._spend_update(key, limit, sent, retention_s)))
+    def _spend(self, key: str, limit: int, sent: LastSent | None, retention_s: int, count: int = 1) -> bool:
+        """Count ``count`` more tasks under ``key`` unless that passes ``limit``; False when it would."""
+        if 0 < limit < count:
+            return False
+        return conditionally(lambda: self._db.update_item(**self._spend_update(key, limit, sent, retention_s, count)))
 
-    def _refund(self, keys: list[str]) -> None:
+    def _refund(self, keys: list[str], count: int = 1) -> None:
         for key in keys:
             self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
-                UpdateExpression="ADD human_count :minus_one",
-                ExpressionAttributeValues={":minus_one": {"N": "-1"}},
+                UpdateExpression="ADD human_count :minus",
+                ExpressionAttributeValues={":minus": {"N": str(-count)}},
             )
 
-    def _spend_update(self, key: str, limit: int, sent: LastSent | None, retention_s: int) -> Any:
-        values: dict[str, Any] = {":one": {"N": "1"}, ":expiry": {"N": str(int(self._clock.now()) + retention_s)}}
-        expression = "ADD human_count :one SET expiry = :expiry"
+    def _spend_update(self, key: str, limit: int, sent: LastSent | None, retention_s: int, count: int) -> Any:
+        values: dict[str, Any] = {
+            ":count": {"N": str(count)},
+            ":expiry": {"N": str(int(self._clock.now()) + retention_s)},
+        }
+        expression = "ADD human_count :count SET expiry = :expiry"
         if sent is not None:
             expression += ", last_signature = :signature, last_frame_no = :frame_no"
             values[":signature"] = {"S": json.dumps(sent.signature)}
@@ -196,9 +233,9 @@ class SelectorState:
             "UpdateExpression": expression,
             "ExpressionAttributeValues": values,
         }
-        if limit > 0:
-            update["ConditionExpression"] = "attribute_not_exists(human_count) OR human_count < :limit"
-            values[":limit"] = {"N": str(limit)}
+        if limit > 0:  # room for all of them: what is counted now plus count stays within the limit
+            update["ConditionExpression"] = "attribute_not_exists(human_count) OR human_count <= :room"
+            values[":room"] = {"N": str(limit - count)}
         return update
 
 
