@@ -28,6 +28,8 @@ DEDUP_ATTRIBUTE = "labelloop-dedup-id"
 OBJECT_ATTRIBUTE = "labelloop-object"
 FRAME_ATTRIBUTE = "labelloop-frame"
 PREFILL_ATTRIBUTE = "labelloop-prefill"
+JUDGED_KEY = "judged"
+"""Under FRAME_ATTRIBUTE: what the selector said of the frame (score, model_versions, audit)."""
 EXPIRED_FAILURE = "ClientError: Annotation tasks expired"
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 DEDUP_KEY_PATTERN = re.compile(r"^[$a-zA-Z0-9](-*[a-zA-Z0-9])*$")
@@ -105,6 +107,12 @@ def line_dedup_id(line: dict[str, Any]) -> str | None:
 def label_of(line: dict[str, Any], label_attribute: str) -> dict[str, Any]:
     """``{<LAN>: ..., <LAN>-metadata: ...}`` of an output line (what a level-2 input must carry)."""
     return {key: line[key] for key in (label_attribute, f"{label_attribute}-metadata") if key in line}
+
+
+def judgement(line: dict[str, Any]) -> dict[str, Any]:
+    """What the selector said of a line's frame (``score``, ``model_versions``, ``audit``); empty for a
+    line that did not come through it (an import, an older gt-bridge)."""
+    return (line.get(FRAME_ATTRIBUTE) or {}).get(JUDGED_KEY) or {}
 
 
 def failure_reason(line: dict[str, Any], label_attribute: str) -> str | None:

@@ -31,6 +31,7 @@ from labelloop import (
     deterministic_id,
     get_logger,
 )
+from labelloop.groundtruth import JUDGED_KEY as JUDGED
 from labelloop.groundtruth import OBJECT_ATTRIBUTE as OBJECT
 from labelloop.groundtruth import (
     PREFILL_ATTRIBUTE,
@@ -38,6 +39,7 @@ from labelloop.groundtruth import (
     expired,
     failure_reason,
     input_line,
+    judgement,
     label_of,
     line_dedup_id,
 )
@@ -107,7 +109,7 @@ def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> No
                 "clip_id": event.clip_id,
                 "reason": event.reason,
                 # what the selector needs to score an audit against people's labels (LabelsCompleted.audit)
-                "judged": {"score": event.score, "model_versions": event.model_versions, "audit": event.audit},
+                JUDGED: {"score": event.score, "model_versions": event.model_versions, "audit": event.audit},
                 "skeleton": [list(e) for e in event.skeleton],
                 "keypoint_names": event.keypoint_names,
                 **frame.model_dump(mode="json"),
@@ -150,7 +152,7 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
     frame_fields = dict(item.line["labelloop-frame"])
     clip_id = frame_fields.pop("clip_id")
     frame_fields.pop("reason", None)
-    judged = frame_fields.pop("judged", None) or {}
+    frame_fields.pop(JUDGED, None)
     frame = FrameRef.model_validate(frame_fields)
     data_key = _human_key(frame, clip_id, spec)
     deps.clients.s3.put_object(
@@ -182,7 +184,7 @@ def handle_labeling_output(event: LabelingOutput, deps: Deps) -> None:
                 job_name=job.job_name if job else spec.key,
                 dataset_object_id=line_dedup_id(line) or item.key,
                 output_uri=output_uri,
-                audit=bool(judged.get("audit")),
+                audit=bool(judgement(item.line).get("audit")),
             )
         )
     deps.state.complete(item.key, item.generation)

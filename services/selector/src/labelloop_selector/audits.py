@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from labelloop import LabelsCompleted, PermanentError, RetryableError, ThresholdChanged, deterministic_id, get_logger
 from labelloop.events import MeasureEstimate
-from labelloop.groundtruth import PREFILL_ATTRIBUTE, JobSpec
+from labelloop.groundtruth import PREFILL_ATTRIBUTE, JobSpec, judgement
 from labelloop.label_quality import frame_measures, labels_of, score
 from labelloop.model_set import ModelName
 from labelloop.s3_uri import split_s3_uri
@@ -48,7 +48,7 @@ def handle_labels_completed(event: LabelsCompleted, deps: Deps) -> None:
         return
     bucket, key = split_s3_uri(event.output_uri)
     line = json.loads(deps.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    judged = (line.get("labelloop-frame") or {}).get("judged") or {}
+    judged = judgement(line)
     if not isinstance(judged.get("score"), int | float) or not isinstance(judged.get("model_versions"), dict):
         raise PermanentError(f"audit {event.output_uri} does not say which score and model versions judged it")
     model_versions: dict[ModelName, str] = judged["model_versions"]

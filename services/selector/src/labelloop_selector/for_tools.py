@@ -6,5 +6,6 @@ from __future__ import annotations
 
 from labelloop_selector.calibration import Estimate
 from labelloop_selector.calibration_store import Calibration, CalibrationStore
+from labelloop_selector.policy import version_tag
 
-__all__ = ["Calibration", "CalibrationStore", "Estimate"]
+__all__ = ["Calibration", "CalibrationStore", "Estimate", "version_tag"]

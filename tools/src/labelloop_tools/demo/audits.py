@@ -9,8 +9,11 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from labelloop.dataset import MODEL_VERSIONS_ATTRIBUTE
+from labelloop.groundtruth import judgement
 from labelloop.label_quality import MEASURES, frame_measures, labels_of, score
+from labelloop.model_set import ModelName
 from labelloop.truth_layout import TruthReader, truth_line
+from labelloop_selector.for_tools import version_tag
 
 if TYPE_CHECKING:
     from labelloop_selector.for_tools import CalibrationStore
@@ -22,16 +25,16 @@ if TYPE_CHECKING:
 
 def _versions_of(record: FrameRecord) -> str | None:
     """The model versions that judged the frame, as the selector tags them."""
-    found: dict[str, str] | None = None
+    found: dict[ModelName, str] | None = None
     if record.auto_lines:
         found = record.auto_lines[-1].get(MODEL_VERSIONS_ATTRIBUTE)
     for line in record.human.values():
-        found = found or ((line.get("labelloop-frame") or {}).get("judged") or {}).get("model_versions")
-    return ",".join(f"{k}={v}" for k, v in sorted(found.items())) if found else None
+        found = found or judgement(line).get("model_versions")
+    return version_tag(found) if found else None
 
 
 def _audited(record: FrameRecord) -> bool:
-    return any(((line.get("labelloop-frame") or {}).get("judged") or {}).get("audit") for line in record.human.values())
+    return any(judgement(line).get("audit") for line in record.human.values())
 
 
 def round_audits(
