@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 TARGET_MEASURES = {"head": "head", "keypoint_pck": "keypoints", "visibility": "keypoints"}
 """Each measure a target can be stated for, and the modality whose labels it judges."""
@@ -59,14 +59,7 @@ class Estimate:
     """Lower confidence bound of the accuracy above the threshold."""
 
     def as_dict(self) -> dict[str, float | int | str | None]:
-        return {
-            "measure": self.measure,
-            "target": self.target,
-            "threshold": self.threshold,
-            "audits": self.audits,
-            "mean": self.mean,
-            "bound": self.bound,
-        }
+        return asdict(self)
 
 
 def _kl(q: float, p: float) -> float:

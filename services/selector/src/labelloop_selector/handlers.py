@@ -150,11 +150,12 @@ class Outputs:
 Judged = tuple[str, FramePredictions, Decision, LastSent | None]
 
 
-def decide(event: PredictionsReady, frames: list[FramePredictions], keys: list[str], deps: Deps) -> dict[str, Decision]:
+def decide(
+    event: PredictionsReady, frames: list[FramePredictions], keys: list[str], versions: str, deps: Deps
+) -> dict[str, Decision]:
     """Every frame's decision: one stored before stands; the others are judged and stored, with the
     budget for those that go to people spent in one write when it has room for all of them, else
-    frame by frame."""
-    versions = version_tag(event.model_versions)
+    frame by frame. ``versions``: the :func:`version_tag` that judges them."""
     earlier, last_sent = deps.state.read(keys, event.clip_id)
     threshold = deps.calibrations.threshold(versions)
     judged: list[Judged] = []
@@ -169,7 +170,7 @@ def decide(event: PredictionsReady, frames: list[FramePredictions], keys: list[s
         wanted, clip_id=event.clip_id, budgets=deps.budgets, last_sent=None if chain is last_sent else chain
     )
     if for_people is None:  # a budget runs out within the batch
-        return earlier | _decide_one_by_one(event, judged, last_sent, threshold, deps)
+        return earlier | _decide_one_by_one(event, judged, versions, deps, last_sent=last_sent, threshold=threshold)
     new_auto = {key: decision for key, _, decision, _ in judged if decision.route == "auto"}
     deps.state.record_auto(new_auto)
     deferred = {
@@ -181,11 +182,16 @@ def decide(event: PredictionsReady, frames: list[FramePredictions], keys: list[s
 
 
 def _decide_one_by_one(
-    event: PredictionsReady, judged: list[Judged], last_sent: LastSent | None, threshold: float | None, deps: Deps
+    event: PredictionsReady,
+    judged: list[Judged],
+    versions: str,
+    deps: Deps,
+    *,
+    last_sent: LastSent | None,
+    threshold: float | None,
 ) -> dict[str, Decision]:
     """Judge again frame by frame, each spending its own budget: once one is spent, a frame for people is
     deferred and the clip's last frame sent stays the one before it."""
-    versions = version_tag(event.model_versions)
     decided: dict[str, Decision] = {}
     new_auto: dict[str, Decision] = {}
     for key, predictions, _, _ in judged:
@@ -206,7 +212,7 @@ def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
     frames = sorted(event.predictions, key=lambda p: p.frame.frame_no)
     versions = version_tag(event.model_versions)
     keys = [frame_key(p.frame.uri, versions) for p in frames]
-    decisions = decide(event, frames, keys, deps)
+    decisions = decide(event, frames, keys, versions, deps)
     outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in frames]))
     for key, predictions in zip(keys, frames, strict=True):
         outputs.add(event, predictions, key, decisions[key], deps)

@@ -124,17 +124,11 @@ class SelectorState:
         """
         if decision.route not in ("human", "control"):
             return self._put_decision(frame_key, decision)[0]
-        spent: list[str] = []
-        for key, limit, retention_s in self._counters(clip_id, budgets):
-            if not self._spend(key, limit, sent if key.startswith("clip#") else None, retention_s):
-                self._refund(spent)
-                fallback: Route = "over_budget" if decision.route == "human" else "auto"
-                return self._put_decision(frame_key, Decision(fallback, decision.score))[0]
-            spent.append(key)
-        stored, created = self._put_decision(frame_key, decision)
-        if not created:
-            self._refund(spent)  # decided before (a retry): its budget was spent back then
-        return stored
+        stored = self.record_for_people([(frame_key, decision)], clip_id=clip_id, budgets=budgets, last_sent=sent)
+        if stored is None:  # a budget is spent
+            fallback: Route = "over_budget" if decision.route == "human" else "auto"
+            return self._put_decision(frame_key, Decision(fallback, decision.score))[0]
+        return stored[frame_key]
 
     def record_for_people(
         self, wanted: list[tuple[str, Decision]], *, clip_id: str, budgets: Budgets, last_sent: LastSent | None
