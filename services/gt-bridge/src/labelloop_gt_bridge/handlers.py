@@ -7,7 +7,8 @@
   id) is sent; labeled: the label is written to the dataset (``dataset/human/...``), then either
   chained to the level-2 job (carrying the level-1 label) or announced as LabelsCompleted.
 * The sweeper (:func:`sweep`) resends every object unlabeled for ``resend_after_s`` with the SAME
-  dedup id, so SQS's 14-day retention never silently drops one, and keeps the jobs alive.
+  dedup id, so SQS's 14-day retention never silently drops one, keeps the jobs alive, and sends the
+  objects that waited for a job that was not InProgress (their message was acknowledged, not retried).
 
 Each step is safe to repeat: conditional writes decide who acts, keys and event ids are derived
 from the object, so a redelivered message rewrites the same objects and publishes the same ids.
@@ -47,7 +48,7 @@ from labelloop.labeling_state import ObjectItem, object_key
 from labelloop.manifest import augmented_manifest_line
 from labelloop.s3_uri import s3_uri
 
-from labelloop_gt_bridge.jobs import ActiveJob
+from labelloop_gt_bridge.jobs import ActiveJob, JobNotReadyError
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
@@ -85,8 +86,15 @@ def send_pending(deps: Deps, key: str) -> None:
     item = deps.state.get(key)
     if item is None:  # written a moment ago; only a deleted table could cause this
         raise RetryableError(f"object {key} vanished right after it was written")
-    if item.status == "sent" and item.sent_at == 0:
+    if item.status != "sent" or item.sent_at != 0:
+        return
+    try:
         send(deps, item, resend=False)
+    except JobNotReadyError as error:
+        # The object is in the table, never sent: the sweep sends it once the job is InProgress. Retrying
+        # the message instead would dead-letter it when the backend is away longer than a few receives
+        # (a Label Studio that is down, a token being fixed, a job being replaced).
+        log.warning("gt_bridge.waiting_for_job", object=key, job=item.job_key, reason=str(error))
 
 
 def register_and_send(deps: Deps, spec: JobSpec, line: dict[str, Any]) -> None:
