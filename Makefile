@@ -19,9 +19,13 @@ REAL_MODELS := models/yolo11n-pose/model-set.json
 # gets a virtualenv of its own. If it cannot be installed (no index), its test skips and says so.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/.installed
+# Label Studio (the label-studio labeling backend) needs numpy >= 2 and Django, ours numpy < 2: it gets a
+# virtualenv of its own (~1 GB, ~3 min). If it cannot be installed, its tests skip and say so.
+LABEL_STUDIO_VENV := .venv-label-studio
+LABEL_STUDIO := $(LABEL_STUDIO_VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-quick up test check lint format typecheck pytest unit integration test-localstack e2e chaos bench models clean
+.PHONY: help install demo demo-quick up up-label-studio label-studio test check lint format typecheck pytest unit integration test-localstack e2e chaos bench models clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -38,6 +42,14 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30 && touch $@ \
 		|| echo "checkov could not be installed: tests/unit/test_deploy_ecs.py will skip its scan"
 
+$(LABEL_STUDIO):
+	$(PYTHON) -m venv $(LABEL_STUDIO_VENV)
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet label-studio==1.23.2 && touch $@ \
+		|| echo "Label Studio could not be installed: tests/integration/test_label_studio.py will skip"
+
+label-studio: $(LABEL_STUDIO)  ## Build Label Studio's own virtualenv (for --labeling label-studio)
+
 $(REAL_MODELS): $(STAMP)
 	$(BIN)/labelloop models install --out $(dir $@)
 	@touch $@
@@ -52,6 +64,9 @@ demo-quick: $(STAMP)  ## The same, short (under 3 minutes)
 
 up: $(STAMP) $(REAL_MODELS)  ## Start the embedded stack and wait for uploads; label by hand at the printed portal URL (Ctrl-C stops)
 	$(BIN)/labelloop up
+
+up-label-studio: $(STAMP) $(REAL_MODELS) $(LABEL_STUDIO)  ## The same, people labelling in a local Label Studio (URL and login printed)
+	$(BIN)/labelloop up --labeling label-studio
 
 test: check pytest  ## Lint, type-check and run every test (what CI runs)
 
@@ -68,7 +83,7 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 typecheck: $(STAMP)  ## mypy --strict on the shared library and services
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(REAL_MODELS) $(CHECKOV)  ## All tests: unit, integration (real moto server), e2e (the CLI, the demo), chaos (short)
+pytest: $(STAMP) $(REAL_MODELS) $(CHECKOV) $(LABEL_STUDIO)  ## All tests: unit, integration (real moto server), e2e (the CLI, the demo), chaos (short)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## Unit tests only (no I/O)
@@ -95,4 +110,4 @@ models: $(STAMP)  ## Re-train the synthetic in-cabin model set (the demo's) from
 	$(BIN)/python -m labelloop_trainer.initial_models --out models/initial
 
 clean:  ## Remove .venv and caches
-	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(LABEL_STUDIO_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -24,6 +24,7 @@ from labelloop_gt_bridge.deps import Deps
 from labelloop_gt_bridge.entrypoint import build_deps_on
 from labelloop_gt_bridge.settings import GtBridgeSettings
 from labelloop_portal.annotator import SimulatedAnnotator
+from labelloop_portal.label_studio import LabelStudioFront
 from labelloop_portal.portal import Portal
 
 from tests.helpers import drain, eventually, worker_running
@@ -58,13 +59,14 @@ class Loop:
 
 @contextmanager
 def labeling_loop(aws: AwsClients, stack: ProvisionedStack, annotator: SimulatedAnnotator | None = None,
-                  dead_letters: int = 0, **settings: Any) -> Iterator[Loop]:  # fmt: skip
+                  dead_letters: int = 0, label_studio: LabelStudioFront | None = None,
+                  **settings: Any) -> Iterator[Loop]:  # fmt: skip
     clock = ManualClock()
     config = GtBridgeSettings(**({"stack": "test", "poll_wait_s": 1, "concurrency": 8} | settings))
     deps = build_deps_on(aws, config, StackNames("test"), clock)
     for spec in deps.jobs.specs.values():
         deps.jobs.ensure(spec, clock.now())
-    portal = Portal(aws, StackNames("test"), clock, annotator)
+    portal = Portal(aws, StackNames("test"), clock, annotator, label_studio=label_studio)
     portal.tick()  # the portal opens the jobs' queues: InProgress
     service = ServiceDefinition(
         name="gt-bridge", settings=GtBridgeSettings, build_deps=lambda *_: deps, handlers=handlers.HANDLERS

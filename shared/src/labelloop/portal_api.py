@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 IDLE_STOP_S = 10 * 24 * 3600  # Ground Truth stops a streaming job after 10 idle days
+Labeler = Literal["portal", "label-studio"]
+"""Where people answer a job's tasks: the portal's own page, or a Label Studio project the portal keeps in step."""
 
 
 class PortalJob(BaseModel):
@@ -38,6 +40,10 @@ class PortalJob(BaseModel):
     queue_url: str = ""
     created_at: float
     last_activity_at: float
+    labeler: Labeler = "portal"
+    label_studio_project: int | None = None  # the job's Label Studio project, once made
+    label_studio_keypoints: list[str] = []  # the keypoint labels its labeling config has
+    problem: str = ""  # why the job takes no new tasks now (Label Studio unreachable...); empty: none
 
 
 def _key(name: str) -> dict[str, dict[str, str]]:

@@ -1,6 +1,8 @@
 """Labeling backends: the port gt-bridge drives, and its two adapters.
 
-* :class:`PortalBackend` — the self-hosted portal (default; Ground Truth takes no new customers);
+* :class:`PortalBackend` — the self-hosted portal (default; Ground Truth takes no new customers), whose
+  people answer at its own page or, with ``backend=label-studio``, in a Label Studio project per job
+  that the portal keeps in step (:mod:`labelloop_portal.label_studio`);
 * :class:`labelloop_gt_bridge.ground_truth.GroundTruthBackend` — AWS SageMaker Ground Truth streaming
   jobs through boto3.
 
@@ -64,6 +66,7 @@ class PortalBackend:
                 max_concurrent_tasks=self._settings.max_concurrent_tasks,
                 created_at=now,
                 last_activity_at=now,
+                labeler="label-studio" if self._settings.backend == "label-studio" else "portal",
             ),
         )
 

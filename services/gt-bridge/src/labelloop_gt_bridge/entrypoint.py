@@ -48,7 +48,7 @@ def serving_rig(registry: Registry) -> Rig:
 def build_deps_on(clients: AwsClients, settings: GtBridgeSettings, names: StackNames, clock: Clock) -> Deps:
     """The dependencies on ``clock`` (tests pass a manual one), without touching any labeling job."""
     backend: LabelingBackend
-    if settings.backend == "portal":
+    if settings.backend in ("portal", "label-studio"):
         backend = PortalBackend(clients.dynamodb, names.physical("portal"), settings)
     else:
         registry = Registry(clients.dynamodb, names.physical("models"))

@@ -34,8 +34,10 @@ SQS_RETENTION_S = 14 * DAY_S
 class GtBridgeSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_prefix="LABELLOOP_GT_BRIDGE_", extra="ignore", frozen=True)
 
-    backend: Literal["portal", "ground-truth"] = Field(
-        default="portal", description="Who labels: the self-hosted portal, or AWS SageMaker Ground Truth."
+    backend: Literal["portal", "label-studio", "ground-truth"] = Field(
+        default="portal",
+        description="Who labels: the self-hosted portal's page; Label Studio, through the portal (which "
+        "needs LABELLOOP_PORTAL_LABEL_STUDIO_URL and _TOKEN); or AWS SageMaker Ground Truth.",
     )
     # NoDecode: the environment lists them comma-separated (head,keypoints), not as JSON.
     modalities: Annotated[tuple[Literal["head", "keypoints"], ...], NoDecode] = Field(

@@ -16,6 +16,8 @@ from labelloop.clock import clock_from_env
 
 from labelloop_portal.annotator import SimulatedAnnotator
 from labelloop_portal.deps import Deps
+from labelloop_portal.label_studio import LabelStudioFront
+from labelloop_portal.label_studio_api import LabelStudioClient
 from labelloop_portal.portal import Portal
 from labelloop_portal.settings import PortalSettings
 from labelloop_portal.tasks import TaskStore
@@ -34,7 +36,17 @@ def build_portal(settings: PortalSettings, clients: AwsClients, names: StackName
             abandon_rate=settings.sim_abandon_rate,
             seed=settings.sim_seed,
         )
-    return Portal(clients, names, clock_from_env(), annotator)
+    label_studio = None
+    if settings.label_studio_url:
+        label_studio = LabelStudioFront(
+            LabelStudioClient(settings.label_studio_url, settings.label_studio_token.get_secret_value()),
+            clients.s3,
+            webhook_url=settings.label_studio_webhook_url,
+            webhook_secret=settings.label_studio_webhook_secret.get_secret_value(),
+            poll_s=settings.label_studio_poll_s,
+            image_ttl_s=settings.label_studio_image_ttl_s,
+        )
+    return Portal(clients, names, clock_from_env(), annotator, label_studio=label_studio)
 
 
 def build_deps(clients: AwsClients, settings: PortalSettings, names: StackNames) -> Deps:
@@ -49,9 +61,11 @@ def periodic(deps: Deps) -> tuple[Periodic, ...]:
     return (Periodic("portal-tick", deps.settings.tick_s, deps.portal.tick),)
 
 
-def serve_web(portal: Portal, host: str, port: int, *, access_token: str = "") -> uvicorn.Server:
+def serve_web(
+    portal: Portal, host: str, port: int, *, access_token: str = "", webhook_secret: str = ""
+) -> uvicorn.Server:
     """The web page on a daemon thread beside the work loop."""
-    app = create_app(portal, access_token=access_token)
+    app = create_app(portal, access_token=access_token, webhook_secret=webhook_secret)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     threading.Thread(target=server.run, name="portal-web", daemon=True).start()
     return server
@@ -62,7 +76,11 @@ def start(deps: Deps) -> Callable[[], None]:
     settings = deps.settings
     server = (
         serve_web(
-            deps.portal, settings.http_host, settings.http_port, access_token=settings.access_token.get_secret_value()
+            deps.portal,
+            settings.http_host,
+            settings.http_port,
+            access_token=settings.access_token.get_secret_value(),
+            webhook_secret=settings.label_studio_webhook_secret.get_secret_value(),
         )
         if settings.http_port
         else None

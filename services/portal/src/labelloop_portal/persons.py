@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from labelloop.groundtruth import PREFILL_ATTRIBUTE
+
 BOX_KEYS = ("left", "top", "width", "height")
 
 
@@ -40,3 +42,9 @@ def persons_of(labels: dict[str, Any], attribute: str, modality: str) -> list[di
 def person_boxes_metadata(boxes: list[dict[str, float] | None]) -> list[dict[str, Any]]:
     """``persons`` for the answer's metadata, one entry per person (``{}``: drawn without a box)."""
     return [{"box": {k: round(box[k]) for k in BOX_KEYS}} if box else {} for box in boxes]
+
+
+def starting_persons(line: dict[str, Any], modality: str, level: int) -> list[dict[str, Any]]:
+    """The persons a task starts from: the level-1 answer at level 2, else the model's labels."""
+    start = line if level == 2 else line.get(PREFILL_ATTRIBUTE) or {}
+    return persons_of(start, modality, modality)

@@ -21,17 +21,20 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import asdict
 from typing import Any
 
 from botocore.exceptions import ClientError
 from labelloop import AwsClients, StackNames, dead_letter_attributes, get_logger
 from labelloop.clock import Clock
 from labelloop.groundtruth import creation_date, expired_output_line, line_dedup_id
-from labelloop.portal_api import IDLE_STOP_S, PortalJob, list_jobs, save_job
+from labelloop.portal_api import IDLE_STOP_S, PortalJob, get_job, list_jobs, save_job
 from labelloop.provision import subscribe_queue
 from labelloop.s3_uri import split_s3_uri
 
 from labelloop_portal.annotator import SimulatedAnnotator
+from labelloop_portal.label_studio import LabelStudioFront, ProjectDeletedError, answer_label, answer_of, task_keypoints
+from labelloop_portal.label_studio_api import LabelStudioError
 from labelloop_portal.tasks import Task, TaskStore
 
 log = get_logger()
@@ -62,6 +65,7 @@ class Portal:
         annotator: SimulatedAnnotator | None,
         *,
         redeliver_after_s: float = REDELIVER_AFTER_S,
+        label_studio: LabelStudioFront | None = None,
     ) -> None:
         self._clients = clients
         self._names = names
@@ -69,6 +73,7 @@ class Portal:
         self._clock = clock
         self._annotator = annotator
         self._redeliver_after_s = redeliver_after_s
+        self._label_studio = label_studio
         # The loop and the web page's submissions share this process's counters and clients.
         self._lock = threading.RLock()
         self.counts = {"received": 0, "duplicates": 0, "answered": 0, "expired": 0, "invalid": 0}
@@ -126,7 +131,16 @@ class Portal:
         unfinished = self._tasks.unfinished(job.name)
         active = self._redeliver(job, unfinished)
         open_tasks = [t for t in unfinished if t.status == "open"]
+        if job.labeler == "label-studio":
+            closed = self._sync_label_studio(job, open_tasks, now)
+            if closed is None:  # Label Studio is not there: take nothing new, let the open tasks expire
+                self._expire(job, open_tasks, now)
+                return
+            active |= bool(closed)
+            open_tasks = [t for t in open_tasks if t.object_id not in closed]
         taken = self._intake(job, len(unfinished), now)
+        if taken and job.labeler == "label-studio":
+            taken = self._show_in_label_studio(job, taken)
         open_tasks += taken
         active |= bool(taken)
         active |= self._answer(job, open_tasks, now)
@@ -145,6 +159,8 @@ class Portal:
         return self._names.physical(f"portal-{job.name}")[:76] + "-dlq"
 
     def _open(self, job: PortalJob, now: float) -> None:
+        if job.labeler == "label-studio" and not self._label_studio_ready(job, []):
+            return  # stays Initializing: gt-bridge keeps its objects until the project exists
         sqs = self._clients.sqs
         # Input that is not a manifest line goes here with its reason (as every service's does).
         dlq_url = sqs.create_queue(QueueName=self._dlq_name(job),
@@ -267,10 +283,121 @@ class Portal:
     def _expire(self, job: PortalJob, open_tasks: list[Task], now: float) -> bool:
         gone = [t for t in open_tasks if t.expires_at <= now]
         for task in gone:
-            line = expired_output_line(task.line, job.label_attribute, job.name, creation_date(now))
-            if self._close_and_deliver(job, task, line, now, worker=None):
-                self.counts["expired"] += 1
+            self._expire_task(job, task, now)
         return bool(gone)
+
+    def _expire_task(self, job: PortalJob, task: Task, now: float) -> None:
+        line = expired_output_line(task.line, job.label_attribute, job.name, creation_date(now))
+        if not self._close_and_deliver(job, task, line, now, worker=None):
+            return
+        self.counts["expired"] += 1
+        if self._label_studio is not None and task.external_id is not None:
+            try:  # nobody should answer it there any more; a leftover is only ignored when answered
+                self._label_studio.withdraw(task)
+            except LabelStudioError as error:
+                log.warning("portal.label_studio_withdraw_failed", job=job.name, object_id=task.object_id,
+                            error=str(error))  # fmt: skip
+
+    # -- Label Studio -------------------------------------------------------------------------
+
+    def _note_problem(self, job: PortalJob, problem: str) -> None:
+        """Keep on the job why it takes no new tasks (``labelloop jobs`` shows it); logged once per change."""
+        if problem == job.problem:
+            return
+        if problem:
+            log.error("portal.label_studio_problem", job=job.name, problem=problem)
+        else:
+            log.info("portal.label_studio_back", job=job.name, was=job.problem)
+        job.problem = problem
+        save_job(self._clients.dynamodb, self._table, job)
+
+    def _label_studio_ready(self, job: PortalJob, lines: list[dict[str, Any]]) -> bool:
+        """The job's project exists (made now if needed) and its config has the lines' rig points."""
+        if self._label_studio is None:
+            self._note_problem(job, "this portal has no LABELLOOP_PORTAL_LABEL_STUDIO_URL and _TOKEN")
+            return False
+        keypoints = [name for line in lines for name in task_keypoints(line)]
+        try:
+            if self._label_studio.ensure_project(job, list(dict.fromkeys(keypoints))):
+                save_job(self._clients.dynamodb, self._table, job)
+        except LabelStudioError as error:
+            self._note_problem(job, str(error))
+            return False
+        return True
+
+    def _sync_label_studio(self, job: PortalJob, open_tasks: list[Task], now: float) -> set[int] | None:
+        """Poll the job's project when due: close answered tasks, expire deleted ones. The object ids it
+        closed; None while Label Studio is unreachable or refuses us (the reason is on the job)."""
+        front = self._label_studio
+        if front is None or job.label_studio_project is None:
+            return set() if self._label_studio_ready(job, []) else None
+        if not front.poll_due(job):
+            return None if job.problem else set()
+        try:
+            found = front.poll(job, open_tasks)
+        except ProjectDeletedError as error:
+            # Its tasks went with it: they expire (gt-bridge sends them again), and the job gets a new project.
+            self._note_problem(job, f"{error}; its open tasks expire and a new project is made")
+            for task in open_tasks:
+                self._expire_task(job, task, now)
+            job.label_studio_project, job.label_studio_keypoints = None, []
+            save_job(self._clients.dynamodb, self._table, job)
+            return {task.object_id for task in open_tasks}
+        except LabelStudioError as error:
+            self._note_problem(job, str(error))
+            return None
+        self._note_problem(job, "")
+        for task, external_id in found.shown:
+            self._tasks.shown(task, external_id)
+        closed = set()
+        for task, annotation in found.answered:
+            if self._answer_from_label_studio(job, task, annotation, now):
+                closed.add(task.object_id)
+        for task in found.deleted:
+            log.info("portal.label_studio_task_deleted", job=job.name, object_id=task.object_id)
+            self._expire_task(job, task, now)
+            closed.add(task.object_id)
+        return closed
+
+    def _show_in_label_studio(self, job: PortalJob, taken: list[Task]) -> list[Task]:
+        """Import the tasks just taken; one that fails is shown by the next poll (it is stored already)."""
+        front = self._label_studio
+        try:
+            if front is not None and self._label_studio_ready(job, [task.line for task in taken]):
+                shown = front.show(job, taken)
+                save_job(self._clients.dynamodb, self._table, job)
+                return [Task(**{**asdict(t), "external_id": i}) for t, i in shown if self._tasks.shown(t, i)]
+        except LabelStudioError as error:
+            self._note_problem(job, str(error))
+        return taken
+
+    def _answer_from_label_studio(self, job: PortalJob, task: Task, annotation: dict[str, Any], now: float) -> bool:
+        label = answer_label(job, task.line, annotation, now)
+        worker = f"label-studio:{annotation.get('completed_by', '?')}"
+        if self._close_and_deliver(job, task, {**task.line, **label}, now, worker=worker):
+            self.counts["answered"] += 1
+            return True
+        return False
+
+    def label_studio_answered(self, external_id: int) -> bool:
+        """A webhook said a Label Studio task was annotated: close the task it shows if it is still open
+        (read back from Label Studio, so a forged payload cannot make up an answer). False: nothing to do."""
+        if self._label_studio is None:
+            return False
+        ls_task = self._label_studio.client.task(external_id)
+        data = (ls_task or {}).get("data") or {}
+        job_name, object_id = data.get("labelloop_job"), data.get("labelloop_object")
+        if ls_task is None or not isinstance(job_name, str) or not isinstance(object_id, int):
+            return False
+        annotation = answer_of(ls_task)
+        with self._lock:
+            job = get_job(self._clients.dynamodb, self._table, job_name)
+            task = self.task(job_name, object_id)
+            if job is None or annotation is None or task is None or task.status != "open":
+                log.info("portal.label_studio_answer_ignored", job=job_name, object_id=object_id,
+                         reason="skipped" if annotation is None else "task not open")  # fmt: skip
+                return False
+            return self._answer_from_label_studio(job, task, annotation, self._clock.now())
 
     def _close_and_deliver(
         self, job: PortalJob, task: Task, output: dict[str, Any], now: float, worker: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from labelloop import WorkerSettings
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 
@@ -31,3 +31,39 @@ class PortalSettings(WorkerSettings):
         "that signs people in).",
     )
     http_port: int = Field(default=8088, ge=0, le=65535, description="Port of the web page; 0 serves none.")
+    # Jobs gt-bridge made with backend=label-studio are answered in Label Studio: one project per job.
+    label_studio_url: str = Field(
+        default="", description="Label Studio's base URL (http://host:8080); needed by jobs labelled there."
+    )
+    label_studio_token: SecretStr = Field(
+        default=SecretStr(""), description="A Label Studio API token (Account & Settings > Access Token)."
+    )
+    label_studio_webhook_url: str = Field(
+        default="",
+        description="Where Label Studio can reach this portal's /label-studio/webhook (e.g. "
+        "http://portal:8088/label-studio/webhook); empty: no webhook, answers are collected by polling only.",
+    )
+    label_studio_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="A shared secret Label Studio sends in the X-Labelloop-Webhook-Secret header; a webhook "
+        "without it is refused. Needed with label_studio_webhook_url.",
+    )
+    label_studio_poll_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between two polls of each Label Studio project: answers a webhook missed, tasks "
+        "deleted there (they count as expired), and whether Label Studio is back after an outage.",
+    )
+    label_studio_image_ttl_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="Lifetime of the presigned S3 link a Label Studio task shows its frame by (SigV4 allows 7 days "
+        "at most; a task open longer is shown again with a new link).",
+    )
+
+    @model_validator(mode="after")
+    def _webhook_has_secret(self) -> PortalSettings:
+        if self.label_studio_webhook_url and not self.label_studio_webhook_secret.get_secret_value():
+            raise ValueError("LABEL_STUDIO_WEBHOOK_URL needs LABEL_STUDIO_WEBHOOK_SECRET: a webhook must be signed")
+        return self

@@ -45,6 +45,7 @@ class Task:
     worker: str | None = None  # who answered; None: expired
     closed_at: float | None = None  # clock time of the closing (names the output objects)
     closing_since: float = 0.0  # wall time of the closing: another process redelivers only a stale one
+    external_id: int | None = None  # the task's id in Label Studio, for a job labelled there
 
 
 def _key(job: str, object_id: int) -> dict[str, dict[str, str]]:
@@ -142,6 +143,10 @@ class TaskStore:
         closing = Task(**{**asdict(task), "status": "closing", "output": output, "worker": worker,
                           "closed_at": now, "closing_since": wall})  # fmt: skip
         return closing if self._move(closing, "open") else None
+
+    def shown(self, task: Task, external_id: int) -> bool:
+        """Record where an open task is shown (its Label Studio task); False: it closed meanwhile."""
+        return self._move(Task(**{**asdict(task), "external_id": external_id}), "open")
 
     def delivered(self, task: Task) -> None:
         """closing → done (answered) or expired: it leaves the open index."""

@@ -15,20 +15,24 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from labelloop.groundtruth import FRAME_ATTRIBUTE, PREFILL_ATTRIBUTE
 from labelloop.portal_api import PortalJob, get_job
 from labelloop.s3_uri import split_s3_uri
 from pydantic import BaseModel, Field
 
+from labelloop_portal.label_studio import WEBHOOK_HEADER
+from labelloop_portal.label_studio_api import LabelStudioError
 from labelloop_portal.labels import head_content, keypoints_content, output_label
-from labelloop_portal.persons import person_boxes_metadata, persons_of
+from labelloop_portal.persons import person_boxes_metadata, persons_of, starting_persons
 from labelloop_portal.portal import TaskNotOpenError
 
 if TYPE_CHECKING:
     from labelloop_portal.portal import Portal
     from labelloop_portal.tasks import Task
 
+WEBHOOK_PATH = "/label-studio/webhook"
 TASK_PAGE = resources.files("labelloop_portal").joinpath("static/task.html").read_text()
 
 
@@ -83,13 +87,33 @@ def _starting_persons(task: Task, job: PortalJob) -> dict[str, Any]:
     """What the page starts from (level-1 labels at level 2, else the model's), the model's guess, and the
     model's other modality to draw beside it (a head task shows the skeletons, a keypoint task the heads)."""
     model = task.line.get(PREFILL_ATTRIBUTE) or {}
-    start = task.line if job.level == 2 else model
     other = "keypoints" if job.modality == "head" else "head"
     return {
-        "persons": persons_of(start, job.modality, job.modality),
+        "persons": starting_persons(task.line, job.modality, job.level),
         "model": persons_of(model, job.modality, job.modality),
         "context": persons_of(model, other, other),
     }
+
+
+def add_label_studio_webhook(app: FastAPI, portal: Portal, webhook_secret: str) -> None:
+    @app.post(WEBHOOK_PATH)
+    async def label_studio_webhook(request: Request) -> dict[str, str]:
+        """Label Studio says an annotation was made or changed: the task is read back from Label Studio and,
+        if it is still open here, closed with it (the poll would find it too, later)."""
+        offered = request.headers.get(WEBHOOK_HEADER, "")
+        if not webhook_secret or not hmac.compare_digest(offered.encode(), webhook_secret.encode()):
+            raise HTTPException(401, f"a Label Studio webhook must carry {WEBHOOK_HEADER}")
+        try:
+            payload = await request.json()
+            task = payload.get("task") or {}
+            external_id = int(task["id"] if isinstance(task, dict) else (payload.get("annotation") or {})["task"])
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise HTTPException(400, f"not a Label Studio annotation webhook: {error!r}") from error
+        try:
+            closed = await run_in_threadpool(portal.label_studio_answered, external_id)
+        except LabelStudioError as error:  # the poll collects it once Label Studio answers again
+            raise HTTPException(503, str(error)) from error
+        return {"status": "closed" if closed else "ignored"}
 
 
 ACCESS_COOKIE = "labelloop_portal_access"
@@ -110,16 +134,17 @@ def _offered_token(request: Request) -> str:
     )
 
 
-def create_app(portal: Portal, *, access_token: str = "") -> FastAPI:
-    """The web page; with ``access_token`` every request but the health check must carry it (a local
-    stack's one-time token; on ECS the load balancer signs people in instead)."""
+def create_app(portal: Portal, *, access_token: str = "", webhook_secret: str = "") -> FastAPI:
+    """The web page; with ``access_token`` every request but the health check and Label Studio's webhook
+    (which carries ``webhook_secret`` instead) must carry it (a local stack's one-time token; on ECS the
+    load balancer signs people in instead)."""
     app = FastAPI(title="Labelloop portal", docs_url=None, redoc_url=None)
 
     if access_token:
 
         @app.middleware("http")
         async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            if request.url.path == "/healthz":
+            if request.url.path in ("/healthz", WEBHOOK_PATH):
                 return await call_next(request)
             offered = _offered_token(request)
             if not hmac.compare_digest(offered.encode(), access_token.encode()):
@@ -133,6 +158,8 @@ def create_app(portal: Portal, *, access_token: str = "") -> FastAPI:
     def healthz() -> dict[str, str]:
         """The load balancer's health check (no token, no task data)."""
         return {"status": "ok"}
+
+    add_label_studio_webhook(app, portal, webhook_secret)
 
     def job_and_task(job_name: str, object_id: int) -> tuple[PortalJob, Task]:
         job = get_job(portal.dynamodb, portal.table, job_name)

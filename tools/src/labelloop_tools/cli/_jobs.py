@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
-from labelloop.labeling_state import LabelingState
+from botocore.exceptions import ClientError
+from labelloop.labeling_state import JobItem, LabelingState
+from labelloop.portal_api import get_job
 
 from labelloop_tools.cli._target import Target
 
@@ -21,10 +23,19 @@ class JobRow:
     resent: int  # resends with the same dedup id (retention sweeps)
     failed: int = 0  # objects given up after their tasks kept failing (their lines are dead-lettered)
     stuck: int = 0  # sent, yet out to no running job: never published, or their job failed
-    state: str = "live"  # live, or failed: why replacing the job was given up
+    state: str = "live"  # live; waiting: why the portal takes no new tasks; failed: why replacing it was given up
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def _portal_state(target: Target, job: JobItem) -> str:
+    """live, or why the portal's job takes no new tasks (Label Studio unreachable, a token refused...)."""
+    try:
+        portal_job = get_job(target.clients.dynamodb, target.names.physical("portal"), job.job_name)
+    except ClientError:  # a stack without the portal's table (the Ground Truth backend on ECS)
+        return "live"
+    return f"waiting: {portal_job.problem}" if portal_job is not None and portal_job.problem else "live"
 
 
 def job_rows(target: Target) -> list[JobRow]:
@@ -44,7 +55,7 @@ def job_rows(target: Target) -> list[JobRow]:
     rows = []
     for key in sorted(counts, key=lambda k: (k.rsplit("-l", 1)[1], k)):
         job, tally = jobs[key], counts[key]
-        job_state = "?" if job is None else f"failed: {job.failure}" if job.failure else "live"
+        job_state = "?" if job is None else f"failed: {job.failure}" if job.failure else _portal_state(target, job)
         rows.append(JobRow(key, job.job_name if job else "?", tally["sent"], tally["in_portal"], tally["completed"],
                            tally["expired"], tally["resent"], tally["failed"], tally["stuck"], job_state))  # fmt: skip
     return rows
