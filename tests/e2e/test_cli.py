@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 from labelloop import ExitCode, StackNames
+from labelloop_portal.label_studio_setup import admin_session
 from labelloop_tools.local import MotoServer, StackState, free_port
+from labelloop_tools.local.label_studio import missing_reason as label_studio_missing
 from labelloop_tools.local.stack import local_clients
 
-from tests.helpers import eventually
+from tests.helpers import eventually, labelloop_up
 from tests.media import image
 
 SHIPPED_MODELS = Path(__file__).parents[2] / "models" / "initial"
@@ -92,6 +94,38 @@ def test_up_refuses_an_unknown_kind_of_labelers_before_starting_anything(cli_env
     result = labelloop("up", "--labelers", "robots", env=cli_env)
     assert result.returncode == ExitCode.USAGE
     assert "people or simulated" in result.stderr
+    result = labelloop("up", "--labeling", "label-studio", "--labelers", "simulated", env=cli_env)
+    assert result.returncode == ExitCode.USAGE
+    assert "is for people" in result.stderr
+
+
+@pytest.mark.timeout(600)
+def test_up_with_label_studio_prints_its_login_and_the_portal_keeps_a_project_per_job(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`labelloop up --labeling label-studio`: Label Studio starts beside the stack, the panel prints its
+    URL and login, and with that login a person sees one project per labeling job, made by the portal."""
+    if reason := label_studio_missing():
+        pytest.skip(reason)
+    log_path = tmp_path / "up.log"
+    with labelloop_up(["--labeling", "label-studio", "--services", "gt-bridge,portal"], cli_env,
+                      cwd=Path.cwd(), log_path=log_path) as state:  # fmt: skip
+        assert state.label_studio_url is not None
+        panel = eventually(lambda: re.search(r"label studio\s+(\S+)\s+\(login (\S+) / (\S+)\)", log_path.read_text()))
+        url, email, password = panel.groups()
+        assert url == state.label_studio_url
+        opener, _ = admin_session(url, email, password)  # as a person signs in
+
+        def projects() -> set[str]:
+            with opener.open(f"{url}/api/projects?page_size=100", timeout=30) as response:
+                return {p["title"] for p in json.loads(response.read())["results"]}
+
+        def job_projects() -> set[str]:
+            titles = projects()
+            return titles if any("keypoints-l1" in title for title in titles) else set()
+
+        titles = eventually(job_projects, timeout_s=120)
+        assert all("level " in title for title in titles), titles
 
 
 def test_up_status_upload_and_ctrl_c(stack_up: subprocess.Popen[str], cli_env: dict[str, str], tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from labelloop_tools.cli._selector import calibration_rows, calibration_table
 from labelloop_tools.cli._status import queue_rows
 from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
 from labelloop_tools.cli._upload import plan_uploads, upload
+from labelloop_tools.local.label_studio import missing_reason as label_studio_missing
 from labelloop_tools.local.moto import free_port
 from labelloop_tools.local.stack import EmbeddedStack, StackState
 from labelloop_tools.model_sets import (
@@ -157,6 +158,13 @@ def up(
             "ground truth where there is some, else with the model's own labels).",
         ),
     ] = "people",
+    labeling: Annotated[
+        str,
+        typer.Option(
+            help="Where people label: 'portal' (Labelloop's own page) or 'label-studio' (a local Label Studio "
+            "started from .venv-label-studio, `make label-studio` builds it; its URL and login are printed).",
+        ),
+    ] = "portal",
     visibility_timeout: Annotated[
         int | None,
         typer.Option(
@@ -173,6 +181,12 @@ def up(
     """
     if labelers not in {"people", "simulated"}:
         raise _fail(f"--labelers must be people or simulated, not {labelers!r}", ExitCode.USAGE)
+    if labeling not in {"portal", "label-studio"}:
+        raise _fail(f"--labeling must be portal or label-studio, not {labeling!r}", ExitCode.USAGE)
+    if labeling == "label-studio" and labelers != "people":
+        raise _fail("--labeling label-studio is for people; simulated labelers answer at the portal", ExitCode.USAGE)
+    if labeling == "label-studio" and (reason := label_studio_missing()):
+        raise _fail(reason, ExitCode.CONFIG)
     chosen = tuple(s for s in (part.strip() for part in services.split(",")) if s)
     if unknown := [s for s in chosen if s not in PROCESSES]:
         raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(PROCESSES)}", ExitCode.USAGE)
@@ -189,11 +203,15 @@ def up(
 
     def announce(stack_: EmbeddedStack) -> None:
         portal = f"{stack_.portal_url}?token={access_token}" if stack_.portal_url else "(not started)"
+        studio = stack_.label_studio
+        where = (
+            f"label studio  {studio.url}  (login {studio.login.email} / {studio.login.password})\n" if studio else ""
+        )
         console.print(
             Panel.fit(
                 f"endpoint  [bold]{stack_.endpoint_url}[/]\nstack     {stack}\n"
                 f"triton    {stack_.triton_url or '(not started)'}\n"
-                f"portal    {portal}  (labelers: {labelers})\n"
+                f"portal    {portal}  (labelers: {labelers})\n{where}"
                 f"services  {', '.join(chosen) or '(none)'}\n\n"
                 "labelloop upload FILE...   send clips/images\n"
                 "labelloop status           queues and dead letters\n"
@@ -211,6 +229,7 @@ def up(
         initial_models=models if with_triton else None,
         extra_env={"LABELLOOP_PORTAL_MODE": labelers, "LABELLOOP_PORTAL_ACCESS_TOKEN": access_token},
         visibility_timeout_s=visibility_timeout,
+        label_studio=labeling == "label-studio",
     )
     try:
         code = stack_runner.run(on_ready=announce)
@@ -462,7 +481,9 @@ def jobs_command(
     ] = None,
 ) -> None:
     """Labeling jobs per modality and level: sent, in portal, completed, expired, resent, failed,
-    stuck, and state (live, or failed with the reason once replacing it was given up)."""
+    stuck, and state: live; waiting, with the reason the portal takes no new tasks now (Label Studio
+    unreachable or refusing the token: messages wait, none is dead-lettered); or failed, with the reason
+    once replacing it was given up."""
     target = resolve_target(endpoint_url, stack, state_dir)
     if retry:
         cleared = _read(target, lambda t: retry_failed(t, retry))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -21,8 +22,10 @@ from labelloop.model_install import install_first_set
 from labelloop.model_registry import Registry
 from labelloop.provision import provision
 from labelloop.topology import PROCESSES, TOPOLOGY, StackNames
+from labelloop_portal.for_tools import WEBHOOK_PATH
 
 from labelloop_tools.local._children import spawn
+from labelloop_tools.local.label_studio import LabelStudioServer
 from labelloop_tools.local.moto import MotoServer, free_port
 from labelloop_tools.local.triton import TritonServer
 
@@ -65,6 +68,7 @@ class StackState:
     triton_url: str | None = None
     model_repository: str | None = None
     portal_url: str | None = None
+    label_studio_url: str | None = None
 
     @staticmethod
     def path(state_dir: Path) -> Path:
@@ -119,6 +123,7 @@ class EmbeddedStack:
         initial_models: Path | None = None,
         service_logs: Path | None = None,
         visibility_timeout_s: int | None = None,
+        label_studio: bool = False,
     ) -> None:
         self._state_dir = state_dir
         # None: the declared timeouts (60 s); shorter brings a killed service's messages back sooner.
@@ -136,6 +141,13 @@ class EmbeddedStack:
         self.model_repository = state_dir / "model-repository"
         self._triton: TritonServer | None = None
         self._portal_port = free_port()
+        # People label in a local Label Studio instead of the portal's page; the portal keeps it in step.
+        self.label_studio = (
+            LabelStudioServer(state_dir / "label-studio", log_path=state_dir / "label-studio.log")
+            if label_studio
+            else None
+        )
+        self._webhook_secret = secrets.token_urlsafe(24)
         self._clock_origin = f"{time.time():.3f}"
         self._children: dict[str, _Child] = {}
         self._stopping = False
@@ -178,6 +190,12 @@ class EmbeddedStack:
             provision(local_clients(self.endpoint_url), self._names, self._topology)
             if self._initial_models is not None:
                 self._start_triton(self._initial_models)
+            if self.label_studio is not None:
+                # Like the emulator, it starts empty: an earlier run's projects name jobs that are gone,
+                # and its admin holds the token of that run.
+                shutil.rmtree(self.label_studio.data_dir, ignore_errors=True)
+                self.label_studio.start()
+                log.info("stack.label_studio_ready", url=self.label_studio.url)
             for service in self._services:
                 self._children[service] = _Child(service, self._spawn(service))
             StackState(
@@ -188,6 +206,7 @@ class EmbeddedStack:
                 triton_url=self._triton.http_url if self._triton else None,
                 model_repository=str(self.model_repository) if self._triton else None,
                 portal_url=self.portal_url,
+                label_studio_url=self.label_studio.url if self.label_studio else None,
             ).write(self._state_dir)
             if on_ready is not None:
                 on_ready(self)
@@ -239,7 +258,21 @@ class EmbeddedStack:
             "LABELLOOP_PORTAL_HTTP_PORT": str(self._portal_port),
             # One origin for every process and every restart: scaled clocks then agree (labelloop.clock).
             "LABELLOOP_CLOCK_ORIGIN": os.environ.get("LABELLOOP_CLOCK_ORIGIN") or self._clock_origin,
+            **self._label_studio_env(),
             **self._extra_env,
+        }
+
+    def _label_studio_env(self) -> dict[str, str]:
+        """gt-bridge hands jobs to the portal as Label Studio jobs; the portal reaches Label Studio,
+        and Label Studio's webhook reaches the portal, both on loopback."""
+        if self.label_studio is None:
+            return {}
+        return {
+            "LABELLOOP_GT_BRIDGE_BACKEND": "label-studio",
+            "LABELLOOP_PORTAL_LABEL_STUDIO_URL": self.label_studio.url,
+            "LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN": self.label_studio.login.token,
+            "LABELLOOP_PORTAL_LABEL_STUDIO_WEBHOOK_URL": f"http://127.0.0.1:{self._portal_port}{WEBHOOK_PATH}",
+            "LABELLOOP_PORTAL_LABEL_STUDIO_WEBHOOK_SECRET": self._webhook_secret,
         }
 
     def _triton_env(self, service: str) -> dict[str, str]:
@@ -292,6 +325,8 @@ class EmbeddedStack:
                 process.wait()
         if self._triton is not None:
             self._triton.stop()
+        if self.label_studio is not None:
+            self.label_studio.stop()
         self._moto.stop()
         StackState.path(self._state_dir).unlink(missing_ok=True)
         log.info("stack.down")
