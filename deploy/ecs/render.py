@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from labelloop.topology import PROCESSES, TOPOLOGY, Queue
 from labelloop_gt_bridge.settings import TASK_TYPES
+from labelloop_portal.web import WEBHOOK_PATH
 
 TEMPLATE = Path(__file__).with_name("labelloop.yaml")
 SERVICE_PORT_TRITON = 8000
@@ -161,6 +162,10 @@ CHECKOV_SKIPS = {
     "queue only ever receives asynchronous invocations.",
     "CKV_AWS_117": "The task Lambdas read their payload from S3 and nothing in the VPC; a VPC would only add NAT.",
     "CKV_AWS_173": "The task Lambdas' one variable, TASK_TYPE, names the task type: nothing secret to encrypt.",
+    "CKV_AWS_149": "Label Studio's token and the webhook's secret are encrypted with Secrets Manager's AWS-managed "
+    "key, which the execution role may use without a key policy; a customer key would add one for two strings.",
+    "CKV2_AWS_57": "Neither rotates by a Lambda: Label Studio makes the token (an operator replaces it), and keeps "
+    "the webhook secret in each project's webhook headers (a rotated one would refuse those webhooks).",
 }
 """checkov findings that do not apply here, each with the reason (tests/unit/test_deploy_ecs.py runs checkov)."""
 
@@ -479,6 +484,8 @@ def _service_resources(service: str, access: Access) -> dict[str, Any]:
             {"Name": f"{prefix}HTTP_HOST", "Value": "0.0.0.0"},  # noqa: S104 - in its own task, behind the ALB
             {"Name": f"{prefix}HTTP_PORT", "Value": str(PORTAL_PORT)},
         ]
+        label_studio_environment, container["Secrets"] = _label_studio_environment(prefix)
+        environment += label_studio_environment
         container["PortMappings"] = [{"ContainerPort": PORTAL_PORT, "Protocol": "tcp"}]
     if service == "trainer":
         environment.append({"Name": f"{prefix}MODEL_REPOSITORY", "Value": "/models/repository"})
@@ -1075,9 +1082,17 @@ PARAMETERS: dict[str, Any] = {
     "LabelingBackend": {
         "Type": "String",
         "Default": "portal",
-        "AllowedValues": ["portal", "ground-truth"],
+        "AllowedValues": ["portal", "ground-truth", "label-studio"],
         "Description": "portal: the self-hosted portal; ground-truth: SageMaker Ground Truth (its Lambdas and role "
-        "come with the stack; GroundTruthWorkteamArn names the private workteam).",
+        "come with the stack; GroundTruthWorkteamArn names the private workteam); label-studio: an existing Label "
+        "Studio (LabelStudioUrl; its token goes into the <Stack>/label-studio-token secret) that the portal keeps in "
+        "step.",
+    },
+    "LabelStudioUrl": {
+        "Type": "String",
+        "Default": "",
+        "Description": "Base URL of the Label Studio people label in (LabelingBackend=label-studio only), reachable "
+        "from the portal's tasks; its webhooks come back to https://<PortalDomainName>/label-studio/webhook.",
     },
     "GroundTruthWorkteamArn": {
         "Type": "String",
@@ -1097,6 +1112,97 @@ PARAMETERS: dict[str, Any] = {
 
 GROUND_TRUTH_STEPS = {"pre": "pre", "consolidation": "consolidate"}  # setting's word → the Lambda's handler
 USE_GROUND_TRUTH = {"UseGroundTruth": {"Fn::Equals": [{"Ref": "LabelingBackend"}, "ground-truth"]}}
+USE_LABEL_STUDIO = {"UseLabelStudio": {"Fn::Equals": [{"Ref": "LabelingBackend"}, "label-studio"]}}
+RULES = {
+    "LabelStudioNeedsItsUrl": {
+        "RuleCondition": {"Fn::Equals": [{"Ref": "LabelingBackend"}, "label-studio"]},
+        "Assertions": [
+            {"Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "LabelStudioUrl"}, ""]}]},
+             "AssertDescription": "LabelingBackend=label-studio needs LabelStudioUrl"},
+        ],
+    }
+}  # fmt: skip
+
+
+def _label_studio_environment(prefix: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The portal's Label Studio settings: the URL and its own webhook URL as variables, the token and the
+    webhook's shared secret from Secrets Manager (none of it without ``LabelingBackend=label-studio``)."""
+    environment = [
+        {"Name": f"{prefix}LABEL_STUDIO_URL", "Value": {"Ref": "LabelStudioUrl"}},
+        {"Name": f"{prefix}LABEL_STUDIO_WEBHOOK_URL",
+         "Value": {"Fn::If": ["UseLabelStudio", {"Fn::Sub": f"https://${{PortalDomainName}}{WEBHOOK_PATH}"}, ""]}},
+    ]  # fmt: skip
+    secrets = {
+        "Fn::If": [
+            "UseLabelStudio",
+            [
+                {"Name": f"{prefix}LABEL_STUDIO_TOKEN", "ValueFrom": {"Ref": "LabelStudioTokenSecret"}},
+                {"Name": f"{prefix}LABEL_STUDIO_WEBHOOK_SECRET", "ValueFrom": {"Ref": "LabelStudioWebhookSecret"}},
+            ],
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    return environment, secrets
+
+
+def _label_studio_resources() -> dict[str, Any]:
+    """With ``LabelingBackend=label-studio``: the secret an operator puts Label Studio's token in, the
+    webhook's shared secret (generated), the execution role's right to read both, and a listener rule that
+    lets Label Studio's webhook past the Cognito sign-in (a server cannot sign in; the portal checks the
+    shared secret instead)."""
+    when = {"Condition": "UseLabelStudio"}
+    return {
+        "LabelStudioTokenSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            **when,
+            **checkov_skips("CKV_AWS_149", "CKV2_AWS_57"),
+            "Properties": {
+                "Name": {"Fn::Sub": "${Stack}/label-studio-token"},
+                "Description": "A Label Studio personal access token; put it here with put-secret-value, then "
+                "restart the portal (until then `labelloop jobs` says Label Studio refused the token).",
+                "SecretString": "put-a-label-studio-personal-access-token-here",
+            },
+        },
+        "LabelStudioWebhookSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            **when,
+            **checkov_skips("CKV_AWS_149", "CKV2_AWS_57"),
+            "Properties": {
+                "Name": {"Fn::Sub": "${Stack}/label-studio-webhook-secret"},
+                "Description": "Label Studio's webhook sends it in X-Labelloop-Webhook-Secret; the portal refuses "
+                "others.",
+                "GenerateSecretString": {"PasswordLength": 40, "ExcludePunctuation": True},
+            },
+        },
+        "LabelStudioSecretsAccess": {
+            "Type": "AWS::IAM::Policy",
+            **when,
+            "Properties": {
+                "PolicyName": "label-studio-secrets",
+                "Roles": [{"Ref": "ExecutionRole"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Resource": [{"Ref": "LabelStudioTokenSecret"}, {"Ref": "LabelStudioWebhookSecret"}],
+                        }
+                    ],
+                },
+            },
+        },
+        "PortalWebhookRule": {
+            "Type": "AWS::ElasticLoadBalancingV2::ListenerRule",
+            **when,
+            "Properties": {
+                "ListenerArn": {"Ref": "PortalHttpsListener"},
+                "Priority": 1,
+                "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": [WEBHOOK_PATH]}}],
+                "Actions": [{"Type": "forward", "TargetGroupArn": {"Ref": "PortalTargetGroup"}}],
+            },
+        },
+    }
 
 
 def _ground_truth_lambda(task: str, step: str) -> str:
@@ -1253,14 +1359,17 @@ def _labeling_alarm() -> dict[str, Any]:
 
 
 def template() -> dict[str, Any]:
-    resources = _topology_resources() | _platform() | _labeling_alarm() | _ground_truth_resources()
+    resources = (
+        _topology_resources() | _platform() | _labeling_alarm() | _ground_truth_resources() | _label_studio_resources()
+    )
     for service in PROCESSES:
         resources |= _service_resources(service, ACCESS[service])
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Labelloop on ECS: topology (rendered from labelloop.topology), services, Triton on GPU, autoscaling, alarms.",  # noqa: E501 - one ARN or sentence
         "Parameters": PARAMETERS,
-        "Conditions": USE_GROUND_TRUTH,
+        "Rules": RULES,
+        "Conditions": USE_GROUND_TRUTH | USE_LABEL_STUDIO,
         "Resources": dict(sorted(resources.items())),
         "Outputs": {
             "ClusterName": {"Value": {"Ref": "Cluster"}},

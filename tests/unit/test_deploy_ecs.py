@@ -119,8 +119,11 @@ _API_NAMES = {"EFSVolumeConfiguration": "efsVolumeConfiguration", "FilesystemId"
 
 
 def _api_shape(value: Any) -> Any:
-    """CloudFormation properties → RegisterTaskDefinition parameters (camelCase, intrinsics as strings)."""
+    """CloudFormation properties → RegisterTaskDefinition parameters (camelCase, intrinsics as strings; a
+    condition's first branch, which holds the more settings)."""
     if isinstance(value, dict):
+        if list(value) == ["Fn::If"]:
+            return _api_shape(value["Fn::If"][1])
         if len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref")):
             return "resolved-at-deploy"
         return {_API_NAMES.get(k, k[0].lower() + k[1:]) if not re.match(r"^awslogs-", k) else k: _api_shape(v)

@@ -13,8 +13,11 @@ from labelloop.topology import PROCESSES
 from labelloop_gt_bridge.settings import GtBridgeSettings
 from labelloop_inference.settings import InferenceSettings
 from labelloop_ingest.settings import IngestSettings
+from labelloop_portal import label_studio_setup
 from labelloop_portal.settings import PortalSettings
+from labelloop_portal.web import WEBHOOK_PATH as WEBHOOK_ROUTE
 from labelloop_selector.settings import SelectorSettings
+from labelloop_tools.local.label_studio import VERSION as LABEL_STUDIO_VERSION
 from labelloop_tools.local.stack import service_env_prefix, service_module
 from labelloop_trainer.settings import TrainerSettings
 
@@ -92,3 +95,22 @@ def test_the_dependency_layer_lists_third_party_requirements_only() -> None:
     selector = subprocess.run([sys.executable, str(script), "shared", "services/selector"], capture_output=True,
                               text=True, check=True).stdout  # fmt: skip
     assert "torch" not in selector
+
+
+def test_compose_label_studio_profile_is_wired_like_labelloop_up() -> None:
+    """The `label-studio` profile: the pinned image of the version we test, the portal pointed at it with the
+    same token Label Studio's admin gets, its webhook at the portal's route, and the one-shot set-up step;
+    gt-bridge's backend stays `portal` unless asked."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    studio, setup, portal = services["label-studio"], services["label-studio-setup"], services["portal"]["environment"]
+    assert studio["image"] == f"heartexlabs/label-studio:{LABEL_STUDIO_VERSION}"
+    assert studio["profiles"] == setup["profiles"] == ["label-studio"]
+    assert studio["environment"]["SSRF_PROTECTION_ENABLED"] == "false"
+    assert portal["LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN"] == studio["environment"]["LABEL_STUDIO_USER_TOKEN"]
+    assert portal["LABELLOOP_PORTAL_LABEL_STUDIO_WEBHOOK_URL"] == f"http://portal:8088{WEBHOOK_ROUTE}"
+    assert portal["LABELLOOP_PORTAL_LABEL_STUDIO_URL"] == setup["environment"]["LABEL_STUDIO_URL"]
+    assert setup["command"] == ["python", "-m", label_studio_setup.__name__]
+    assert (
+        services["gt-bridge"]["environment"]["LABELLOOP_GT_BRIDGE_BACKEND"] == "${LABELLOOP_GT_BRIDGE_BACKEND:-portal}"
+    )
