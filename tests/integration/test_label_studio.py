@@ -231,6 +231,11 @@ def test_an_unreachable_or_refusing_label_studio_or_a_deleted_project_keeps_ever
         client = _client(label_studio)
         first = _tick_until(loop, lambda: _tasks_by_frame(client, loop.job("keypoints-l1").label_studio_project))
         assert list(first) == [1]
+        # Minutes later the access token the personal one was exchanged for has expired: refused (401),
+        # exchanged again, and the call goes through.
+        front.client._access = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.expired"
+        assert front.client.project(int(loop.job("keypoints-l1").label_studio_project))["id"] > 0
+        assert front.client._access != "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.expired"
 
         front.client = LabelStudioClient(f"http://127.0.0.1:{free_port()}", label_studio.login.token)  # gone
         _publish(aws, 2)
