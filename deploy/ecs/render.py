@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from labelloop.topology import PROCESSES, TOPOLOGY, Queue
 from labelloop_gt_bridge.settings import TASK_TYPES
+from labelloop_portal.frame_links import FRAMES_PATH
 from labelloop_portal.web import WEBHOOK_PATH
 
 TEMPLATE = Path(__file__).with_name("labelloop.yaml")
@@ -1131,6 +1132,7 @@ def _label_studio_environment(prefix: str) -> tuple[list[dict[str, Any]], dict[s
         {"Name": f"{prefix}LABEL_STUDIO_URL", "Value": {"Ref": "LabelStudioUrl"}},
         {"Name": f"{prefix}LABEL_STUDIO_WEBHOOK_URL",
          "Value": {"Fn::If": ["UseLabelStudio", {"Fn::Sub": f"https://${{PortalDomainName}}{WEBHOOK_PATH}"}, ""]}},
+        {"Name": f"{prefix}LABEL_STUDIO_FRAMES_URL", "Value": {"Fn::Sub": "https://${PortalDomainName}"}},
     ]  # fmt: skip
     secrets = {
         "Fn::If": [
@@ -1148,8 +1150,8 @@ def _label_studio_environment(prefix: str) -> tuple[list[dict[str, Any]], dict[s
 def _label_studio_resources() -> dict[str, Any]:
     """With ``LabelingBackend=label-studio``: the secret an operator puts Label Studio's token in, the
     webhook's shared secret (generated), the execution role's right to read both, and a listener rule that
-    lets Label Studio's webhook past the Cognito sign-in (a server cannot sign in; the portal checks the
-    shared secret instead)."""
+    lets Label Studio's webhook and its page's frames past the Cognito sign-in (a server cannot sign in, and
+    the frames load on Label Studio's page; the portal checks the shared secret and the links' signatures)."""
     when = {"Condition": "UseLabelStudio"}
     return {
         "LabelStudioTokenSecret": {
@@ -1198,7 +1200,9 @@ def _label_studio_resources() -> dict[str, Any]:
             "Properties": {
                 "ListenerArn": {"Ref": "PortalHttpsListener"},
                 "Priority": 1,
-                "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": [WEBHOOK_PATH]}}],
+                "Conditions": [
+                    {"Field": "path-pattern", "PathPatternConfig": {"Values": [WEBHOOK_PATH, f"{FRAMES_PATH}/*"]}}
+                ],
                 "Actions": [{"Type": "forward", "TargetGroupArn": {"Ref": "PortalTargetGroup"}}],
             },
         },

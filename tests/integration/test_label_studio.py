@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import copy
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from labelloop.provision import ProvisionedStack
 from labelloop_gt_bridge import handlers
 from labelloop_portal import label_studio_setup
 from labelloop_portal.entrypoint import serve_web
+from labelloop_portal.frame_links import FrameLinks, link_key
 from labelloop_portal.label_studio import LabelStudioFront
 from labelloop_portal.label_studio_api import LabelStudioClient
 from labelloop_portal.label_studio_regions import labeling_config
@@ -27,6 +30,7 @@ from labelloop_tools.local.label_studio import LabelStudioServer, missing_reason
 
 from tests.helpers import eventually, labelloop_cli
 from tests.labeling import Loop, labeling_loop, review
+from tests.media import image
 
 pytestmark = pytest.mark.integration
 DAY = 24 * 3600.0
@@ -80,8 +84,10 @@ def _human_points(aws: AwsClients, frame_no: int, level: int = 1) -> list[dict[s
     return list(line[attribute]["crowdKeypoint"]["keypoints"])
 
 
-def _front(aws: AwsClients, server: LabelStudioServer, **options: Any) -> LabelStudioFront:
-    return LabelStudioFront(_client(server), aws.s3, **({"poll_s": 0.01} | options))
+def _front(server: LabelStudioServer, portal_url: str = "http://127.0.0.1:9", **options: Any) -> LabelStudioFront:
+    """The portal's side; frame links point at ``portal_url`` (a test that loads no frame serves none)."""
+    return LabelStudioFront(_client(server), FrameLinks(portal_url, link_key(server.login.token, SECRET)),
+                            **({"poll_s": 0.01} | options))  # fmt: skip
 
 
 def _publish(aws: AwsClients, *frames: int) -> None:
@@ -98,20 +104,36 @@ def _tick_until(loop: Loop, check: Any, timeout_s: float = 60) -> Any:
     return eventually(ticked, timeout_s=timeout_s, interval_s=0.3)
 
 
+def _the_page_loads_the_frame_by_its_signed_link(link: str, jpeg: bytes, port: int) -> None:
+    """What a labeller's browser does with the task's image URL: the portal serves the frame (another origin
+    may read it); a link whose signature or expiry was changed gets 403."""
+    assert link.startswith(f"http://127.0.0.1:{port}/label-studio/frames/"), link
+    with urllib.request.urlopen(link, timeout=30) as response:  # noqa: S310 (the test's own portal)
+        assert response.read() == jpeg
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+    for forged in (link[:-1] + ("0" if link[-1] != "0" else "1"), link.replace("expires=", "expires=9")):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=30)  # noqa: S310
+        assert refused.value.code == 403
+
+
 def test_ten_frames_go_to_label_studio_pre_annotated_and_come_back_by_webhook_with_visibility_intact(
-    aws: AwsClients, stack: ProvisionedStack, label_studio: LabelStudioServer
+    aws: AwsClients, stack: ProvisionedStack, label_studio: LabelStudioServer, tmp_path: Path
 ) -> None:
-    """10 frames → 10 Label Studio tasks pre-annotated with the model's points (its versions and score);
-    9 answered as a person would (3 with a point moved, 3 with a visibility changed), each closed by the
-    webhook → dataset/human/ has them as answered; the 10th, left alone, expires, leaves Label Studio, and
-    comes back under a new dedup id."""
+    """10 frames → 10 Label Studio tasks pre-annotated with the model's points (its versions and score),
+    the frame shown by a signed link to the portal; 9 answered as a person would (3 with a point moved, 3
+    with a visibility changed), each closed by the webhook → dataset/human/ has them as answered; the
+    10th, left alone, expires, leaves Label Studio, and comes back under a new dedup id."""
     client, port = _client(label_studio), free_port()
-    front = _front(aws, label_studio, poll_s=3600.0, webhook_url=f"http://127.0.0.1:{port}/label-studio/webhook",
-                   webhook_secret=SECRET)  # fmt: skip
+    front = _front(label_studio, f"http://127.0.0.1:{port}", poll_s=3600.0, webhook_secret=SECRET,
+                   webhook_url=f"http://127.0.0.1:{port}/label-studio/webhook")  # fmt: skip
     with labeling_loop(aws, stack, modalities=("keypoints",), backend="label-studio", task_lifetime_s=int(2 * DAY),
                        label_studio=front) as loop:  # fmt: skip
-        web = serve_web(loop.portal, "127.0.0.1", port, webhook_secret=SECRET)
+        # With the portal's own sign-in on: Label Studio's webhook and frames must not need it.
+        web = serve_web(loop.portal, "127.0.0.1", port, access_token="people-only", webhook_secret=SECRET)
         try:
+            jpeg = image(tmp_path / "frame.jpg").read_bytes()
+            aws.s3.put_object(Bucket="test-data", Key="frames/clip-1/000001.jpg", Body=jpeg)
             _publish(aws, *range(1, 11))
             loop.settle(10)
             job = loop.job("keypoints-l1")
@@ -125,6 +147,7 @@ def test_ten_frames_go_to_label_studio_pre_annotated_and_come_back_by_webhook_wi
                 assert prediction["model_version"] == "head:1,pose_main:1,pose_visible:1"
                 assert prediction["score"] == pytest.approx(0.3)
                 assert sum(r["type"] == "keypointlabels" for r in prediction["result"]) == 5
+            _the_page_loads_the_frame_by_its_signed_link(tasks[1]["data"]["image"], jpeg, port)
             expected: dict[int, dict[str, tuple[float, float, str]]] = {}
             for frame_no in range(1, 10):
                 result = copy.deepcopy(tasks[frame_no]["predictions"][0]["result"])
@@ -171,10 +194,11 @@ def test_without_a_webhook_the_poll_collects_answers_skips_nothing_and_a_deleted
     aws: AwsClients, stack: ProvisionedStack, label_studio: LabelStudioServer
 ) -> None:
     """Polling only: an answer is collected; a skipped task stays open; a task deleted in Label Studio
-    counts as expired and comes back under a new dedup id; level 2 starts from the level-1 answer."""
-    client = _client(label_studio)
+    counts as expired and comes back under a new dedup id; level 2 starts from the level-1 answer; the
+    portal moving to another URL re-links the open tasks' frames."""
+    client, front = _client(label_studio), _front(label_studio)
     with labeling_loop(aws, stack, modalities=("keypoints",), level2=("keypoints",), backend="label-studio",
-                       label_studio=_front(aws, label_studio)) as loop:  # fmt: skip
+                       label_studio=front) as loop:  # fmt: skip
         _publish(aws, 1, 2, 3)
         loop.settle(3)
         level1 = loop.job("keypoints-l1")
@@ -188,6 +212,10 @@ def test_without_a_webhook_the_poll_collects_answers_skips_nothing_and_a_deleted
         loop.settle(5)  # the answer, the expiry
         assert [t.line["source-ref"][-10:] for t in loop.portal.open_tasks(level1.name)] == ["000002.jpg"]
         _tick_until(loop, lambda: len(loop.portal.open_tasks(level1.name)) == 2)  # frame 3 again, new dedup id
+        front.frames = FrameLinks("https://portal.example.com", link_key("moved"))
+        moved_to = _tick_until(loop, lambda: _tasks_by_frame(client, level1.label_studio_project)[2]["data"]["image"]
+                               .startswith("https://portal.example.com/label-studio/frames/"))  # fmt: skip
+        assert moved_to, "the skipped task still shows its frame at the old URL"
         level2 = loop.job("keypoints-l2")
         adjust = _tick_until(loop, lambda: _tasks_by_frame(client, level2.label_studio_project))
         [prediction] = adjust[1]["predictions"]
@@ -208,7 +236,8 @@ def test_an_unreachable_or_refusing_label_studio_or_a_deleted_project_keeps_ever
     frame until a personal access token fixes it. Label Studio unreachable later: no new task is taken, the
     reason shows. A project deleted there: its tasks expire and come back in a new project. Nothing is
     dead-lettered (labeling_loop checks)."""
-    front = LabelStudioFront(_client(label_studio, token="0" * 40), aws.s3, poll_s=0.01)
+    front = _front(label_studio)
+    front.client = _client(label_studio, token="0" * 40)
     with labeling_loop(aws, stack, modalities=("keypoints",), backend="label-studio", label_studio=front) as loop:
         job = loop.job("keypoints-l1")
         assert job.status == "Initializing"

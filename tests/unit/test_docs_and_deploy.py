@@ -110,6 +110,7 @@ def test_compose_label_studio_profile_is_wired_like_labelloop_up() -> None:
     assert portal["LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN"] == studio["environment"]["LABEL_STUDIO_USER_TOKEN"]
     assert portal["LABELLOOP_PORTAL_LABEL_STUDIO_WEBHOOK_URL"] == f"http://portal:8088{WEBHOOK_ROUTE}"
     assert portal["LABELLOOP_PORTAL_LABEL_STUDIO_URL"] == setup["environment"]["LABEL_STUDIO_URL"]
+    assert portal["LABELLOOP_PORTAL_LABEL_STUDIO_FRAMES_URL"] == "http://127.0.0.1:8088"  # the published port
     assert setup["command"] == ["python", "-m", label_studio_setup.__name__]
     assert (
         services["gt-bridge"]["environment"]["LABELLOOP_GT_BRIDGE_BACKEND"] == "${LABELLOOP_GT_BRIDGE_BACKEND:-portal}"

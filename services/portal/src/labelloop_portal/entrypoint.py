@@ -16,6 +16,7 @@ from labelloop.clock import clock_from_env
 
 from labelloop_portal.annotator import SimulatedAnnotator
 from labelloop_portal.deps import Deps
+from labelloop_portal.frame_links import FrameLinks, link_key
 from labelloop_portal.label_studio import LabelStudioFront
 from labelloop_portal.label_studio_api import LabelStudioClient
 from labelloop_portal.portal import Portal
@@ -38,13 +39,17 @@ def build_portal(settings: PortalSettings, clients: AwsClients, names: StackName
         )
     label_studio = None
     if settings.label_studio_url:
+        token, secret = settings.label_studio_token.get_secret_value(), settings.label_studio_webhook_secret
+        frames = FrameLinks(
+            settings.label_studio_frames_url or f"http://127.0.0.1:{settings.http_port}",
+            link_key(token, secret.get_secret_value()),
+        )
         label_studio = LabelStudioFront(
-            LabelStudioClient(settings.label_studio_url, settings.label_studio_token.get_secret_value()),
-            clients.s3,
+            LabelStudioClient(settings.label_studio_url, token),
+            frames,
             webhook_url=settings.label_studio_webhook_url,
-            webhook_secret=settings.label_studio_webhook_secret.get_secret_value(),
+            webhook_secret=secret.get_secret_value(),
             poll_s=settings.label_studio_poll_s,
-            image_ttl_s=settings.label_studio_image_ttl_s,
         )
     return Portal(clients, names, clock_from_env(), annotator, label_studio=label_studio)
 

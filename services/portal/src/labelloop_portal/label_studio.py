@@ -7,7 +7,8 @@ module only mirrors its open tasks into Label Studio and reads the answers back:
 * **a project per job**, made when the job opens, titled after the job, its labeling config from the
   rig of the lines it shows (:mod:`labelloop_portal.label_studio_regions`; a rig point that arrives
   later is added to the config), with a webhook when the portal can be reached;
-* **a task per open task**, its frame a presigned S3 link, pre-annotated with the model's labels (its
+* **a task per open task**, its frame a signed link to the portal (:mod:`labelloop_portal.frame_links`;
+  re-linked by the poll when the portal's URL or key changed), pre-annotated with the model's labels (its
   model versions and score) or, at level 2, with the level-1 answer;
 * **an answer** (an annotation that was not skipped) closes the task through the same path as an answer
   at the portal's page: by webhook at once, or by the poll every ``label_studio_poll_s``;
@@ -28,23 +29,19 @@ from labelloop import get_logger
 from labelloop.groundtruth import FRAME_ATTRIBUTE, judgement
 from labelloop.portal_api import PortalJob
 from labelloop.rig import COCO17
-from labelloop.s3_uri import split_s3_uri
 
+from labelloop_portal.frame_links import FrameLinks
 from labelloop_portal.label_studio_api import LabelStudioClient, LabelStudioNotFoundError
 from labelloop_portal.label_studio_regions import labeling_config, persons_from_results, prediction_results
 from labelloop_portal.labels import head_content, keypoints_content, output_label
 from labelloop_portal.persons import person_boxes_metadata, starting_persons
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
     from labelloop_portal.tasks import Task
 
 log = get_logger()
 WEBHOOK_HEADER = "X-Labelloop-Webhook-Secret"
 WEBHOOK_ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED"]
-LINK_RENEW_SHARE = 0.8
-"""A task's image link is renewed on the poll once this share of its lifetime has passed."""
 
 
 class ProjectDeletedError(LabelStudioNotFoundError):
@@ -94,19 +91,17 @@ class LabelStudioFront:
     def __init__(
         self,
         client: LabelStudioClient,
-        s3: S3Client,
+        frames: FrameLinks,
         *,
         webhook_url: str = "",
         webhook_secret: str = "",
         poll_s: float = 30.0,
-        image_ttl_s: int = 7 * 24 * 3600,
     ) -> None:
         self.client = client
-        self._s3 = s3
+        self.frames = frames
         self._webhook_url = webhook_url
         self._webhook_secret = webhook_secret
         self._poll_s = poll_s
-        self._image_ttl_s = image_ttl_s
         self._polled_at: dict[str, float] = {}  # job → wall time of its last poll (this process's)
 
     # -- the project ----------------------------------------------------------------------------
@@ -137,13 +132,9 @@ class LabelStudioFront:
     # -- tasks ----------------------------------------------------------------------------------
 
     def _task_data(self, job: PortalJob, task: Task) -> dict[str, Any]:
-        bucket, key = split_s3_uri(task.line["source-ref"])
-        link = self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=self._image_ttl_s
-        )
-        expires = time.time() + self._image_ttl_s
+        link = self.frames.link(job.name, task.object_id, expires=int(task.expires_at) + 1)
         return {"image": link, "source_ref": task.line["source-ref"], "labelloop_job": job.name,
-                "labelloop_object": task.object_id, "labelloop_link_expires": expires}  # fmt: skip
+                "labelloop_object": task.object_id}  # fmt: skip
 
     def _import(self, job: PortalJob, task: Task) -> dict[str, Any]:
         frame = task.line.get(FRAME_ATTRIBUTE) or {}
@@ -169,10 +160,6 @@ class LabelStudioFront:
             raise LabelStudioNotFoundError(f"job {job.name} has no Label Studio project")
         ids = self.client.import_tasks(project, [self._import(job, task) for task in tasks])
         return list(zip(tasks, ids, strict=True))
-
-    def _link_stale(self, ls_task: dict[str, Any]) -> bool:
-        expires = float((ls_task.get("data") or {}).get("labelloop_link_expires", 0))
-        return expires - time.time() < (1 - LINK_RENEW_SHARE) * self._image_ttl_s
 
     def withdraw(self, task: Task) -> None:
         """Take an expired task out of Label Studio (nobody should answer it there any more)."""
@@ -212,7 +199,7 @@ class LabelStudioFront:
                 result.shown.append((task, int(ls_task["id"])))
             if (annotation := answer_of(ls_task)) is not None:
                 result.answered.append((task, annotation))
-            elif self._link_stale(ls_task):
-                self.client.set_task_data(int(ls_task["id"]), self._task_data(job, task))
+            elif (data := self._task_data(job, task))["image"] != (ls_task.get("data") or {}).get("image"):
+                self.client.set_task_data(int(ls_task["id"]), data)  # the portal moved, or its key changed
         result.shown += self.show(job, unshown)
         return result

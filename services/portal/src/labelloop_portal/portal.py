@@ -33,6 +33,7 @@ from labelloop.provision import subscribe_queue
 from labelloop.s3_uri import split_s3_uri
 
 from labelloop_portal.annotator import SimulatedAnnotator
+from labelloop_portal.frame_links import FrameLinks
 from labelloop_portal.label_studio import LabelStudioFront, ProjectDeletedError, answer_label, answer_of, task_keypoints
 from labelloop_portal.label_studio_api import LabelStudioError
 from labelloop_portal.tasks import Task, TaskStore
@@ -99,6 +100,11 @@ class Portal:
 
     def now(self) -> float:
         return self._clock.now()
+
+    @property
+    def frame_links(self) -> FrameLinks | None:
+        """The signed links Label Studio's tasks show their frames by; None without Label Studio."""
+        return self._label_studio.frames if self._label_studio is not None else None
 
     def job_names(self) -> list[str]:
         return [job.name for job in list_jobs(self._clients.dynamodb, self._table)]

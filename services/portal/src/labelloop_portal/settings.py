@@ -54,12 +54,10 @@ class PortalSettings(WorkerSettings):
         description="Seconds between two polls of each Label Studio project: answers a webhook missed, tasks "
         "deleted there (they count as expired), and whether Label Studio is back after an outage.",
     )
-    label_studio_image_ttl_s: int = Field(
-        default=7 * 24 * 3600,
-        ge=60,
-        le=7 * 24 * 3600,
-        description="Lifetime of the presigned S3 link a Label Studio task shows its frame by (SigV4 allows 7 days "
-        "at most; a task open longer is shown again with a new link).",
+    label_studio_frames_url: str = Field(
+        default="",
+        description="This portal's base URL as labellers' browsers reach it (https://portal.example.com); a "
+        "Label Studio task shows its frame through a signed link there. Empty: http://127.0.0.1:<http_port>.",
     )
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from labelloop.portal_api import PortalJob, get_job
 from labelloop.s3_uri import split_s3_uri
 from pydantic import BaseModel, Field
 
+from labelloop_portal.frame_links import FRAMES_PATH
 from labelloop_portal.label_studio import WEBHOOK_HEADER
 from labelloop_portal.label_studio_api import LabelStudioError
 from labelloop_portal.labels import head_content, keypoints_content, output_label
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from labelloop_portal.tasks import Task
 
 WEBHOOK_PATH = "/label-studio/webhook"
+LABEL_STUDIO_PATHS = "/label-studio/"
+"""Where Label Studio (its server, its page) reaches the portal without the portal's own sign-in."""
 TASK_PAGE = resources.files("labelloop_portal").joinpath("static/task.html").read_text()
 
 
@@ -115,6 +118,24 @@ def add_label_studio_webhook(app: FastAPI, portal: Portal, webhook_secret: str) 
             raise HTTPException(503, str(error)) from error
         return {"status": "closed" if closed else "ignored"}
 
+    @app.get(FRAMES_PATH + "/{job_name}/{object_id}")
+    def label_studio_frame(job_name: str, object_id: int, expires: int, sig: str) -> Response:
+        """A task's frame for Label Studio's page, by the signed link the task was imported with."""
+        links = portal.frame_links
+        if links is None or not links.valid(job_name, object_id, expires, sig, portal.now()):
+            raise HTTPException(403, "not a valid or current frame link")
+        task = portal.task(job_name, object_id)
+        if task is None:
+            raise HTTPException(404, f"no task {object_id} in job {job_name}")
+        bucket, key = split_s3_uri(task.line["source-ref"])
+        try:
+            body = portal.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except portal.s3.exceptions.NoSuchKey:
+            raise HTTPException(404, f"the frame {task.line['source-ref']} is gone from S3") from None
+        # Label Studio's page is on another origin and may read the pixels (a canvas): let it.
+        headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "private, max-age=3600"}
+        return Response(body, media_type="image/jpeg", headers=headers)
+
 
 ACCESS_COOKIE = "labelloop_portal_access"
 SIGN_IN_PAGE = (
@@ -135,16 +156,17 @@ def _offered_token(request: Request) -> str:
 
 
 def create_app(portal: Portal, *, access_token: str = "", webhook_secret: str = "") -> FastAPI:
-    """The web page; with ``access_token`` every request but the health check and Label Studio's webhook
-    (which carries ``webhook_secret`` instead) must carry it (a local stack's one-time token; on ECS the
-    load balancer signs people in instead)."""
+    """The web page; with ``access_token`` every request but the health check, Label Studio's webhook
+    (which carries ``webhook_secret`` instead) and its frames (signed links) must carry it (a local
+    stack's one-time token; on ECS the load balancer signs people in instead)."""
     app = FastAPI(title="Labelloop portal", docs_url=None, redoc_url=None)
 
     if access_token:
 
         @app.middleware("http")
         async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            if request.url.path in ("/healthz", WEBHOOK_PATH):
+            # Label Studio's calls and its page's frames carry their own proof (the shared secret, a signature).
+            if request.url.path == "/healthz" or request.url.path.startswith(LABEL_STUDIO_PATHS):
                 return await call_next(request)
             offered = _offered_token(request)
             if not hmac.compare_digest(offered.encode(), access_token.encode()):
