@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from labelloop import AwsClients, EventPublisher, ExitCode, StackNames
 from labelloop.groundtruth import DEDUP_ATTRIBUTE
 from labelloop.provision import ProvisionedStack
@@ -22,9 +23,10 @@ from labelloop_portal import label_studio_setup
 from labelloop_portal.entrypoint import serve_web
 from labelloop_portal.frame_links import FrameLinks, link_key
 from labelloop_portal.label_studio import LabelStudioFront
-from labelloop_portal.label_studio_api import LabelStudioClient
+from labelloop_portal.label_studio_api import LabelStudioClient, LabelStudioUnavailableError
 from labelloop_portal.label_studio_regions import labeling_config
 from labelloop_portal.label_studio_setup import create_personal_access_token
+from labelloop_portal.tasks import TaskStore
 from labelloop_tools.local import free_port
 from labelloop_tools.local.label_studio import LabelStudioServer, missing_reason
 
@@ -311,3 +313,38 @@ def test_the_compose_setup_step_signs_in_as_the_admin_and_names_a_wrong_login(
     monkeypatch.setattr(label_studio_setup, "READY_TIMEOUT_S", 0.0)
     monkeypatch.setenv("LABEL_STUDIO_URL", f"http://127.0.0.1:{free_port()}")
     assert label_studio_setup.main() == ExitCode.UNAVAILABLE
+
+
+def test_a_crash_between_the_import_and_its_record_shows_each_task_once(
+    aws: AwsClients, stack: ProvisionedStack, label_studio: LabelStudioServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB throttles the write that records a task's Label Studio id, right after the import: the next
+    poll finds the task in Label Studio by its object and records it; nothing is imported twice. A task
+    whose import failed (Label Studio away for that call) is imported by the next poll."""
+    client = _client(label_studio)
+    with labeling_loop(aws, stack, modalities=("keypoints",), backend="label-studio",
+                       label_studio=_front(label_studio)) as loop:  # fmt: skip
+        throttle = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "PutItem")
+        recorded = TaskStore.shown
+        monkeypatch.setattr(TaskStore, "shown", lambda *_: (_ for _ in ()).throw(throttle))
+        _publish(aws, 1, 2)
+        loop.settle(2)
+        job = loop.job("keypoints-l1")
+        _tick_until(loop, lambda: len(_tasks_by_frame(client, loop.job("keypoints-l1").label_studio_project)) == 2)
+        assert all(task.external_id is None for task in loop.portal.open_tasks(job.name))
+        monkeypatch.setattr(TaskStore, "shown", recorded)
+        _tick_until(loop, lambda: all(t.external_id is not None for t in loop.portal.open_tasks(job.name)))
+        assert len(client.tasks(loop.job("keypoints-l1").label_studio_project)) == 2, "a task was imported twice"
+
+        refused = LabelStudioUnavailableError("Label Studio went away for one call")
+        imported = LabelStudioClient.import_tasks
+        monkeypatch.setattr(LabelStudioClient, "import_tasks", lambda *_: (_ for _ in ()).throw(refused))
+        _publish(aws, 3)
+        loop.settle(3)
+        _tick_until(loop, lambda: len(loop.portal.open_tasks(job.name)) == 3)
+        monkeypatch.setattr(LabelStudioClient, "import_tasks", imported)
+        shown = _tick_until(
+            loop, lambda: len(found := _tasks_by_frame(client, job.label_studio_project)) == 3 and found
+        )
+        assert sorted(shown) == [1, 2, 3]
+        assert len(client.tasks(job.label_studio_project)) == 3
