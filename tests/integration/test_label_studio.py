@@ -197,14 +197,18 @@ def test_without_a_webhook_the_poll_collects_answers_skips_nothing_and_a_deleted
 ) -> None:
     """Polling only: an answer is collected; a skipped task stays open; a task deleted in Label Studio
     counts as expired and comes back under a new dedup id; level 2 starts from the level-1 answer; the
-    portal moving to another URL re-links the open tasks' frames."""
-    client, front = _client(label_studio), _front(label_studio)
+    portal moving to another URL re-links the open tasks' frames. The webhook Label Studio refuses (not a
+    URL it takes) leaves the project standing, and the poll does the work."""
+    client = _client(label_studio)
+    front = _front(label_studio, webhook_url="not a url", webhook_secret=SECRET)
     with labeling_loop(aws, stack, modalities=("keypoints",), level2=("keypoints",), backend="label-studio",
                        label_studio=front) as loop:  # fmt: skip
         _publish(aws, 1, 2, 3)
         loop.settle(3)
         level1 = loop.job("keypoints-l1")
         tasks = _tick_until(loop, lambda: len(t := _tasks_by_frame(client, level1.label_studio_project)) == 3 and t)
+        projects = _as_a_person(label_studio, "GET", "/api/projects?page_size=1000")["results"]
+        assert [p["id"] for p in projects if p["title"].startswith(level1.name)] == [level1.label_studio_project]
         result = copy.deepcopy(tasks[1]["predictions"][0]["result"])
         _region(result, "keypointlabels", "nose")["value"]["x"] += 5.0
         _submit(label_studio, tasks[1]["id"], result)

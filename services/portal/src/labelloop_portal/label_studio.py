@@ -31,7 +31,7 @@ from labelloop.portal_api import PortalJob
 from labelloop.rig import COCO17
 
 from labelloop_portal.frame_links import FrameLinks
-from labelloop_portal.label_studio_api import LabelStudioClient, LabelStudioNotFoundError
+from labelloop_portal.label_studio_api import LabelStudioClient, LabelStudioError, LabelStudioNotFoundError
 from labelloop_portal.label_studio_regions import labeling_config, persons_from_results, prediction_results
 from labelloop_portal.labels import head_content, keypoints_content, output_label
 from labelloop_portal.persons import person_boxes_metadata, starting_persons
@@ -116,10 +116,8 @@ class LabelStudioFront:
                 title, labeling_config(job.modality, names), description=f"Labelloop labeling job {job.name}"
             )
             job.label_studio_keypoints = names
-            if self._webhook_url:
-                self.client.add_webhook(job.label_studio_project, self._webhook_url,
-                                        {WEBHOOK_HEADER: self._webhook_secret}, WEBHOOK_ACTIONS)  # fmt: skip
             log.info("portal.label_studio_project_created", job=job.name, project=job.label_studio_project)
+            self._add_webhook(job, job.label_studio_project)
             return True
         if job.modality == "keypoints" and wanted != job.label_studio_keypoints:
             self.client.set_label_config(job.label_studio_project, labeling_config(job.modality, wanted))
@@ -128,6 +126,18 @@ class LabelStudioFront:
             job.label_studio_keypoints = wanted
             return True
         return False
+
+    def _add_webhook(self, job: PortalJob, project: int) -> None:
+        """Ask Label Studio to call us on each answer. Refused (its SSRF guard, an instance that cannot reach
+        us) or failed, the project stands and the poll collects the answers: raising here would lose the
+        project just made, and the next tick would make another."""
+        if not self._webhook_url:
+            return
+        try:
+            self.client.add_webhook(project, self._webhook_url, {WEBHOOK_HEADER: self._webhook_secret}, WEBHOOK_ACTIONS)
+        except LabelStudioError as error:
+            log.warning("portal.label_studio_webhook_refused", job=job.name, project=project, error=str(error),
+                        fallback=f"polling every {self._poll_s:g} s")  # fmt: skip
 
     # -- tasks ----------------------------------------------------------------------------------
 
