@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,10 +28,12 @@ from labelloop_portal.label_studio_api import LabelStudioClient, LabelStudioUnav
 from labelloop_portal.label_studio_regions import labeling_config
 from labelloop_portal.label_studio_setup import create_personal_access_token
 from labelloop_portal.tasks import TaskStore
+from labelloop_tools.cli import app
 from labelloop_tools.local import free_port
 from labelloop_tools.local.label_studio import LabelStudioServer, missing_reason
+from typer.testing import CliRunner
 
-from tests.helpers import eventually, labelloop_cli
+from tests.helpers import eventually, labelloop_cli, labelloop_up
 from tests.labeling import Loop, labeling_loop, review
 from tests.media import image
 
@@ -352,3 +355,32 @@ def test_a_crash_between_the_import_and_its_record_shows_each_task_once(
         )
         assert sorted(shown) == [1, 2, 3]
         assert len(client.tasks(job.label_studio_project)) == 3
+
+
+def test_labelloop_up_uses_a_label_studio_the_team_runs_already(
+    label_studio: LabelStudioServer, tmp_path: Path
+) -> None:
+    """`labelloop up --labeling label-studio --label-studio-url URL` with the token in the environment starts
+    no Label Studio of its own: the portal makes its projects in that one (here with a personal access
+    token). Without the token it exits 78 before starting anything, and the URL alone is a usage error."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LABELLOOP_PORTAL_"))}
+    env |= {"LABELLOOP_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "200"}
+    args = ["--labeling", "label-studio", "--label-studio-url", label_studio.url, "--services", "gt-bridge,portal"]
+    runner = CliRunner()
+    assert runner.invoke(app, ["up", *args], env=env).exit_code == ExitCode.CONFIG
+    assert runner.invoke(app, ["up", "--label-studio-url", label_studio.url], env=env).exit_code == ExitCode.USAGE
+    login = label_studio.login
+    token = create_personal_access_token(label_studio.url, login.email, login.password)
+    existing = {p["id"] for p in _as_a_person(label_studio, "GET", "/api/projects?page_size=1000")["results"]}
+    with labelloop_up(args, env | {"LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN": token}, cwd=tmp_path,
+                      log_path=tmp_path / "up.log") as state:  # fmt: skip
+        assert state.label_studio_url == label_studio.url
+        assert not (tmp_path / "state" / "label-studio").exists(), "it started a Label Studio of its own"
+
+        def new_projects() -> list[str]:
+            found = _as_a_person(label_studio, "GET", "/api/projects?page_size=1000")["results"]
+            return [p["title"] for p in found if p["id"] not in existing]
+
+        titles = eventually(lambda: len(found := new_projects()) >= 2 and found, timeout_s=120)
+    assert sorted(title.split(" (")[1] for title in titles) == ["head, level 1)", "keypoints, level 1)"]
+    assert "(yours, with LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN)" in (tmp_path / "up.log").read_text()

@@ -35,6 +35,7 @@ from labelloop_tools.cli._selector import calibration_rows, calibration_table
 from labelloop_tools.cli._status import queue_rows
 from labelloop_tools.cli._target import Target, default_state_dir, resolve_target
 from labelloop_tools.cli._upload import plan_uploads, upload
+from labelloop_tools.local.label_studio import LabelStudioAccess
 from labelloop_tools.local.label_studio import missing_reason as label_studio_missing
 from labelloop_tools.local.moto import free_port
 from labelloop_tools.local.stack import EmbeddedStack, StackState
@@ -132,6 +133,21 @@ def _unreachable(target: Target, error: Exception) -> typer.Exit:
     return _fail(f"cannot reach {target.description}: {error}", ExitCode.UNAVAILABLE)
 
 
+def _label_studio_choice(labeling: str, url: str | None) -> bool | LabelStudioAccess:
+    """What ``labelloop up`` does about Label Studio: nothing (False), start one (True), or use the user's."""
+    if url is None:
+        if labeling == "label-studio" and (reason := label_studio_missing()):
+            raise _fail(reason, ExitCode.CONFIG)
+        return labeling == "label-studio"
+    if labeling != "label-studio":
+        raise _fail("--label-studio-url goes with --labeling label-studio", ExitCode.USAGE)
+    if not url.startswith(("http://", "https://")):
+        raise _fail(f"--label-studio-url must be http:// or https://, not {url!r}", ExitCode.USAGE)
+    if not (token := os.environ.get("LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN", "")):
+        raise _fail("set LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN to a token of that Label Studio", ExitCode.CONFIG)
+    return LabelStudioAccess(url.rstrip("/"), token)
+
+
 @app.command()
 def up(
     port: Annotated[int, typer.Option(help="Port of the local AWS emulator (moto) on 127.0.0.1.")] = 4599,
@@ -165,6 +181,13 @@ def up(
             "started from .venv-label-studio, `make label-studio` builds it; its URL and login are printed).",
         ),
     ] = "portal",
+    label_studio_url: Annotated[
+        str | None,
+        typer.Option(
+            help="With --labeling label-studio: use the Label Studio at this URL instead of starting one "
+            "(the token from LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN; a personal access token works).",
+        ),
+    ] = None,
     visibility_timeout: Annotated[
         int | None,
         typer.Option(
@@ -185,8 +208,7 @@ def up(
         raise _fail(f"--labeling must be portal or label-studio, not {labeling!r}", ExitCode.USAGE)
     if labeling == "label-studio" and labelers != "people":
         raise _fail("--labeling label-studio is for people; simulated labelers answer at the portal", ExitCode.USAGE)
-    if labeling == "label-studio" and (reason := label_studio_missing()):
-        raise _fail(reason, ExitCode.CONFIG)
+    label_studio = _label_studio_choice(labeling, label_studio_url)
     chosen = tuple(s for s in (part.strip() for part in services.split(",")) if s)
     if unknown := [s for s in chosen if s not in PROCESSES]:
         raise _fail(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(PROCESSES)}", ExitCode.USAGE)
@@ -203,10 +225,12 @@ def up(
 
     def announce(stack_: EmbeddedStack) -> None:
         portal = f"{stack_.portal_url}?token={access_token}" if stack_.portal_url else "(not started)"
-        studio = stack_.label_studio
-        where = (
-            f"label studio  {studio.url}  (login {studio.login.email} / {studio.login.password})\n" if studio else ""
-        )
+        studio, access = stack_.label_studio, stack_.label_studio_access
+        where = ""
+        if studio is not None:
+            where = f"label studio  {studio.url}  (login {studio.login.email} / {studio.login.password})\n"
+        elif access is not None:
+            where = f"label studio  {access.url}  (yours, with LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN)\n"
         console.print(
             Panel.fit(
                 f"endpoint  [bold]{stack_.endpoint_url}[/]\nstack     {stack}\n"
@@ -229,7 +253,7 @@ def up(
         initial_models=models if with_triton else None,
         extra_env={"LABELLOOP_PORTAL_MODE": labelers, "LABELLOOP_PORTAL_ACCESS_TOKEN": access_token},
         visibility_timeout_s=visibility_timeout,
-        label_studio=labeling == "label-studio",
+        label_studio=label_studio,
     )
     try:
         code = stack_runner.run(on_ready=announce)

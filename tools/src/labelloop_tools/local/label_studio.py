@@ -47,6 +47,14 @@ class Login:
     token: str
 
 
+@dataclass(frozen=True)
+class LabelStudioAccess:
+    """A Label Studio the portal talks to: where it is, and the token the portal uses there."""
+
+    url: str
+    token: str
+
+
 class LabelStudioServer(ChildServer):
     """``label-studio start`` on loopback with its data (SQLite, uploads) under ``data_dir``."""
 
@@ -63,6 +71,10 @@ class LabelStudioServer(ChildServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def access(self) -> LabelStudioAccess:
+        return LabelStudioAccess(self.url, self.login.token)
 
     @property
     def ready_url(self) -> str:

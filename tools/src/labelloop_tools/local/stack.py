@@ -25,7 +25,7 @@ from labelloop.topology import PROCESSES, TOPOLOGY, StackNames
 from labelloop_portal.for_tools import WEBHOOK_PATH
 
 from labelloop_tools.local._children import spawn
-from labelloop_tools.local.label_studio import LabelStudioServer
+from labelloop_tools.local.label_studio import LabelStudioAccess, LabelStudioServer
 from labelloop_tools.local.moto import MotoServer, free_port
 from labelloop_tools.local.triton import TritonServer
 
@@ -123,7 +123,7 @@ class EmbeddedStack:
         initial_models: Path | None = None,
         service_logs: Path | None = None,
         visibility_timeout_s: int | None = None,
-        label_studio: bool = False,
+        label_studio: bool | LabelStudioAccess = False,
     ) -> None:
         self._state_dir = state_dir
         # None: the declared timeouts (60 s); shorter brings a killed service's messages back sooner.
@@ -141,12 +141,15 @@ class EmbeddedStack:
         self.model_repository = state_dir / "model-repository"
         self._triton: TritonServer | None = None
         self._portal_port = free_port()
-        # People label in a local Label Studio instead of the portal's page; the portal keeps it in step.
-        self.label_studio = (
-            LabelStudioServer(state_dir / "label-studio", log_path=state_dir / "label-studio.log")
-            if label_studio
-            else None
-        )
+        # People label in Label Studio instead of the portal's page, and the portal keeps it in step: one
+        # started here (True), or one the user runs already (its access).
+        self.label_studio: LabelStudioServer | None = None
+        self.label_studio_access: LabelStudioAccess | None = None
+        if label_studio is True:
+            self.label_studio = LabelStudioServer(state_dir / "label-studio", log_path=state_dir / "label-studio.log")
+            self.label_studio_access = self.label_studio.access
+        elif isinstance(label_studio, LabelStudioAccess):
+            self.label_studio_access = label_studio
         self._webhook_secret = secrets.token_urlsafe(24)
         self._clock_origin = f"{time.time():.3f}"
         self._children: dict[str, _Child] = {}
@@ -206,7 +209,7 @@ class EmbeddedStack:
                 triton_url=self._triton.http_url if self._triton else None,
                 model_repository=str(self.model_repository) if self._triton else None,
                 portal_url=self.portal_url,
-                label_studio_url=self.label_studio.url if self.label_studio else None,
+                label_studio_url=self.label_studio_access.url if self.label_studio_access else None,
             ).write(self._state_dir)
             if on_ready is not None:
                 on_ready(self)
@@ -265,12 +268,13 @@ class EmbeddedStack:
     def _label_studio_env(self) -> dict[str, str]:
         """gt-bridge hands jobs to the portal as Label Studio jobs; the portal reaches Label Studio,
         and Label Studio's webhook reaches the portal, both on loopback."""
-        if self.label_studio is None:
+        access = self.label_studio_access
+        if access is None:
             return {}
         return {
             "LABELLOOP_GT_BRIDGE_BACKEND": "label-studio",
-            "LABELLOOP_PORTAL_LABEL_STUDIO_URL": self.label_studio.url,
-            "LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN": self.label_studio.login.token,
+            "LABELLOOP_PORTAL_LABEL_STUDIO_URL": access.url,
+            "LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN": access.token,
             "LABELLOOP_PORTAL_LABEL_STUDIO_WEBHOOK_URL": f"http://127.0.0.1:{self._portal_port}{WEBHOOK_PATH}",
             "LABELLOOP_PORTAL_LABEL_STUDIO_WEBHOOK_SECRET": self._webhook_secret,
         }
