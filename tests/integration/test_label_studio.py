@@ -204,6 +204,7 @@ def test_without_a_webhook_the_poll_collects_answers_skips_nothing_and_a_deleted
     URL it takes) leaves the project standing, and the poll does the work."""
     client = _client(label_studio)
     front = _front(label_studio, webhook_url="not a url", webhook_secret=SECRET)
+    earlier = {p["id"] for p in _as_a_person(label_studio, "GET", "/api/projects?page_size=1000")["results"]}
     with labeling_loop(aws, stack, modalities=("keypoints",), level2=("keypoints",), backend="label-studio",
                        label_studio=front) as loop:  # fmt: skip
         _publish(aws, 1, 2, 3)
@@ -211,7 +212,8 @@ def test_without_a_webhook_the_poll_collects_answers_skips_nothing_and_a_deleted
         level1 = loop.job("keypoints-l1")
         tasks = _tick_until(loop, lambda: len(t := _tasks_by_frame(client, level1.label_studio_project)) == 3 and t)
         projects = _as_a_person(label_studio, "GET", "/api/projects?page_size=1000")["results"]
-        assert [p["id"] for p in projects if p["title"].startswith(level1.name)] == [level1.label_studio_project]
+        made = [p["id"] for p in projects if p["title"].startswith(level1.name) and p["id"] not in earlier]
+        assert made == [level1.label_studio_project]
         result = copy.deepcopy(tasks[1]["predictions"][0]["result"])
         _region(result, "keypointlabels", "nose")["value"]["x"] += 5.0
         _submit(label_studio, tasks[1]["id"], result)
@@ -361,16 +363,15 @@ def test_labelloop_up_uses_a_label_studio_the_team_runs_already(
     label_studio: LabelStudioServer, tmp_path: Path
 ) -> None:
     """`labelloop up --labeling label-studio --label-studio-url URL` with the token in the environment starts
-    no Label Studio of its own: the portal makes its projects in that one (here with a personal access
-    token). Without the token it exits 78 before starting anything, and the URL alone is a usage error."""
+    no Label Studio of its own: the portal makes its projects in that one. Without the token it exits 78
+    before starting anything, and the URL alone is a usage error."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LABELLOOP_PORTAL_"))}
     env |= {"LABELLOOP_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "200"}
     args = ["--labeling", "label-studio", "--label-studio-url", label_studio.url, "--services", "gt-bridge,portal"]
     runner = CliRunner()
     assert runner.invoke(app, ["up", *args], env=env).exit_code == ExitCode.CONFIG
     assert runner.invoke(app, ["up", "--label-studio-url", label_studio.url], env=env).exit_code == ExitCode.USAGE
-    login = label_studio.login
-    token = create_personal_access_token(label_studio.url, login.email, login.password)
+    token = label_studio.login.token  # the admin's (its personal access token is another test's)
     existing = {p["id"] for p in _as_a_person(label_studio, "GET", "/api/projects?page_size=1000")["results"]}
     with labelloop_up(args, env | {"LABELLOOP_PORTAL_LABEL_STUDIO_TOKEN": token}, cwd=tmp_path,
                       log_path=tmp_path / "up.log") as state:  # fmt: skip
