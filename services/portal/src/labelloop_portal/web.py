@@ -98,7 +98,18 @@ def _starting_persons(task: Task, job: PortalJob) -> dict[str, Any]:
     }
 
 
-def add_label_studio_webhook(app: FastAPI, portal: Portal, webhook_secret: str) -> None:
+def _frame_bytes(portal: Portal, task: Task) -> bytes:
+    """The task's frame from S3, for the portal's page and for Label Studio's."""
+    bucket, key = split_s3_uri(task.line["source-ref"])
+    try:
+        return bytes(portal.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except portal.s3.exceptions.NoSuchKey:
+        raise HTTPException(404, f"the frame {task.line['source-ref']} is gone from S3") from None
+
+
+def add_label_studio_routes(app: FastAPI, portal: Portal, webhook_secret: str) -> None:
+    """Label Studio's webhook and the frames its page shows: both outside the portal's sign-in."""
+
     @app.post(WEBHOOK_PATH)
     async def label_studio_webhook(request: Request) -> dict[str, str]:
         """Label Studio says an annotation was made or changed: the task is read back from Label Studio and,
@@ -127,11 +138,7 @@ def add_label_studio_webhook(app: FastAPI, portal: Portal, webhook_secret: str) 
         task = portal.task(job_name, object_id)
         if task is None:
             raise HTTPException(404, f"no task {object_id} in job {job_name}")
-        bucket, key = split_s3_uri(task.line["source-ref"])
-        try:
-            body = portal.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except portal.s3.exceptions.NoSuchKey:
-            raise HTTPException(404, f"the frame {task.line['source-ref']} is gone from S3") from None
+        body = _frame_bytes(portal, task)
         # Label Studio's page is on another origin and may read the pixels (a canvas): let it.
         headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "private, max-age=3600"}
         return Response(body, media_type="image/jpeg", headers=headers)
@@ -181,7 +188,7 @@ def create_app(portal: Portal, *, access_token: str = "", webhook_secret: str = 
         """The load balancer's health check (no token, no task data)."""
         return {"status": "ok"}
 
-    add_label_studio_webhook(app, portal, webhook_secret)
+    add_label_studio_routes(app, portal, webhook_secret)
 
     def job_and_task(job_name: str, object_id: int) -> tuple[PortalJob, Task]:
         job = get_job(portal.dynamodb, portal.table, job_name)
@@ -218,9 +225,7 @@ def create_app(portal: Portal, *, access_token: str = "", webhook_secret: str = 
     @app.get("/api/tasks/{job_name}/{object_id}/image")
     def task_image(job_name: str, object_id: int) -> Response:
         _, task = job_and_task(job_name, object_id)
-        bucket, key = split_s3_uri(task.line["source-ref"])
-        body = portal.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return Response(body, media_type="image/jpeg")
+        return Response(_frame_bytes(portal, task), media_type="image/jpeg")
 
     @app.post("/api/tasks/{job_name}/{object_id}")
     def submit(job_name: str, object_id: int, answer: Answer, request: Request) -> dict[str, str]:
