@@ -22,6 +22,7 @@ module only mirrors its open tasks into Label Studio and reads the answers back:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,10 +56,13 @@ class PollResult:
     answered: list[tuple[Task, dict[str, Any]]] = field(default_factory=list)  # with the annotation
     deleted: list[Task] = field(default_factory=list)  # gone from Label Studio: they expire
     shown: list[tuple[Task, int]] = field(default_factory=list)  # newly shown, or found shown: their task ids
+    project_changed: bool = False  # its config took new rig points (the job is to be saved)
 
 
-def task_keypoints(line: dict[str, Any]) -> list[str]:
-    return [str(name) for name in (line.get(FRAME_ATTRIBUTE) or {}).get("keypoint_names", [])]
+def rig_points(lines: Iterable[dict[str, Any]]) -> list[str]:
+    """The keypoint names the lines' frames carry (their rig's), each once, in order."""
+    names = (str(name) for line in lines for name in (line.get(FRAME_ATTRIBUTE) or {}).get("keypoint_names", []))
+    return list(dict.fromkeys(names))
 
 
 def answer_label(job: PortalJob, line: dict[str, Any], annotation: dict[str, Any], now: float) -> dict[str, Any]:
@@ -160,14 +164,13 @@ class LabelStudioFront:
         return {"data": self._task_data(job, task), "predictions": [prediction]}
 
     def show(self, job: PortalJob, tasks: list[Task]) -> list[tuple[Task, int]]:
-        """Import ``tasks`` into the job's project; each with its Label Studio task id."""
+        """Import ``tasks`` into the job's project, which :meth:`ensure_project` made ready for their rig
+        points; each with its Label Studio task id."""
         if not tasks:
             return []
-        for task in tasks:
-            self.ensure_project(job, task_keypoints(task.line))
         project = job.label_studio_project
-        if project is None:  # ensure_project made it
-            raise LabelStudioNotFoundError(f"job {job.name} has no Label Studio project")
+        if project is None:
+            raise ProjectDeletedError(f"job {job.name} has no Label Studio project")
         ids = self.client.import_tasks(project, [self._import(job, task) for task in tasks])
         return list(zip(tasks, ids, strict=True))
 
@@ -204,12 +207,13 @@ class LabelStudioFront:
             if found is None:
                 (result.deleted if task.external_id is not None else unshown).append(task)
                 continue
-            ls_task = found
-            if task.external_id != ls_task["id"]:
-                result.shown.append((task, int(ls_task["id"])))
-            if (annotation := answer_of(ls_task)) is not None:
+            if task.external_id != found["id"]:
+                result.shown.append((task, int(found["id"])))
+            if (annotation := answer_of(found)) is not None:
                 result.answered.append((task, annotation))
-            elif (data := self._task_data(job, task))["image"] != (ls_task.get("data") or {}).get("image"):
-                self.client.set_task_data(int(ls_task["id"]), data)  # the portal moved, or its key changed
-        result.shown += self.show(job, unshown)
+            elif (data := self._task_data(job, task))["image"] != (found.get("data") or {}).get("image"):
+                self.client.set_task_data(int(found["id"]), data)  # the portal moved, or its key changed
+        if unshown:
+            result.project_changed = self.ensure_project(job, rig_points(task.line for task in unshown))
+            result.shown += self.show(job, unshown)
         return result

@@ -34,7 +34,7 @@ from labelloop.s3_uri import split_s3_uri
 
 from labelloop_portal.annotator import SimulatedAnnotator
 from labelloop_portal.frame_links import FrameLinks
-from labelloop_portal.label_studio import LabelStudioFront, ProjectDeletedError, answer_label, answer_of, task_keypoints
+from labelloop_portal.label_studio import LabelStudioFront, ProjectDeletedError, answer_label, answer_of, rig_points
 from labelloop_portal.label_studio_api import LabelStudioError
 from labelloop_portal.tasks import Task, TaskStore
 
@@ -322,9 +322,8 @@ class Portal:
         if self._label_studio is None:
             self._note_problem(job, "this portal has no LABELLOOP_PORTAL_LABEL_STUDIO_URL and _TOKEN")
             return False
-        keypoints = [name for line in lines for name in task_keypoints(line)]
         try:
-            if self._label_studio.ensure_project(job, list(dict.fromkeys(keypoints))):
+            if self._label_studio.ensure_project(job, rig_points(lines)):
                 save_job(self._clients.dynamodb, self._table, job)
         except LabelStudioError as error:
             self._note_problem(job, str(error))
@@ -353,6 +352,8 @@ class Portal:
             self._note_problem(job, str(error))
             return None
         self._note_problem(job, "")
+        if found.project_changed:  # the tasks it imported brought rig points the config lacked
+            save_job(self._clients.dynamodb, self._table, job)
         for task, external_id in found.shown:
             self._tasks.shown(task, external_id)
         closed = set()
@@ -371,7 +372,6 @@ class Portal:
         try:
             if front is not None and self._label_studio_ready(job, [task.line for task in taken]):
                 shown = front.show(job, taken)
-                save_job(self._clients.dynamodb, self._table, job)
                 return [Task(**{**asdict(t), "external_id": i}) for t, i in shown if self._tasks.shown(t, i)]
         except LabelStudioError as error:
             self._note_problem(job, str(error))
