@@ -8,8 +8,8 @@ do when it is missing).
 Measured on a fresh instance: the token given by ``LABEL_STUDIO_USER_TOKEN`` is refused ("legacy token
 authentication has been disabled for this organization") until an admin session turns legacy tokens on
 (:func:`labelloop_portal.label_studio_setup.enable_legacy_tokens`), which :meth:`LabelStudioServer.start`
-does. Webhooks to a loopback URL are
-refused as a reserved address unless ``SSRF_PROTECTION_ENABLED=false``, which a local instance sets.
+does. Webhooks to a loopback URL are refused as a reserved address unless ``SSRF_PROTECTION_ENABLED=false``,
+which a local instance sets.
 """
 
 from __future__ import annotations
