@@ -177,7 +177,7 @@ def test_the_emulator_and_triton_unreachable_for_a_while(chaos: ChaosStack) -> N
 
     def outages() -> None:
         time.sleep(1)
-        _paused(chaos.child_pid("-m moto.server"), seconds)
+        _paused(chaos.child_pid("-m labelloop_tools.local.moto_main"), seconds)
         _paused(chaos.child_pid("bin/tritonserver"), seconds)
 
     before = restarts(chaos.log)

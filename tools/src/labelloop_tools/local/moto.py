@@ -43,7 +43,7 @@ class MotoServer(ChildServer):
             self._log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self._log_path.open("ab") if self._log_path else subprocess.DEVNULL
         self._process = spawn(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", "labelloop_tools.local.moto_main", "-H", self.host, "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
