@@ -133,25 +133,24 @@ class LabelingState:
 
     # -- objects ------------------------------------------------------------------------------
 
-    def register(self, key: str, job_key: str, line: dict[str, Any]) -> bool:
-        """Create the object at generation 0, not yet sent; False if it already exists."""
-        return conditionally(
-            lambda: self._db.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": key},
-                    "job_key": {"S": job_key},
-                    "generation": {"N": "0"},
-                    "status": {"S": "sent"},
-                    "sent_at": {"N": "0"},
-                    "line": {"S": json.dumps(line)},
-                    "resends": {"N": "0"},
-                    "expiries": {"N": "0"},
-                    "pending_since": {"N": "0"},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+    def register(self, key: str, job_key: str, line: dict[str, Any]) -> ObjectItem | None:
+        """Create the object at generation 0, not yet sent, and return it; None if it already existed
+        (then only a consistent read says what it is now)."""
+        item = {
+            "pk": {"S": key},
+            "job_key": {"S": job_key},
+            "generation": {"N": "0"},
+            "status": {"S": "sent"},
+            "sent_at": {"N": "0"},
+            "line": {"S": json.dumps(line)},
+            "resends": {"N": "0"},
+            "expiries": {"N": "0"},
+            "pending_since": {"N": "0"},
+        }
+        created = conditionally(
+            lambda: self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         )
+        return _object(item) if created else None
 
     def get(self, key: str) -> ObjectItem | None:
         found = self._db.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")

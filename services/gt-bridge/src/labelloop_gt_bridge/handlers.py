@@ -80,10 +80,11 @@ def send(deps: Deps, item: ObjectItem, *, resend: bool, job: ActiveJob | None = 
     return deps.state.mark_sent(item.key, item.generation, item.sent_at, now, resend=resend)
 
 
-def send_pending(deps: Deps, key: str) -> None:
+def send_pending(deps: Deps, key: str, item: ObjectItem | None = None) -> None:
     """Publish the object's current generation unless it went out already: it is new, a new
-    generation after an expiry, or a retry after a crash before publishing."""
-    item = deps.state.get(key)
+    generation after an expiry, or a retry after a crash before publishing. ``item`` is the object
+    as this worker just created it; without it, it is read."""
+    item = item or deps.state.get(key)
     if item is None:  # written a moment ago; only a deleted table could cause this
         raise RetryableError(f"object {key} vanished right after it was written")
     if item.status != "sent" or item.sent_at != 0:
@@ -98,8 +99,8 @@ def send_pending(deps: Deps, key: str) -> None:
 
 
 def register_and_send(deps: Deps, spec: JobSpec, line: dict[str, Any]) -> None:
-    deps.state.register(line[OBJECT], spec.key, line)
-    send_pending(deps, line[OBJECT])
+    key = line[OBJECT]
+    send_pending(deps, key, deps.state.register(key, spec.key, line))
 
 
 def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> None:
