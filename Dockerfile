@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One recipe for every Labelloop service image; the service is a build argument:
 #   docker build --build-arg SERVICE=ingest -t labelloop/ingest .
-#   docker build --build-arg SERVICE=trainer -t labelloop/trainer .                     # CPU-only torch
+#   docker build --build-arg SERVICE=trainer -t labelloop/trainer .                     # CPU-only torch (so does inference)
 #   docker build --build-arg SERVICE=trainer --build-arg TORCH=cuda -t labelloop/trainer:gpu .
 # SERVICE: ingest | inference | selector | gt-bridge | trainer | portal. Images install the shared
 # library and that one service; never tools/ (the labelloop command, the demo, the local stack).

@@ -132,6 +132,12 @@ class Person(Contract):
         "of the box diagonal: the two models as a committee, high where they localise differently. None when "
         "pose_visible found no matching person.",
     )
+    track_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="The same person across the sampled frames of a clip (ByteTrack on the served boxes): equal ids "
+        "within one clip are one person. None for a person the tracker did not take (below its lowest score).",
+    )
 
 
 class FramePredictions(Contract):
