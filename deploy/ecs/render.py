@@ -57,6 +57,7 @@ ACCESS: dict[str, Access] = {
     "inference": Access(
         publishes=("PredictionsReady",),
         read=("data:frames/*",),
+        write=("data:tracking/*",),  # a clip's predicted batches and tracker snapshots (clip_order)
         tables=("idempotency", "models"),
         cpu=1024,
         memory=2048,

@@ -9,6 +9,7 @@ from labelloop.model_set import ModelSet, SlotModel
 from labelloop.rig import COCO17
 from labelloop.visibility import Thresholds, frame_predictions, pair, visibility
 from labelloop.yolo import Detection, decode, letterbox, nms
+from labelloop_inference.clip_order import PredictedBatch
 from labelloop_inference.handlers import MAX_EVENT_BYTES, _events
 from labelloop_inference.triton import ServingSet, TritonUnavailableError
 
@@ -206,9 +207,10 @@ def test_large_prediction_sets_are_split_into_events_under_the_sns_limit() -> No
         batch_index=0, batch_count=1, total_frames=16, manifest_uri="s3://test-data/frames/c/manifest.jsonl",
     )  # fmt: skip
     versions = {"pose_main": "1", "pose_visible": "1", "head": "1"}
-    events = _events(upstream, crowded, versions)
+    batch = PredictedBatch(event=upstream, predictions=crowded, model_versions=versions)
+    events = _events(batch)
     assert len(events) > 1
     assert all(len(e.model_dump_json()) <= MAX_EVENT_BYTES for e in events)
     assert [p.frame.frame_no for e in events for p in e.predictions] == list(range(16))
-    assert [e.event_id for e in events] == [e.event_id for e in _events(upstream, crowded, versions)]
+    assert [e.event_id for e in events] == [e.event_id for e in _events(batch)]
     assert len({e.event_id for e in events}) == len(events)

@@ -30,11 +30,11 @@ from labelloop.visibility import DecodeOptions, decode_frame
 from labelloop.yolo import batch
 from numpy.typing import NDArray
 
+from labelloop_inference.clip_order import ClipOrder, PredictedBatch
 from labelloop_inference.triton import ServedSet, TritonUnavailableError
 
 if TYPE_CHECKING:
     from labelloop.dispatch import Handler
-    from labelloop.rig import Rig
 
     from labelloop_inference.deps import Deps
 
@@ -98,14 +98,10 @@ def predict(
     return results
 
 
-def _events(
-    event: FramesExtracted,
-    predictions: list[FramePredictions],
-    versions: dict[str, str],
-    rig: Rig | None = None,
-) -> list[PredictionsReady]:
+def _events(batch: PredictedBatch) -> list[PredictionsReady]:
     """One PredictionsReady, or several when one would be too large for SNS."""
-    parts = [predictions]
+    event = batch.event
+    parts = [batch.predictions]
     while True:
         events = [
             PredictionsReady(
@@ -113,10 +109,10 @@ def _events(
                 correlation_id=event.correlation_id,
                 clip_id=event.clip_id,
                 predictions=part,
-                model_versions=versions,
+                model_versions=batch.model_versions,
                 taxonomy=event.taxonomy,
-                skeleton=list(rig.skeleton) if rig else [],
-                keypoint_names=list(rig.keypoints) if rig else [],
+                skeleton=batch.skeleton,
+                keypoint_names=batch.keypoint_names,
             )
             for index, part in enumerate(parts)
         ]
@@ -130,9 +126,9 @@ def _events(
         ]
 
 
-def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
-    """Frames to run the models on."""
-    started = time.perf_counter()
+def _predicted(event: FramesExtracted, deps: Deps) -> PredictedBatch:
+    """The batch's predictions, from Triton; or as stored by an earlier delivery (the first prediction
+    of a frame wins, whatever was promoted since)."""
     images = list(deps.fetch_pool.map(lambda frame: fetch_frame(deps, frame.uri), event.frames))
 
     def run() -> tuple[list[FramePredictions], ServedSet]:
@@ -148,16 +144,36 @@ def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
         retry_on=TritonUnavailableError,
         on_retry=lambda error, delay: log.warning("inference.triton_unavailable", error=str(error), retry_in_s=delay),
     )
-    versions = served.versions()
-    events = _events(event, predictions, versions, served.model_set.rig)
-    for ready in events:
-        deps.publisher.publish(ready)
+    rig = served.model_set.rig
+    return PredictedBatch(event=event, predictions=predictions, model_versions=served.versions(),
+                          skeleton=list(rig.skeleton), keypoint_names=list(rig.keypoints))  # fmt: skip
+
+
+def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
+    """Frames to run the models on; published once tracked, in the clip's order (clip_order)."""
+    started = time.perf_counter()
+    order = ClipOrder(deps.clients.s3, event)
+    published: list[PredictionsReady] = []
+
+    def publish(batch: PredictedBatch) -> None:
+        for ready in _events(batch):
+            deps.publisher.publish(ready)
+            published.append(ready)
+
+    try:
+        batch = order.stored() or _predicted(event, deps)
+    except PermanentError as error:
+        order.store_failed(str(error), publish)  # the clip's later batches must not wait for this one
+        raise
+    tracked_batches = order.store_and_track(batch, publish)
     log.info(
         "inference.predicted",
         frames=len(event.frames),
-        persons=sum(len(p.persons) for p in predictions),
-        events=len(events),
-        model_versions=versions,
+        persons=sum(len(p.persons) for p in batch.predictions),
+        batch=event.batch_index,
+        batches_published=tracked_batches,  # 0: waits for an earlier batch; >1: released later ones too
+        events=len(published),
+        model_versions=batch.model_versions,
         seconds=round(time.perf_counter() - started, 3),
     )
 
