@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from labelloop.coco import HEAD_CATEGORY, PERSON_CATEGORY, CocoBuilder
+from labelloop.manifest import augmented_manifest_line
 from labelloop.rig import COCO17
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from tests.label_lines import label_line
+from tests.predictions import frame as crafted_frame
 
 
 def _exported(tmp_path: Path, sources: tuple[str, ...] = ("auto", "human", "imported")) -> tuple[dict[str, Any], Path]:
@@ -69,3 +72,27 @@ def test_each_annotation_says_its_source_and_a_source_filter_keeps_only_it(tmp_p
     human_only, _ = _exported(tmp_path, ("human",))
     assert {a["labelloop_source"] for a in human_only["annotations"]} == {"human"}
     assert len(human_only["images"]) == 2  # every image listed, labelled or not
+
+
+def test_track_ids_carry_through_the_manifest_line_into_coco_unique_across_clips() -> None:
+    """A model line's persons keep their track ids (``track-id`` in the metadata, from
+    ``Person.track_id``); COCO numbers each (clip, track) once, as PoseTrack's ``track_id``."""
+    frame = crafted_frame(3, points=[(0.9, 0.9)] * 17)
+    people = [frame.persons[0].model_copy(update={"track_id": 1}),
+              frame.persons[0].model_copy(update={"track_id": None})]  # fmt: skip
+    predictions = frame.model_copy(update={"persons": people})
+    line = augmented_manifest_line(predictions, human_annotated=False, job_name="m", created=datetime.now(UTC))
+    assert [p.get("track-id") for p in line["keypoints-metadata"]["persons"]] == [1, None]
+
+    def tracked(uri: str, ids: list[int]) -> dict[str, Any]:
+        line = label_line(uri, human=False)
+        for person, track in zip(line["keypoints-metadata"]["persons"], ids, strict=True):
+            person["track-id"] = track
+        return line
+
+    builder = CocoBuilder(COCO17, ("auto",))
+    builder.add(tracked("s3://d/frames/a/000001.jpg", [1, 2]), "a1.jpg")
+    builder.add(tracked("s3://d/frames/a/000002.jpg", [2, 1]), "a2.jpg")
+    builder.add(tracked("s3://d/frames/b/000001.jpg", [1, 2]), "b1.jpg")
+    people_tracks = [a["track_id"] for a in builder.dataset()["annotations"] if a["category_id"] == PERSON_CATEGORY]
+    assert people_tracks == [1, 2, 2, 1, 3, 4]

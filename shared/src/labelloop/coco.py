@@ -55,6 +55,7 @@ class CocoBuilder:
         self.sources = frozenset(sources)
         self.images: list[dict[str, Any]] = []
         self.annotations: list[dict[str, Any]] = []
+        self._tracks: dict[tuple[str, int], int] = {}  # (clip folder, its track id) -> the export's
 
     def add(self, line: dict[str, Any], file_name: str, attributes: dict[str, str] | None = None) -> None:
         """Add one frame; ``attributes``: its taxonomy (``drive.weather``, ``clip.scene``, ``frame.*``)."""
@@ -70,12 +71,20 @@ class CocoBuilder:
                     flag = VISIBILITY_FLAG[visibility]
                     flat += [round(x, 2), round(y, 2), flag] if flag else [0, 0, 0]
                 self._annotate(image_id, PERSON_CATEGORY, person.box, origin, score=person.box_confidence,
-                               keypoints=flat, num_keypoints=sum(1 for v in flat[2::3] if v))  # fmt: skip
+                               keypoints=flat, num_keypoints=sum(1 for v in flat[2::3] if v),
+                               track_id=self._track(line["source-ref"], person.track_id))  # fmt: skip
         if "head" in line and (origin := self._origin(line, "head")):
             confidences = [o.get("confidence") for o in (line.get("head-metadata") or {}).get("objects", [])]
             for i, box in enumerate(line["head"].get("annotations", [])):
                 self._annotate(image_id, HEAD_CATEGORY, (box["left"], box["top"], box["width"], box["height"]),
                                origin, score=confidences[i] if i < len(confidences) else None)  # fmt: skip
+
+    def _track(self, source_ref: str, track_id: int | None) -> int | None:
+        """The export's id for a clip's track: track ids count from 1 in every clip (a clip's frames
+        share their folder), so the export numbers (clip, track) pairs once across all clips."""
+        if track_id is None:
+            return None
+        return self._tracks.setdefault((source_ref.rsplit("/", 1)[0], track_id), len(self._tracks) + 1)
 
     def _origin(self, line: dict[str, Any], modality: str) -> dict[str, Any]:
         """Where ``line``'s ``modality`` label came from, as its annotations say it; empty: a source not exported."""
@@ -98,6 +107,7 @@ class CocoBuilder:
         score: float | None,
         keypoints: list[float] | None = None,
         num_keypoints: int = 0,
+        track_id: int | None = None,
     ) -> None:
         annotation: dict[str, Any] = {
             "id": len(self.annotations) + 1, "image_id": image_id, "category_id": category,
@@ -105,6 +115,8 @@ class CocoBuilder:
         }  # fmt: skip
         if keypoints is not None:
             annotation |= {"keypoints": keypoints, "num_keypoints": num_keypoints}
+        if track_id is not None:  # PoseTrack's field: the same person across a video's frames
+            annotation["track_id"] = track_id
         if origin["labelloop_source"] == "auto" and score is not None:
             annotation["score"] = round(float(score), 4)
         self.annotations.append(annotation)

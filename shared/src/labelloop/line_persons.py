@@ -24,6 +24,7 @@ class LinePerson:
     box: Box
     keypoints: dict[str, tuple[float, float, str]]  # every rig point: x, y, visible | occluded | outside
     box_confidence: float | None = None  # the model's, for a detection box
+    track_id: int | None = None  # the same person in the clip's other frames (the metadata's "track-id")
 
 
 def line_persons(line: dict[str, Any], width: int, height: int, rig: Rig, *, stored_boxes: bool) -> list[LinePerson]:
@@ -33,21 +34,24 @@ def line_persons(line: dict[str, Any], width: int, height: int, rig: Rig, *, sto
         grouped[int(point.get("person", 0))][point["label"]] = (
             float(point["x"]), float(point["y"]), str(point.get("visibility", "visible"))
         )  # fmt: skip
-    stored = [(p or {}).get("box") for p in (line.get("keypoints-metadata") or {}).get("persons", [])]
+    metadata = [p or {} for p in (line.get("keypoints-metadata") or {}).get("persons", [])]
+    stored = [p.get("box") for p in metadata]
     persons = []
     for index, points in sorted(grouped.items()):
         located = [(x, y) for x, y, v in points.values() if v != "outside"]
         if not located:
             continue
         filled = {name: points.get(name, OUTSIDE) for name in rig.keypoints}
+        track = metadata[index].get("track-id") if index < len(metadata) else None
+        track_id = int(track) if isinstance(track, int) else None
         box = stored[index] if stored_boxes and index < len(stored) else None
         if box:
             persons.append(LinePerson((box["left"], box["top"], box["width"], box["height"]), filled,
-                                      box.get("confidence")))  # fmt: skip
+                                      box.get("confidence"), track_id))  # fmt: skip
             continue
         xs, ys = [p[0] for p in located], [p[1] for p in located]
         pad_x, pad_y = 0.1 * (max(xs) - min(xs)) + 4, 0.1 * (max(ys) - min(ys)) + 4
         left, top = max(0.0, min(xs) - pad_x), max(0.0, min(ys) - pad_y)
         right, bottom = min(float(width), max(xs) + pad_x), min(float(height), max(ys) + pad_y)
-        persons.append(LinePerson((left, top, right - left, bottom - top), filled))
+        persons.append(LinePerson((left, top, right - left, bottom - top), filled, track_id=track_id))
     return persons

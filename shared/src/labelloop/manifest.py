@@ -83,6 +83,8 @@ def augmented_manifest_line(
                         {"main": point.main_confidence, "visible": point.visible_confidence}
                         for point in person.keypoints
                     ],
+                    # the same person in the clip's other frames (Person.track_id); absent: not tracked
+                    **({"track-id": person.track_id} if person.track_id is not None else {}),
                 }
                 for person in predictions.persons
             ],
