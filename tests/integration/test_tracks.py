@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import cv2
 import pytest
+from botocore.exceptions import ClientError
 from labelloop import (
     AwsClients,
     EventPublisher,
@@ -161,6 +162,40 @@ def test_a_batch_that_fails_for_good_does_not_hold_up_its_clip(
 
 def _box(person: Person) -> tuple[float, float, float, float]:
     return (person.box.left, person.box.top, person.box.width, person.box.height)
+
+
+def test_a_batch_whose_message_never_completes_is_passed_over_once_its_clip_stalls(
+    aws: AwsClients, stack: ProvisionedStack, shipped_triton: TritonServer
+) -> None:
+    """Batch 1 never arrives (a message dead-lettered by a worker that crashed on it each time): after
+    TRACKING_STALL_S without progress the periodic task passes over it and batch 2 goes out; when
+    batch 1 comes back (the dead letter replayed) it goes out too."""
+    events, _ = clip_batches(aws, "lost", 24, seed=7)
+    serve_set(aws, 1, read_set_folder(SHIPPED_MODELS))
+    settings = InferenceSettings(stack="test", poll_wait_s=1, triton_url=shipped_triton.http_url,
+                                 tracking_stall_s=4, tracking_sweep_s=1)  # fmt: skip
+    publisher = EventPublisher.for_stack(aws, StackNames("test"))
+    waiting = "tracking/waiting/lost.json"
+    published: dict[int, list[FramePredictions]] = {}
+
+    def frames_published() -> list[int]:
+        for frame_no, predictions in frames_out(aws, stack).items():
+            published.setdefault(frame_no, []).extend(predictions)
+        return sorted(published)
+
+    with worker_running(build_worker(SERVICE, settings, aws)) as worker:
+        publisher.publish(events[2])
+        eventually(lambda: worker.counts["handled"] >= 1, timeout_s=120)
+        assert aws.s3.head_object(Bucket=DATA, Key=waiting), "batch 2 waits for batch 1 and says so"
+        publisher.publish(events[0])
+        eventually(lambda: frames_published() == list(range(8)), timeout_s=120)
+        eventually(lambda: frames_published() == [*range(8), *range(16, 24)], timeout_s=120)
+        with pytest.raises(ClientError):
+            aws.s3.head_object(Bucket=DATA, Key=waiting)
+        publisher.publish(events[1])
+        eventually(lambda: frames_published() == list(range(24)), timeout_s=120)
+    assert all(len(p) == 1 for p in published.values()), "every frame published once"
+    assert any(p.track_id is not None for p in published[15][0].persons), "the late batch is tracked too"
 
 
 def test_on_a_real_clip_people_keep_one_id_while_they_cross_the_square(tmp_path: Path) -> None:

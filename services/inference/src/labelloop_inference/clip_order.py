@@ -17,12 +17,18 @@ the duplicate is dropped downstream. A crash between publishing and the snapshot
 redelivery, which finds its stored batch (the first prediction of a frame wins) and tracks again.
 
 A batch that fails for good is stored as failed before its message is dead-lettered: the tracker
-passes over its frames and the clip goes on. A single-batch clip (an image) is tracked at once.
+passes over its frames and the clip goes on. A batch whose message never completes (a worker that
+crashes on it every time, until SQS dead-letters it) cannot say so; a batch that has to wait leaves
+a marker, ``tracking/waiting/<clip>.json``, and :func:`release_stalled` (inference's periodic task)
+passes over a missing batch once the clip has made no progress for ``TRACKING_STALL_S``. A batch
+that comes back after that (a dead letter replayed) is published, tracked from the batch before it.
+A single-batch clip (an image) is tracked at once.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -50,6 +56,29 @@ class PredictedBatch(Contract):
     skeleton: list[tuple[str, str]] = Field(default_factory=list)
     keypoint_names: list[str] = Field(default_factory=list)
     failed: str | None = Field(default=None, description="Why the batch could not be predicted: tracking skips it.")
+
+
+WAITING_PREFIX = "tracking/waiting/"
+
+
+def waiting_key(clip_id: str) -> str:
+    """Where a clip that waits for a batch leaves its marker (one event of the clip, to resume from)."""
+    return f"{WAITING_PREFIX}{clip_id}.json"
+
+
+def release_stalled(s3: S3Client, bucket: str, stall_s: float, publish: Callable[[PredictedBatch], None]) -> int:
+    """Inference's periodic task: every waiting clip that has stalled passes over its missing batch.
+    One clip's trouble is logged and never keeps the others waiting; how many batches it published."""
+    published = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=WAITING_PREFIX):
+        for found in page.get("Contents", []):
+            try:
+                body = s3.get_object(Bucket=bucket, Key=found["Key"])["Body"].read()
+                order = ClipOrder(s3, FramesExtracted.model_validate_json(body))
+                published += order.release_if_stalled(stall_s, publish)
+            except Exception as error:  # noqa: BLE001 - the next run retries this clip; the others go on
+                log.error("inference.tracking_release_failed", marker=found["Key"], error=str(error))
+    return published
 
 
 def tracked(batch: PredictedBatch, tracker: ClipTracker) -> PredictedBatch:
@@ -85,6 +114,11 @@ class ClipOrder:
             publish(tracked(batch, ClipTracker()))
             return 1
         self._write(self._batch_key(self._index), batch.model_dump_json())
+        if self._read(self._tracker_key(self._index)) is not None and (before := self._tracker_before(self._index)):
+            # Tracked already, or passed over and now back (a dead letter replayed): this batch alone goes
+            # out, tracked from the batch before it; the clip's later batches went out long ago.
+            publish(tracked(batch, before))
+            return 1
         return self._track_from(self._index, publish)
 
     def store_failed(self, reason: str, publish: Callable[[PredictedBatch], None]) -> int:
@@ -101,7 +135,8 @@ class ClipOrder:
     def _track_from(self, index: int, publish: Callable[[PredictedBatch], None]) -> int:
         tracker = self._tracker_before(index)
         if tracker is None:
-            log.info("inference.tracking_waits", clip_id=self._prefix.split("/")[1], batch=index, waits_for=index - 1)
+            log.info("inference.tracking_waits", clip_id=self._event.clip_id, batch=index, waits_for=index - 1)
+            self._write(waiting_key(self._event.clip_id), self._event.model_dump_json())
             return 0
         published = 0
         while index < self._count:
@@ -115,7 +150,37 @@ class ClipOrder:
                 log.warning("inference.tracking_skips_batch", batch=index, reason=batch.failed)
             self._write(self._tracker_key(index), json.dumps(tracker.snapshot()))
             index += 1
+        if index == self._count:  # the clip is tracked to its end: nothing waits any more
+            self._s3.delete_object(Bucket=self._bucket, Key=waiting_key(self._event.clip_id))
         return published
+
+    def release_if_stalled(self, stall_s: float, publish: Callable[[PredictedBatch], None]) -> int:
+        """Pass over the clip's next missing batch if the clip has made no progress for ``stall_s``
+        (see the module's docstring); how many batches that published."""
+        tracked = self._tracked_keys()
+        index = len(tracked)  # batches are tracked in order, so these are 0..index-1
+        if index >= self._count:
+            self._s3.delete_object(Bucket=self._bucket, Key=waiting_key(self._event.clip_id))
+            return 0
+        if self._read_batch(index) is None:
+            last_progress = max([t for _, t in tracked] or [self._waiting_since()])
+            if time.time() - last_progress < stall_s:
+                return 0
+            reason = f"not predicted within {stall_s:.0f} s of the clip's last progress (dead-lettered or lost)"
+            log.warning("inference.tracking_passes_over", clip_id=self._event.clip_id, batch=index, reason=reason)
+            self._write(self._batch_key(index), PredictedBatch(event=self._event, failed=reason).model_dump_json())
+        return self._track_from(index, publish)
+
+    def _tracked_keys(self) -> list[tuple[str, float]]:
+        """The clip's tracker snapshots, with when each was written."""
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=f"{self._prefix}tracker-"
+        )
+        return [(o["Key"], o["LastModified"].timestamp()) for page in pages for o in page.get("Contents", [])]
+
+    def _waiting_since(self) -> float:
+        head = self._s3.head_object(Bucket=self._bucket, Key=waiting_key(self._event.clip_id))
+        return float(head["LastModified"].timestamp())
 
     def _tracker_before(self, index: int) -> ClipTracker | None:
         if index == 0:

@@ -17,6 +17,7 @@ from labelloop_inference.triton import ModelServer, ServingSet
 class Deps:
     clients: AwsClients
     settings: InferenceSettings
+    data_bucket: str
     publisher: EventPublisher
     models: ModelServer
     serving: ServingSet

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from labelloop import AwsClients, EventPublisher, ServiceDefinition, StackNames, run_service
+from labelloop import AwsClients, EventPublisher, Periodic, ServiceDefinition, StackNames, run_service
 from labelloop.model_registry import Registry
 from labelloop.retry import RetryPolicy
 from labelloop.visibility import Thresholds
 
 from labelloop_inference import handlers
+from labelloop_inference.clip_order import release_stalled
 from labelloop_inference.deps import Deps
 from labelloop_inference.settings import InferenceSettings
 from labelloop_inference.triton import ServingSet, TritonModels
@@ -20,6 +21,7 @@ def build_deps(clients: AwsClients, settings: InferenceSettings, names: StackNam
     return Deps(
         clients=clients,
         settings=settings,
+        data_bucket=names.physical("data"),
         publisher=EventPublisher.for_stack(clients, names),
         models=models,
         serving=ServingSet(
@@ -31,8 +33,15 @@ def build_deps(clients: AwsClients, settings: InferenceSettings, names: StackNam
     )
 
 
+def periodic(deps: Deps) -> tuple[Periodic, ...]:
+    """Clips whose tracking waits for a batch that never came go on without it (clip_order)."""
+    settings = deps.settings
+    return (Periodic("inference-tracking", settings.tracking_sweep_s, lambda: release_stalled(
+        deps.clients.s3, deps.data_bucket, settings.tracking_stall_s, handlers.publisher(deps))),)  # fmt: skip
+
+
 SERVICE = ServiceDefinition(
-    name="inference", settings=InferenceSettings, build_deps=build_deps, handlers=handlers.HANDLERS
+    name="inference", settings=InferenceSettings, build_deps=build_deps, handlers=handlers.HANDLERS, periodic=periodic
 )
 
 

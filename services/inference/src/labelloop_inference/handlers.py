@@ -34,6 +34,8 @@ from labelloop_inference.clip_order import ClipOrder, PredictedBatch
 from labelloop_inference.triton import ServedSet, TritonUnavailableError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from labelloop.dispatch import Handler
 
     from labelloop_inference.deps import Deps
@@ -149,16 +151,21 @@ def _predicted(event: FramesExtracted, deps: Deps) -> PredictedBatch:
                           skeleton=list(rig.skeleton), keypoint_names=list(rig.keypoints))  # fmt: skip
 
 
-def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
-    """Frames to run the models on; published once tracked, in the clip's order (clip_order)."""
-    started = time.perf_counter()
-    order = ClipOrder(deps.clients.s3, event)
-    published: list[PredictionsReady] = []
+def publisher(deps: Deps) -> Callable[[PredictedBatch], None]:
+    """How a tracked batch goes out: its PredictionsReady events."""
 
     def publish(batch: PredictedBatch) -> None:
         for ready in _events(batch):
             deps.publisher.publish(ready)
-            published.append(ready)
+
+    return publish
+
+
+def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
+    """Frames to run the models on; published once tracked, in the clip's order (clip_order)."""
+    started = time.perf_counter()
+    order = ClipOrder(deps.clients.s3, event)
+    publish = publisher(deps)
 
     try:
         batch = order.stored() or _predicted(event, deps)
@@ -172,7 +179,6 @@ def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
         persons=sum(len(p.persons) for p in batch.predictions),
         batch=event.batch_index,
         batches_published=tracked_batches,  # 0: waits for an earlier batch; >1: released later ones too
-        events=len(published),
         model_versions=batch.model_versions,
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -11,6 +11,13 @@ class InferenceSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_prefix="LABELLOOP_INFERENCE_", extra="ignore", frozen=True)
 
     triton_url: str = Field(default="127.0.0.1:8000", description="Triton's HTTP endpoint, host:port.")
+    tracking_stall_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A clip whose tracking has waited this long for a batch that never came passes over it (longer "
+        "than a batch can take: TRITON_RETRY_S times the queue's receives).",
+    )
+    tracking_sweep_s: float = Field(default=60.0, gt=0, description="How often stalled clips are looked for.")
     triton_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one Triton call.")
     triton_retry_s: float = Field(
         default=600.0, ge=0, description="How long a message waits for an unavailable Triton before redelivery."
