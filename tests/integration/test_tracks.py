@@ -125,9 +125,15 @@ def test_batches_taken_at_once_come_out_as_one_tracked_clip(
     assert all(len(published) == 1 for published in by_frame.values()), "no frame published twice"
     frames = [by_frame[n][0] for n in range(40)]
 
-    # The ids one uninterrupted tracker gives the same boxes: the order of the workers did not matter.
+    # What one uninterrupted tracker makes of the same persons, ids and temporal changes: the order of
+    # the workers did not matter.
     tracker = ClipTracker()
-    assert [[p.track_id for p in f.persons] for f in frames] == [tracker.update(person_boxes(f)) for f in frames]
+    fresh = [[p.model_copy(update={"track_id": None, "temporal_change": None}) for p in f.persons] for f in frames]
+    assert [f.persons for f in frames] == [tracker.follow(persons) for persons in fresh]
+    later = [p for f in frames[1:] for p in f.persons if p.track_id is not None]
+    assert later, "people tracked after the first frame"
+    assert all(p.temporal_change is not None for p in later), "tracked people have a temporal change"
+    assert sum(p.temporal_change or 0 for p in later) / len(later) < 0.2, "seated people move little"
 
     # Identities (seats) kept: each true person matched to the predicted person over it.
     seen = []

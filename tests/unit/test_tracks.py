@@ -7,6 +7,8 @@ import json
 import random
 
 import pytest
+from labelloop import Box, Keypoint, Person
+from labelloop_inference.temporal import temporal_change
 from labelloop_inference.tracks import ClipTracker, FrameBoxes
 
 from tests.tracking import id_switches
@@ -96,3 +98,34 @@ def test_a_person_arriving_later_is_tracked_from_their_second_frame() -> None:
     assert tracker.update(empty) == []
     assert tracker.update([(0, 0, 40, 100, 0.9)]) == [None]
     assert tracker.update([(3, 0, 40, 100, 0.9)]) == [1]
+
+
+def _person(left: float, top: float, points: list[tuple[float, float, str]]) -> Person:
+    keypoints = [Keypoint(name=f"p{i}", x=x, y=y, main_confidence=0.9, visible_confidence=0.9, visibility=v)
+                 for i, (x, y, v) in enumerate(points)]  # fmt: skip
+    return Person(box=Box(left=left, top=top, width=60, height=80, confidence=0.9, label="person"), keypoints=keypoints)
+
+
+def test_temporal_change_takes_out_the_walk_and_counts_jumps_and_flicker() -> None:
+    still = [(10.0, 10.0, "visible"), (20.0, 30.0, "occluded"), (0.0, 0.0, "outside"), (30.0, 50.0, "visible")]
+    before = _person(100, 100, [(x + 100, y + 100, v) for x, y, v in still])
+    walked = _person(130, 105, [(x + 130, y + 105, v) for x, y, v in still])
+    assert temporal_change(before, walked) == 0.0  # the whole body moved with its box
+    jumped = [*still[:3], (80.0, 50.0, "visible")]  # one of four points 50 px (half the diagonal) off
+    assert temporal_change(before, _person(130, 105, [(x + 130, y + 105, v) for x, y, v in jumped])) == 0.125
+    flicker = [still[0], (20.0, 30.0, "visible"), *still[2:]]  # one of four points flipped occluded → visible
+    assert temporal_change(before, _person(130, 105, [(x + 130, y + 105, v) for x, y, v in flicker])) == 0.25
+
+
+def test_follow_gives_temporal_change_from_the_second_sighting_and_resumes_with_it() -> None:
+    points = [(10.0 + i, 10.0 + 2 * i, "visible") for i in range(4)]
+    frames = [_person(100 + 5 * n, 100, [(x + 100 + 5 * n + (8 if n == 3 and i == 0 else 0), y + 100, v)
+                                         for i, (x, y, v) in enumerate(points)]) for n in range(5)]  # fmt: skip
+    whole = ClipTracker()
+    expected = [whole.follow([person])[0] for person in frames]
+    assert [p.temporal_change for p in expected] == [None, 0.0, 0.0, 0.02, 0.02]
+    resumed = ClipTracker()
+    got = [resumed.follow([frames[0]])[0], resumed.follow([frames[1]])[0]]
+    resumed = ClipTracker.resume(json.loads(json.dumps(resumed.snapshot())))
+    got += [resumed.follow([person])[0] for person in frames[2:]]
+    assert got == expected

@@ -138,6 +138,15 @@ class Person(Contract):
         description="The same person across the sampled frames of a clip (ByteTrack on the served boxes): equal ids "
         "within one clip are one person. None for a person the tracker did not take (below its lowest score).",
     )
+    temporal_change: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="How much this person's keypoints changed since their track's previous sighting, beyond the "
+        "box's own motion: per rig point 1 if its visibility changed (flicker, vanishing, appearing), else its "
+        "displacement relative to the box over the box diagonal (at most 1); the mean over the rig. Steady "
+        "people score near 0. None without a previous sighting.",
+    )
 
 
 class FramePredictions(Contract):

@@ -37,7 +37,7 @@ from labelloop.events import Contract
 from labelloop.s3_uri import split_s3_uri
 from pydantic import Field
 
-from labelloop_inference.tracks import ClipTracker, person_boxes
+from labelloop_inference.tracks import ClipTracker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,13 +82,8 @@ def release_stalled(s3: S3Client, bucket: str, stall_s: float, publish: Callable
 
 
 def tracked(batch: PredictedBatch, tracker: ClipTracker) -> PredictedBatch:
-    """``batch`` with a track id on every person the tracker took (it advances by the batch's frames)."""
-    frames = []
-    for predictions in batch.predictions:
-        ids = tracker.update(person_boxes(predictions))
-        persons = [person.model_copy(update={"track_id": id_}) for person, id_ in zip(predictions.persons, ids,
-                                                                                      strict=True)]  # fmt: skip
-        frames.append(predictions.model_copy(update={"persons": persons}))
+    """``batch`` with track ids and temporal changes on its persons (the tracker advances by its frames)."""
+    frames = [p.model_copy(update={"persons": tracker.follow(p.persons)}) for p in batch.predictions]
     return batch.model_copy(update={"predictions": frames})
 
 

@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
+from labelloop import Person
+
+from labelloop_inference.temporal import temporal_change
 
 if TYPE_CHECKING:
     from labelloop import FramePredictions
@@ -69,6 +72,22 @@ class ClipTracker:
     def __init__(self) -> None:
         byte_tracker, settings = _ultralytics()
         self._tracker = byte_tracker(args=_Namespace(settings))
+        self._sightings: dict[int, Person] = {}  # each live track's last sighting (temporal_change)
+
+    def follow(self, persons: list[Person]) -> list[Person]:
+        """The next frame's persons with their ``track_id`` and, against their track's previous
+        sighting, their ``temporal_change``."""
+        ids = self.update([(p.box.left, p.box.top, p.box.width, p.box.height, p.box.confidence) for p in persons])
+        followed = []
+        for person, track in zip(persons, ids, strict=True):
+            previous = self._sightings.get(track) if track is not None else None
+            change = temporal_change(previous, person) if previous is not None else None
+            followed.append(person.model_copy(update={"track_id": track, "temporal_change": change}))
+            if track is not None:
+                self._sightings[track] = person
+        live = {int(t.track_id) for t in (*self._tracker.tracked_stracks, *self._tracker.lost_stracks)}
+        self._sightings = {track: seen for track, seen in self._sightings.items() if track in live}
+        return followed
 
     def update(self, boxes: FrameBoxes) -> list[int | None]:
         """The next frame's boxes → the track id of each (None: too weak for any track)."""
@@ -95,6 +114,7 @@ class ClipTracker:
             "next_id": next_id,
             "tracked": [_track_state(t) for t in tracker.tracked_stracks],
             "lost": [_track_state(t) for t in tracker.lost_stracks],
+            "sightings": {str(track): seen.model_dump(mode="json") for track, seen in self._sightings.items()},
         }
 
     @classmethod
@@ -108,10 +128,11 @@ class ClipTracker:
         tracker._ids = iter(range(int(snapshot["next_id"]), sys.maxsize))  # see snapshot()
         tracker.tracked_stracks = [_track(tracker, state) for state in snapshot["tracked"]]
         tracker.lost_stracks = [_track(tracker, state) for state in snapshot["lost"]]
+        resumed._sightings = {int(track): Person.model_validate(seen) for track, seen in snapshot["sightings"].items()}
         return resumed
 
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: with each live track's last sighting
 _SCALARS = ("track_id", "is_activated", "state", "score", "start_frame", "frame_id", "tracklet_len", "idx")
 _ARRAYS = ("_tlwh", "mean", "covariance")
 
