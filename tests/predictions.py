@@ -23,10 +23,12 @@ def frame(
     clip: str = "clip-1",
     size: tuple[int, int] = (640, 480),
     disagreement: float | None = 0.01,
+    temporal_change: float | None = 0.01,
 ) -> FramePredictions:
     """One frame: an optional head box, an optional person whose rig points have (main, visible)
     confidences, everything moved right by ``shift`` pixels; ``disagreement`` is the pose models'
-    (the committee strategy's input; by default they agree closely)."""
+    (the committee strategy's input; by default they agree closely); ``temporal_change`` the person's
+    since their track's previous frame (the temporal strategy's; by default steady)."""
     width, height = size
     ref = FrameRef(uri=f"s3://test-data/frames/{clip}/{frame_no:06d}.jpg", frame_no=frame_no, timestamp_s=frame_no / 10,
                    width=width, height=height)  # fmt: skip
@@ -39,5 +41,5 @@ def frame(
             for i, (m, v) in enumerate(confidences)
         ]
         persons = [Person(box=Box(left=180 + shift, top=60, width=260, height=400, confidence=person, label="person"),
-                          keypoints=rig, disagreement=disagreement)]  # fmt: skip
+                          keypoints=rig, disagreement=disagreement, temporal_change=temporal_change)]  # fmt: skip
     return FramePredictions(frame=ref, heads=heads, persons=persons)

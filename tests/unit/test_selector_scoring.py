@@ -15,6 +15,7 @@ from labelloop_selector.scoring import (
     least_confidence,
     load_scorer,
     margin,
+    temporal,
     visibility_ambiguity,
 )
 
@@ -49,8 +50,8 @@ def test_exact_values_on_a_crafted_frame(strategy: object, expected: float) -> N
 def test_every_strategy_ranks_confident_above_doubtful(name: str) -> None:
     """Confident boxes and points score higher than the same frame with doubtful ones."""
     scorer = BUILTIN[name]
-    confident = frame(0, head=0.97, person=0.97, points=[(0.98, 0.97)] * 5, disagreement=0.01)
-    doubtful = frame(1, head=0.55, person=0.6, points=[(0.62, 0.58)] * 5, disagreement=0.08)
+    confident = frame(0, head=0.97, person=0.97, points=[(0.98, 0.97)] * 5, disagreement=0.01, temporal_change=0.01)
+    doubtful = frame(1, head=0.55, person=0.6, points=[(0.62, 0.58)] * 5, disagreement=0.08, temporal_change=0.15)
     assert scorer(confident, CONTEXT) > scorer(doubtful, CONTEXT)
     assert 0.0 <= scorer(doubtful, CONTEXT) <= scorer(confident, CONTEXT) <= 1.0
 
@@ -73,6 +74,29 @@ def test_committee_scores_the_pose_models_agreement_and_skips_persons_without_a_
     assert committee(both, CONTEXT) == pytest.approx(0.5)
     assert committee(frame(0, disagreement=0.05), ScoringContext(committee_scale=0.2)) == pytest.approx(0.75)
     assert committee(frame(0, person=None), CONTEXT) == CONTEXT.empty_frame_score
+
+
+def test_temporal_scores_steadiness_and_skips_persons_on_their_first_frame() -> None:
+    """1 - temporal_change / scale, clipped; a person without a previous sighting takes no part."""
+    assert temporal(frame(0, temporal_change=0.0), CONTEXT) == pytest.approx(1.0)
+    assert temporal(frame(0, temporal_change=0.05), CONTEXT) == pytest.approx(0.75)
+    assert temporal(frame(0, temporal_change=0.5), CONTEXT) == 0.0
+    assert temporal(frame(0, temporal_change=None), CONTEXT) == 1.0
+    assert temporal(frame(0, temporal_change=0.05), ScoringContext(temporal_scale=0.1)) == pytest.approx(0.5)
+    assert temporal(frame(0, person=None), CONTEXT) == CONTEXT.empty_frame_score
+
+
+def test_strategies_joined_by_plus_score_a_frame_by_the_lowest() -> None:
+    """least_confidence+temporal: a frame the model is sure of but whose person jumped goes to people."""
+    combined = load_scorer("least_confidence+temporal")
+    sure_but_jumpy = frame(0, head=0.99, person=0.99, points=[(0.99, 0.99)] * 5, temporal_change=0.15)
+    assert combined(sure_but_jumpy, CONTEXT) == pytest.approx(min(least_confidence(sure_but_jumpy, CONTEXT), 0.25))
+    assert combined(sure_but_jumpy, CONTEXT) == pytest.approx(0.25)
+    first_sighting = sure_but_jumpy.model_copy(update={"persons": [sure_but_jumpy.persons[0].model_copy(
+        update={"temporal_change": None})]})  # fmt: skip
+    assert combined(first_sighting, CONTEXT) == pytest.approx(least_confidence(first_sighting, CONTEXT))
+    with pytest.raises(PermanentError, match="neither built in"):
+        load_scorer("least_confidence+nonsense")
 
 
 def test_visibility_ambiguity_is_zero_on_the_rule_thresholds() -> None:

@@ -36,6 +36,7 @@ def build_deps(clients: AwsClients, settings: SelectorSettings, names: StackName
             aggregate=settings.aggregate,
             empty_frame_score=settings.empty_frame_score,
             committee_scale=settings.committee_scale,
+            temporal_scale=settings.temporal_scale,
         ),
         policy=Policy(
             control_fraction=settings.control_fraction,

@@ -12,6 +12,11 @@ rescaled so a uniform guess is 0), ``margin`` (top minus runner-up), ``entropy``
 entropy). ``visibility_ambiguity`` instead measures how far each keypoint's confidences are from
 the thresholds of the visibility rule, so points the rule barely decided come out near 0.
 ``committee`` measures where the two pose models put each person's points (query by committee).
+``temporal`` measures how a tracked person's keypoints changed since the track's previous frame
+(``Person.temporal_change``: jumps against the body's motion, visibility flicker).
+
+Strategies combine with ``+``: ``least_confidence+temporal`` scores a frame by the lower of the two,
+so a frame goes to people when either doubts it.
 
 A user-defined strategy is any function ``f(predictions: FramePredictions, context:
 ScoringContext) -> float`` in [0, 1], named by dotted path in ``LABELLOOP_SELECTOR_STRATEGY``
@@ -40,6 +45,8 @@ class ScoringContext:
     """Score of a frame with nothing detected: 0 sends it to people (a miss is likely in a cabin)."""
     committee_scale: float = 0.1
     """``committee``: the disagreement (fraction of the person's box diagonal) that counts as none at all."""
+    temporal_scale: float = 0.2
+    """``temporal``: the temporal change (``Person.temporal_change``) that scores 0."""
 
 
 Scorer = Callable[[FramePredictions, ScoringContext], float]
@@ -146,21 +153,45 @@ def committee(predictions: FramePredictions, context: ScoringContext) -> float:
     return _aggregate(values, context) if values else 1.0
 
 
+def temporal(predictions: FramePredictions, context: ScoringContext) -> float:
+    """Steadiness of each tracked person since their track's previous frame.
+
+    Per person, ``1 - temporal_change / temporal_scale`` clipped to [0, 1]. A person without a
+    previous sighting (a clip's first frame, someone just come into view, an image) takes no part,
+    as in ``committee``; a frame whose persons all lack one scores 1, so combine it with a
+    confidence strategy (``least_confidence+temporal``) to judge those too. A frame with nothing
+    detected scores ``empty_frame_score``.
+    """
+    if not predictions.persons:
+        return context.empty_frame_score
+    values = [
+        max(0.0, 1.0 - person.temporal_change / context.temporal_scale)
+        for person in predictions.persons
+        if person.temporal_change is not None
+    ]
+    return _aggregate(values, context) if values else 1.0
+
+
 BUILTIN: dict[str, Scorer] = {
     "least_confidence": least_confidence,
     "margin": margin,
     "entropy": entropy,
     "visibility_ambiguity": visibility_ambiguity,
     "committee": committee,
+    "temporal": temporal,
 }
 
 
 def load_scorer(spec: str) -> Scorer:
-    """A built-in strategy by name, or a user function by ``module:function`` / ``module.function``.
+    """A built-in strategy by name, or a user function by ``module:function`` / ``module.function``;
+    several joined by ``+`` score a frame by the lowest of them.
 
     Raises PermanentError (the service refuses to start) when it cannot be imported. The returned
     scorer checks every result is a number in [0, 1].
     """
+    if "+" in spec:
+        parts = [load_scorer(part.strip()) for part in spec.split("+")]
+        return lambda predictions, context: min(part(predictions, context) for part in parts)
     if spec in BUILTIN:
         return BUILTIN[spec]
     module_name, sep, attribute = spec.partition(":") if ":" in spec else spec.rpartition(".")

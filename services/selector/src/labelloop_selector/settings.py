@@ -14,7 +14,8 @@ class SelectorSettings(WorkerSettings):
 
     strategy: str = Field(
         default="least_confidence",
-        description="least_confidence, margin, entropy, visibility_ambiguity, committee, or your module:function.",
+        description="least_confidence, margin, entropy, visibility_ambiguity, committee, temporal, or your "
+        "module:function; several joined by + score a frame by the lowest (least_confidence+temporal).",
     )
     threshold: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Scores below it go to people (while no target is stated)."
@@ -53,6 +54,11 @@ class SelectorSettings(WorkerSettings):
     t_vis: float = Field(default=0.6, ge=0.0, le=1.0, description="Visibility rule: pose_visible threshold.")
     committee_scale: float = Field(
         default=0.1, gt=0.0, description="committee: the pose models' disagreement (of the box diagonal) scoring 0."
+    )
+    temporal_scale: float = Field(
+        default=0.2,
+        gt=0.0,
+        description="temporal: a tracked person's temporal change (Person.temporal_change) scoring 0.",
     )
     near_duplicate_distance: float = Field(
         default=0.02, ge=0.0, description="Displacement (fraction of the image) below which frames are duplicates."
