@@ -1,7 +1,7 @@
 """Which strategy's score tells right auto-labels from wrong ones: auto-acceptance at a stated quality.
 
     .venv/bin/python benchmarks/acceptance.py [--pool 600] [--camera rolled] [--new-share 0.25]
-                                              [--target 0.85] [--audits 150] [--draws 20]
+                                              [--target 0.85] [--audits 150] [--draws 20] [--clip-frames 20]
 
 The shipped models predict a synthetic pool (the inference path in-process) and every frame's
 auto-labels are scored against the scene's truth, per measure (``labelloop.label_quality``). Each
@@ -16,6 +16,10 @@ strategy then ranks the pool, beside a random ranking (the baseline, same run):
   frames (a random sample, as the control arm draws it) at 90% confidence: the share of the pool
   above the proven threshold and its true PCK, averaged over ``--draws`` audit samples, and how
   often that true PCK fell short of the target (at most 10% of draws may).
+
+With ``--clip-frames N`` the pool is synthetic clips of N frames on ``--camera`` (people moving in
+their seats), tracked in order as inference tracks a clip, so the ``temporal`` strategy, and the
+default joined with it, have each person's change since their track's previous frame.
 
 Prints a table and the ratios against random. ``tests/integration/test_acceptance_benchmark.py``
 runs a small form in CI and fails if the default strategy is no better than random.
@@ -35,13 +39,14 @@ from labelloop.manifest import augmented_manifest_line
 from labelloop.synth import Camera
 from labelloop.truth_layout import truth_line
 from labelloop_selector.calibration import Audit, calibrate
-from labelloop_selector.scoring import BUILTIN, ScoringContext
+from labelloop_selector.scoring import BUILTIN, ScoringContext, load_scorer
 from labelloop_selector.settings import SelectorSettings
 from labelloop_trainer.model_files import shipped_set
-from synthetic_pool import PoolFrame, pool_camera, predict_pool
+from synthetic_pool import PoolFrame, pool_camera, predict_clips, predict_pool
 
 REPO = Path(__file__).resolve().parents[1]
 POOL_SEED = 5_000_000  # apart from the trainer's holdout and the active-learning pool
+CLIP_SEED = 6_000_000
 MEASURE = "keypoint_pck"
 CONFIDENCE = 0.9
 RANDOM = "random"
@@ -74,7 +79,7 @@ def strategy_scores(frames: list[PoolFrame], strategy: str) -> list[float]:
     if strategy == RANDOM:
         # its own stream: Random(seed) would replay the scene's first draw (the camera), which predicts accuracy
         return [random.Random(f"baseline-{frame.seed}").random() for frame in frames]  # noqa: S311 - a ranking
-    scorer, context = BUILTIN[strategy], ScoringContext()
+    scorer, context = load_scorer(strategy), ScoringContext()
     return [scorer(frame.predictions, context) for frame in frames]
 
 
@@ -123,15 +128,23 @@ def judge_strategy(strategy: str, scores: list[float], values: list[float], *, t
 
 
 def run(*, pool: int, camera: Camera, new_share: float, target: float, audits: int, draws: int,
-        models: Path = REPO / "models" / "initial", imgsz: int = 160) -> list[StrategyResult]:  # fmt: skip
-    """Every built-in strategy and the random baseline on one predicted pool."""
-    seeds = list(range(POOL_SEED, POOL_SEED + pool))
-    cameras = {seed: pool_camera(seed, camera, new_share) for seed in seeds}
-    frames = predict_pool(shipped_set(models).onnx, seeds, imgsz, cameras)
+        models: Path = REPO / "models" / "initial", imgsz: int = 160,
+        clip_frames: int = 0) -> list[StrategyResult]:  # fmt: skip
+    """Every built-in strategy, the default combined with ``temporal``, and the random baseline on one
+    predicted pool: ``pool`` independent scenes, or with ``clip_frames`` that many frames of each of
+    ``pool // clip_frames`` clips on ``camera``, tracked as inference tracks them."""
+    onnx = shipped_set(models).onnx
+    if clip_frames:
+        seeds = list(range(CLIP_SEED, CLIP_SEED + pool // clip_frames))
+        frames = predict_clips(onnx, seeds, clip_frames, imgsz, camera)
+    else:
+        seeds = list(range(POOL_SEED, POOL_SEED + pool))
+        frames = predict_pool(onnx, seeds, imgsz, {seed: pool_camera(seed, camera, new_share) for seed in seeds})
     values = truth_values(frames)
+    default = SelectorSettings.model_fields["strategy"].default
     return [
         judge_strategy(strategy, strategy_scores(frames, strategy), values, target=target, audits=audits, draws=draws)
-        for strategy in (*BUILTIN, RANDOM)
+        for strategy in (*BUILTIN, f"{default}+temporal", RANDOM)
     ]
 
 
@@ -157,9 +170,12 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.85, help="stated keypoint PCK@0.1 of auto-accepted frames")
     parser.add_argument("--audits", type=int, default=150, help="audited frames the calibration sees")
     parser.add_argument("--draws", type=int, default=20, help="audit samples drawn")
+    parser.add_argument("--clip-frames", type=int, default=0,
+                        help="a pool of clips of this many frames on --camera (tracked, so temporal scores), "
+                        "instead of independent scenes")  # fmt: skip
     args = parser.parse_args()
     results = run(pool=args.pool, camera=args.camera, new_share=args.new_share, target=args.target,
-                  audits=args.audits, draws=args.draws)  # fmt: skip
+                  audits=args.audits, draws=args.draws, clip_frames=args.clip_frames)  # fmt: skip
     print_table(results, args.target)
 
 

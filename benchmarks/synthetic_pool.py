@@ -12,8 +12,10 @@ from labelloop import FramePredictions, FrameRef
 from labelloop.model_set import ModelName
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import Camera, render, sample_scene, truth_predictions
+from labelloop.synth.clips import clip_scenes
 from labelloop.visibility import Thresholds, decode_frame
 from labelloop.yolo import batch
+from labelloop_inference.tracks import ClipTracker
 
 
 @dataclass(frozen=True)
@@ -47,4 +49,33 @@ def predict_pool(
             predictions = decode_frame(outputs, index, fits[index], frame, rig=IN_CABIN_17,
                                        thresholds=Thresholds())  # fmt: skip
             frames.append(PoolFrame(seed, predictions, truth_predictions(rendered[index], frame)))
+    return frames
+
+
+def predict_clips(
+    onnx: dict[ModelName, Path], seeds: list[int], frames_per_clip: int, imgsz: int, camera: Camera
+) -> list[PoolFrame]:
+    """Synthetic clips (people moving in their seats, ``labelloop.synth.clips``) predicted frame by
+    frame and tracked in order as inference tracks a clip, so each person carries its track id and
+    ``temporal_change``; with each frame's truth."""
+    sessions = {
+        m: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for m, path in onnx.items()
+    }
+    frames: list[PoolFrame] = []
+    for seed in seeds:
+        rendered = [render(scene) for scene in clip_scenes(seed, frames_per_clip, camera=camera)]
+        tracker = ClipTracker()
+        for start in range(0, len(rendered), 16):
+            chunk = rendered[start : start + 16]
+            tensor, fits = batch([r.image for r in chunk], imgsz)
+            outputs = {str(m): s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
+            for index, scene in enumerate(chunk):
+                height, width = scene.image.shape[:2]
+                frame_no = start + index
+                frame = FrameRef(uri=f"s3://pool-frames/{seed}/{frame_no:06d}.jpg", frame_no=frame_no,
+                                 timestamp_s=frame_no / 2, width=width, height=height)  # fmt: skip
+                predictions = decode_frame(outputs, index, fits[index], frame, rig=IN_CABIN_17,
+                                           thresholds=Thresholds())  # fmt: skip
+                predictions = predictions.model_copy(update={"persons": tracker.follow(predictions.persons)})
+                frames.append(PoolFrame(seed * 1000 + frame_no, predictions, truth_predictions(scene, frame)))
     return frames

@@ -16,7 +16,9 @@ from labelloop_selector.settings import SelectorSettings
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from acceptance import RANDOM, run  # noqa: E402
+from acceptance import CLIP_SEED, RANDOM, run, strategy_scores  # noqa: E402
+from labelloop_trainer.model_files import shipped_set  # noqa: E402
+from synthetic_pool import predict_clips  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -31,3 +33,18 @@ def test_the_default_strategy_ranks_auto_labels_better_than_random() -> None:
     # The calibration it feeds never claims a target the truth misses more often than allowed.
     for result in results.values():
         assert result.shortfalls <= 1, result
+
+
+def test_on_clips_the_temporal_strategy_ranks_by_the_tracked_changes() -> None:
+    """The clip form tracks each clip as inference does: ``temporal`` gets each person's change since
+    their previous frame (not the constant 1 an untracked frame gives it) and its ranking is reported
+    beside random and the default, with the two joined."""
+    results = {r.strategy: r for r in run(pool=60, camera="standard", new_share=1.0, target=0.85, audits=40,
+                                          draws=3, clip_frames=20)}  # fmt: skip
+    default = SelectorSettings.model_fields["strategy"].default
+    assert {default, "temporal", f"{default}+temporal", RANDOM} <= set(results)
+    frames = predict_clips(shipped_set(REPO / "models" / "initial").onnx, [CLIP_SEED], 20, 160, "standard")
+    changes = [p.temporal_change for f in frames[1:] for p in f.predictions.persons if p.track_id is not None]
+    assert changes, "people tracked after the clip's first frame"
+    assert None not in changes
+    assert len(set(strategy_scores(frames, "temporal"))) > 5, "temporal ranks frames, not a constant"
