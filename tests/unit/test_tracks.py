@@ -9,7 +9,7 @@ import random
 import pytest
 from labelloop import Box, Keypoint, Person
 from labelloop_inference.temporal import temporal_change
-from labelloop_inference.tracks import ClipTracker, FrameBoxes
+from labelloop_inference.tracks import ClipTracker, FrameBoxes, TrackerSettings
 
 from tests.tracking import id_switches
 
@@ -129,3 +129,12 @@ def test_follow_gives_temporal_change_from_the_second_sighting_and_resumes_with_
     resumed = ClipTracker.resume(json.loads(json.dumps(resumed.snapshot())))
     got += [resumed.follow([person])[0] for person in frames[2:]]
     assert got == expected
+
+
+def test_a_looser_match_keeps_a_fast_walker_that_the_default_loses() -> None:
+    """A 40 px wide person 30 px further on each sampled frame overlaps the last box by IoU 0.14:
+    beyond ByteTrack's default cost of 0.8, within 0.95."""
+    walk = [[(30.0 * n, 0.0, 40.0, 100.0, 0.9)] for n in range(6)]
+    default, loose = ClipTracker(), ClipTracker(TrackerSettings(match_thresh=0.95))
+    assert [default.update(boxes)[0] for boxes in walk] == [1, None, None, None, None, None]
+    assert [loose.update(boxes)[0] for boxes in walk] == [1] * 6

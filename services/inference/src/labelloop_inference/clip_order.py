@@ -37,7 +37,7 @@ from labelloop.events import Contract
 from labelloop.s3_uri import split_s3_uri
 from pydantic import Field
 
-from labelloop_inference.tracks import ClipTracker
+from labelloop_inference.tracks import ClipTracker, TrackerSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,7 +66,9 @@ def waiting_key(clip_id: str) -> str:
     return f"{WAITING_PREFIX}{clip_id}.json"
 
 
-def release_stalled(s3: S3Client, bucket: str, stall_s: float, publish: Callable[[PredictedBatch], None]) -> int:
+def release_stalled(
+    s3: S3Client, bucket: str, stall_s: float, publish: Callable[[PredictedBatch], None], settings: TrackerSettings
+) -> int:
     """Inference's periodic task: every waiting clip that has stalled passes over its missing batch.
     One clip's trouble is logged and never keeps the others waiting; how many batches it published."""
     published = 0
@@ -74,7 +76,7 @@ def release_stalled(s3: S3Client, bucket: str, stall_s: float, publish: Callable
         for found in page.get("Contents", []):
             try:
                 body = s3.get_object(Bucket=bucket, Key=found["Key"])["Body"].read()
-                order = ClipOrder(s3, FramesExtracted.model_validate_json(body))
+                order = ClipOrder(s3, FramesExtracted.model_validate_json(body), settings)
                 published += order.release_if_stalled(stall_s, publish)
             except Exception as error:  # noqa: BLE001 - the next run retries this clip; the others go on
                 log.error("inference.tracking_release_failed", marker=found["Key"], error=str(error))
@@ -90,8 +92,9 @@ def tracked(batch: PredictedBatch, tracker: ClipTracker) -> PredictedBatch:
 class ClipOrder:
     """The ordered tracking of one clip's batches; see the module's docstring."""
 
-    def __init__(self, s3: S3Client, event: FramesExtracted) -> None:
+    def __init__(self, s3: S3Client, event: FramesExtracted, settings: TrackerSettings = TrackerSettings()) -> None:  # noqa: B008
         self._s3 = s3
+        self._settings = settings
         self._event = event
         self._bucket = split_s3_uri(event.manifest_uri)[0]
         self._prefix = f"tracking/{event.clip_id}/"
@@ -106,7 +109,7 @@ class ClipOrder:
     def store_and_track(self, batch: PredictedBatch, publish: Callable[[PredictedBatch], None]) -> int:
         """Store this batch, then publish every batch that can now be tracked, in order; how many."""
         if self._count == 1:  # an image or a one-batch clip: nothing to wait for
-            publish(tracked(batch, ClipTracker()))
+            publish(tracked(batch, ClipTracker(self._settings)))
             return 1
         self._write(self._batch_key(self._index), batch.model_dump_json())
         if self._read(self._tracker_key(self._index)) is not None and (before := self._tracker_before(self._index)):
@@ -179,9 +182,9 @@ class ClipOrder:
 
     def _tracker_before(self, index: int) -> ClipTracker | None:
         if index == 0:
-            return ClipTracker()
+            return ClipTracker(self._settings)
         text = self._read(self._tracker_key(index - 1))
-        return None if text is None else ClipTracker.resume(json.loads(text))
+        return None if text is None else ClipTracker.resume(json.loads(text), self._settings)
 
     def _read_batch(self, index: int) -> PredictedBatch | None:
         text = self._read(self._batch_key(index))

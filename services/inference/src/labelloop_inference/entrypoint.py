@@ -36,8 +36,13 @@ def build_deps(clients: AwsClients, settings: InferenceSettings, names: StackNam
 def periodic(deps: Deps) -> tuple[Periodic, ...]:
     """Clips whose tracking waits for a batch that never came go on without it (clip_order)."""
     settings = deps.settings
-    return (Periodic("inference-tracking", settings.tracking_sweep_s, lambda: release_stalled(
-        deps.clients.s3, deps.data_bucket, settings.tracking_stall_s, handlers.publisher(deps))),)  # fmt: skip
+
+    def release() -> int:
+        publish = handlers.publisher(deps)
+        s3, bucket = deps.clients.s3, deps.data_bucket
+        return release_stalled(s3, bucket, settings.tracking_stall_s, publish, settings.tracker())
+
+    return (Periodic("inference-tracking", settings.tracking_sweep_s, release),)
 
 
 SERVICE = ServiceDefinition(

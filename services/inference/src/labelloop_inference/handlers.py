@@ -164,7 +164,7 @@ def publisher(deps: Deps) -> Callable[[PredictedBatch], None]:
 def handle_frames_extracted(event: FramesExtracted, deps: Deps) -> None:
     """Frames to run the models on; published once tracked, in the clip's order (clip_order)."""
     started = time.perf_counter()
-    order = ClipOrder(deps.clients.s3, event)
+    order = ClipOrder(deps.clients.s3, event, deps.settings.tracker())
     publish = publisher(deps)
 
     try:

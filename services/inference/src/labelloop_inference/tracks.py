@@ -66,12 +66,25 @@ class _Detections:
         return _Detections(self.xywh[mask], self.conf[mask], self.cls[mask])
 
 
+@dataclass(frozen=True)
+class TrackerSettings:
+    """What a team may tune of ByteTrack (``bytetrack.yaml``'s values by default, made for video at its
+    full frame rate). ``match_thresh`` is the highest matching cost accepted, cost = 1 - IoU (fused
+    with the score): frames sampled far apart overlap less, and a looser match (0.9-0.95) keeps
+    walking people's ids at a few frames a second, at the price of more switches where people cross
+    (README, "What inference does with a batch of frames")."""
+
+    match_thresh: float = 0.8
+    track_buffer: int = 30  # frames a lost track is kept to be found again
+
+
 class ClipTracker:
     """One clip's tracker: feed it the clip's frames in order, get a track id per person."""
 
-    def __init__(self) -> None:
-        byte_tracker, settings = _ultralytics()
-        self._tracker = byte_tracker(args=_Namespace(settings))
+    def __init__(self, settings: TrackerSettings = TrackerSettings()) -> None:
+        byte_tracker, defaults = _ultralytics()
+        tuned = {"match_thresh": settings.match_thresh, "track_buffer": settings.track_buffer}
+        self._tracker = byte_tracker(args=_Namespace(defaults | tuned))
         self._sightings: dict[int, Person] = {}  # each live track's last sighting (temporal_change)
 
     def follow(self, persons: list[Person]) -> list[Person]:
@@ -118,11 +131,11 @@ class ClipTracker:
         }
 
     @classmethod
-    def resume(cls, snapshot: dict[str, Any]) -> ClipTracker:
+    def resume(cls, snapshot: dict[str, Any], settings: TrackerSettings = TrackerSettings()) -> ClipTracker:
         """A tracker that goes on where the one that took ``snapshot`` stopped."""
         if snapshot.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"tracker snapshot format {snapshot.get('format')!r}, expected {SNAPSHOT_FORMAT}")
-        resumed = cls()
+        resumed = cls(settings)
         tracker = resumed._tracker
         tracker.frame_id = int(snapshot["frame_id"])
         tracker._ids = iter(range(int(snapshot["next_id"]), sys.maxsize))  # see snapshot()
