@@ -55,7 +55,9 @@ def open_task(aws: AwsClients, stack: ProvisionedStack) -> Iterator[Callable[...
         create_job(aws.dynamodb, "test-portal", job)
         portal = Portal(aws, StackNames("test"), clock, annotator=None)
         portal.tick()
-        predictions = frame(1, clip="page")
+        predictions = frame(1, clip="page")  # its person is track 7 of the clip
+        predictions = predictions.model_copy(update={"persons": [predictions.persons[0].model_copy(
+            update={"track_id": 7})]})  # fmt: skip
         image = render(sample_scene(11, width=640, height=480)).image
         aws.s3.put_object(Bucket="test-data", Key="frames/page/000001.jpg",
                           Body=cv2.imencode(".jpg", image)[1].tobytes())  # fmt: skip
@@ -154,6 +156,7 @@ def test_a_person_moves_a_keypoint_marks_one_occluded_and_submits(
         page.wait_for_function("zoom > 1.5")
         _drag(page, box, (200, 150), (250, 120))
         page.select_option("select[name='visibility-left_eye-0']", "occluded")
+        assert "track 7" in page.inner_text("#persons")
 
     _in_chromium(url, steps, tmp_path / "task.png")
     assert portal.open_tasks(job.name) == []
@@ -167,6 +170,7 @@ def test_a_person_moves_a_keypoint_marks_one_occluded_and_submits(
     assert (points[0, "right_eye"]["x"], points[0, "right_eye"]["y"]) == (260.0, 190.0)  # untouched: 200+30*2, 150+20*2
     metadata = line["keypoints-metadata"]
     assert metadata["human-annotated"] == "yes"
+    assert metadata["persons"][0]["track-id"] == 7, "the person keeps the model's track"
     assert metadata["effort"]["points-moved"] == 1
     assert metadata["effort"]["seconds"] > 0
     response = json.loads(aws.s3.get_object(Bucket="test-data", Key=_output_key(aws, job).replace(
@@ -222,6 +226,7 @@ def test_a_person_adds_a_missed_person_deletes_one_undoes_and_sets_visibility_by
     persons = line["keypoints-metadata"]["persons"]
     assert persons[0]["box"] == {"left": 180, "top": 60, "width": 260, "height": 400}  # the model's, kept
     assert persons[1]["box"] == {"left": 460, "top": 100, "width": 160, "height": 300}
+    assert (persons[0].get("track-id"), persons[1].get("track-id")) == (7, None)  # one added by hand has no track
     effort = line["keypoints-metadata"]["effort"]
     assert (effort["persons-added"], effort["persons-deleted"]) == (1, 1)
     assert effort["visibility-changes"] >= 1

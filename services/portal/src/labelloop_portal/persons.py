@@ -13,19 +13,22 @@ BOX_KEYS = ("left", "top", "width", "height")
 
 
 def persons_of(labels: dict[str, Any], attribute: str, modality: str) -> list[dict[str, Any]]:
-    """``[{"box": {...} | None, "points": [{label, x, y, visibility}]}]`` from a line's ``attribute`` label."""
+    """``[{"box": {...} | None, "points": [{label, x, y, visibility}], "track": id | None}]`` from a line's
+    ``attribute`` label (``track``: the person's track in the clip, ``track-id`` in the metadata)."""
     content = labels.get(attribute) or {}
     if modality == "head":
-        return [{"box": {k: box[k] for k in BOX_KEYS}, "points": []} for box in content.get("annotations", [])]
-    metadata = labels.get(f"{attribute}-metadata") or {}
+        return [{"box": {k: box[k] for k in BOX_KEYS}, "points": [], "track": None}
+                for box in content.get("annotations", [])]  # fmt: skip
+    metadata = [person or {} for person in (labels.get(f"{attribute}-metadata") or {}).get("persons", [])]
     boxes: list[dict[str, Any] | None] = [
-        {k: box[k] for k in BOX_KEYS} if (box := (person or {}).get("box")) else None
-        for person in metadata.get("persons", [])
+        {k: box[k] for k in BOX_KEYS} if (box := person.get("box")) else None for person in metadata
     ]
     points = content.get("crowdKeypoint", {}).get("keypoints", [])
     count = max([len(boxes), *(int(p.get("person", 0)) + 1 for p in points)], default=0)
     boxes += [None] * (count - len(boxes))
-    persons: list[dict[str, Any]] = [{"box": box, "points": []} for box in boxes]
+    tracks = [person.get("track-id") for person in metadata] + [None] * (count - len(metadata))
+    persons: list[dict[str, Any]] = [{"box": box, "points": [], "track": track}
+                                     for box, track in zip(boxes, tracks, strict=True)]  # fmt: skip
     for point in points:
         if point.get("visibility", "visible") != "outside":
             persons[int(point.get("person", 0))]["points"].append(
@@ -39,9 +42,16 @@ def persons_of(labels: dict[str, Any], attribute: str, modality: str) -> list[di
     return persons
 
 
-def person_boxes_metadata(boxes: list[dict[str, float] | None]) -> list[dict[str, Any]]:
-    """``persons`` for the answer's metadata, one entry per person (``{}``: drawn without a box)."""
-    return [{"box": {k: round(box[k]) for k in BOX_KEYS}} if box else {} for box in boxes]
+def person_boxes_metadata(
+    boxes: list[dict[str, float] | None], tracks: list[int | None] | None = None
+) -> list[dict[str, Any]]:
+    """``persons`` for the answer's metadata, one entry per person (``{}``: drawn without a box), with the
+    track each person kept from the model (a person added by hand has none)."""
+    tracks = (tracks or []) + [None] * max(0, len(boxes) - len(tracks or []))
+    return [
+        ({"box": {k: round(box[k]) for k in BOX_KEYS}} if box else {}) | ({"track-id": track} if track else {})
+        for box, track in zip(boxes, tracks, strict=False)
+    ]
 
 
 def starting_persons(line: dict[str, Any], modality: str, level: int) -> list[dict[str, Any]]:

@@ -70,6 +70,9 @@ class Answer(BaseModel):
     boxes: list[BoxIn] | None = None
     keypoints: list[PointIn] | None = None
     person_boxes: list[BoxIn | None] | None = Field(default=None, description="Each person's box, by person number.")
+    person_tracks: list[int | None] | None = Field(
+        default=None, description="Each person's track in the clip, by person number (kept from the model's person)."
+    )
     effort: Effort | None = None
 
 
@@ -77,7 +80,8 @@ def _metadata_extra(answer: Answer) -> dict[str, Any]:
     """The answer's person boxes, effort and (level 2) changed points, in the label's metadata."""
     extra: dict[str, Any] = {}
     if answer.person_boxes is not None:
-        extra["persons"] = person_boxes_metadata([b.model_dump() if b else None for b in answer.person_boxes])
+        boxes = [b.model_dump() if b else None for b in answer.person_boxes]
+        extra["persons"] = person_boxes_metadata(boxes, answer.person_tracks)
     if answer.effort is not None:
         effort = answer.effort.model_dump(exclude={"changed_points"})
         extra["effort"] = {key.replace("_", "-"): value for key, value in effort.items()}
