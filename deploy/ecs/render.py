@@ -254,6 +254,22 @@ def _queue_resources(queue: Queue) -> dict[str, Any]:
     return resources
 
 
+# inference's tracking state (labelloop_inference.clip_order: a clip's predicted batches and tracker
+# snapshots) is needed only while the clip is tracked, or until a dead-lettered batch of it is replayed,
+# which SQS keeps 14 days: gone after 30, and its overwritten versions after a day.
+LIFECYCLE: dict[str, list[dict[str, Any]]] = {
+    "data": [
+        {
+            "Id": "tracking-state",
+            "Prefix": "tracking/",
+            "Status": "Enabled",
+            "ExpirationInDays": 30,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        }
+    ]
+}
+
+
 def _topology_resources() -> dict[str, Any]:
     resources: dict[str, Any] = {}
     for bucket in TOPOLOGY.buckets:
@@ -273,6 +289,8 @@ def _topology_resources() -> dict[str, Any]:
             },
             "VersioningConfiguration": {"Status": "Enabled"},
         }
+        if bucket.name in LIFECYCLE:
+            properties["LifecycleConfiguration"] = {"Rules": LIFECYCLE[bucket.name]}
         if notify:
             properties["NotificationConfiguration"] = {
                 "TopicConfigurations": [
