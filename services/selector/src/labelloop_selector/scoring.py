@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from labelloop import FramePredictions, PermanentError
+from labelloop import FramePredictions, PermanentError, Person
 
 Aggregate = Literal["min", "mean"]
 
@@ -143,14 +143,7 @@ def committee(predictions: FramePredictions, context: ScoringContext) -> float:
     little (benchmarks/active_learning.py, README). A frame whose persons all lack one scores 1;
     a frame with nothing detected scores ``empty_frame_score``. Head boxes take no part.
     """
-    if not predictions.persons:
-        return context.empty_frame_score
-    values = [
-        max(0.0, 1.0 - person.disagreement / context.committee_scale)
-        for person in predictions.persons
-        if person.disagreement is not None
-    ]
-    return _aggregate(values, context) if values else 1.0
+    return _per_person(predictions, context, lambda person: person.disagreement, context.committee_scale)
 
 
 def temporal(predictions: FramePredictions, context: ScoringContext) -> float:
@@ -162,13 +155,18 @@ def temporal(predictions: FramePredictions, context: ScoringContext) -> float:
     confidence strategy (``least_confidence+temporal``) to judge those too. A frame with nothing
     detected scores ``empty_frame_score``.
     """
+    return _per_person(predictions, context, lambda person: person.temporal_change, context.temporal_scale)
+
+
+def _per_person(
+    predictions: FramePredictions, context: ScoringContext, measure: Callable[[Person], float | None], scale: float
+) -> float:
+    """``1 - measure / scale`` clipped to [0, 1] for each person that has the measure, aggregated; a
+    person without it takes no part, a frame whose persons all lack it scores 1, and a frame with
+    nothing detected ``empty_frame_score``."""
     if not predictions.persons:
         return context.empty_frame_score
-    values = [
-        max(0.0, 1.0 - person.temporal_change / context.temporal_scale)
-        for person in predictions.persons
-        if person.temporal_change is not None
-    ]
+    values = [max(0.0, 1.0 - found / scale) for person in predictions.persons if (found := measure(person)) is not None]
     return _aggregate(values, context) if values else 1.0
 
 
