@@ -219,7 +219,7 @@ def test_on_a_real_clip_people_keep_one_id_while_they_cross_the_square(tmp_path:
     tracker = ClipTracker()
     boxes: dict[int, list[tuple[int, tuple[float, float, float, float]]]] = {}
     for frame_no, frame in enumerate(predictions):
-        for person, track in zip(frame.persons, tracker.update(person_boxes(frame)), strict=True):
+        for person, track in zip(frame.persons, tracker.update(person_boxes(frame.persons)), strict=True):
             if track is not None:
                 boxes.setdefault(track, []).append((frame_no, _box(person)))
     long_walks = [track for track, seen in boxes.items() if len(seen) >= 140]

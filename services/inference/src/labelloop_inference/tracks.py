@@ -32,16 +32,15 @@ from labelloop import Person
 from labelloop_inference.temporal import temporal_change
 
 if TYPE_CHECKING:
-    from labelloop import FramePredictions
     from numpy.typing import NDArray
 
 # left, top, width, height, confidence of each person in one frame
 FrameBoxes = list[tuple[float, float, float, float, float]]
 
 
-def person_boxes(predictions: FramePredictions) -> FrameBoxes:
+def person_boxes(persons: list[Person]) -> FrameBoxes:
     """What the tracker sees of a frame: its persons' boxes and scores, in the frame's person order."""
-    return [(p.box.left, p.box.top, p.box.width, p.box.height, p.box.confidence) for p in predictions.persons]
+    return [(p.box.left, p.box.top, p.box.width, p.box.height, p.box.confidence) for p in persons]
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ class ClipTracker:
     def follow(self, persons: list[Person]) -> list[Person]:
         """The next frame's persons with their ``track_id`` and, against their track's previous
         sighting, their ``temporal_change``."""
-        ids = self.update([(p.box.left, p.box.top, p.box.width, p.box.height, p.box.confidence) for p in persons])
+        ids = self.update(person_boxes(persons))
         followed = []
         for person, track in zip(persons, ids, strict=True):
             previous = self._sightings.get(track) if track is not None else None
