@@ -117,20 +117,27 @@ class ClipOrder:
             # out, tracked from the batch before it; the clip's later batches went out long ago.
             publish(tracked(batch, before))
             return 1
-        return self._track_from(self._index, publish)
+        return self._track_from(self._index, publish, batch)
 
     def store_failed(self, reason: str, publish: Callable[[PredictedBatch], None]) -> int:
         """This batch cannot be predicted (its message goes to the dead-letter queue): store it as
         failed so tracking passes over it, and track what that lets through; how many published."""
         if self._count == 1:
             return 0
-        if self.stored() is not None:  # predicted before (a redelivery that failed later): keep that
-            return self._track_from(self._index, publish)
-        failed = PredictedBatch(event=self._event, failed=reason)
-        self._write(self._batch_key(self._index), failed.model_dump_json())
-        return self._track_from(self._index, publish)
+        if (stored := self.stored()) is not None:  # predicted before (a redelivery that failed later): keep that
+            return self._track_from(self._index, publish, stored)
+        return self._track_from(self._index, publish, self._store_failed(self._index, reason))
 
-    def _track_from(self, index: int, publish: Callable[[PredictedBatch], None]) -> int:
+    def _store_failed(self, index: int, reason: str) -> PredictedBatch:
+        failed = PredictedBatch(event=self._event, failed=reason)
+        self._write(self._batch_key(index), failed.model_dump_json())
+        return failed
+
+    def _track_from(
+        self, index: int, publish: Callable[[PredictedBatch], None], first: PredictedBatch | None = None
+    ) -> int:
+        """Track batch ``index`` and every stored one after it, in order; ``first``: batch ``index`` as
+        the caller has it already (not read back)."""
         tracker = self._tracker_before(index)
         if tracker is None:
             log.info("inference.tracking_waits", clip_id=self._event.clip_id, batch=index, waits_for=index - 1)
@@ -138,7 +145,8 @@ class ClipOrder:
             return 0
         published = 0
         while index < self._count:
-            batch = self._read_batch(index)
+            batch = first if first is not None else self._read_batch(index)
+            first = None
             if batch is None:  # its worker has not stored it yet: it tracks it (and what follows) itself
                 break
             if batch.failed is None:
@@ -155,26 +163,26 @@ class ClipOrder:
     def release_if_stalled(self, stall_s: float, publish: Callable[[PredictedBatch], None]) -> int:
         """Pass over the clip's next missing batch if the clip has made no progress for ``stall_s``
         (see the module's docstring); how many batches that published."""
-        tracked = self._tracked_keys()
-        index = len(tracked)  # batches are tracked in order, so these are 0..index-1
+        snapshots = self._snapshot_times()
+        index = len(snapshots)  # batches are tracked in order, so these are 0..index-1
         if index >= self._count:
             self._s3.delete_object(Bucket=self._bucket, Key=waiting_key(self._event.clip_id))
             return 0
-        if self._read_batch(index) is None:
-            last_progress = max([t for _, t in tracked] or [self._waiting_since()])
-            if time.time() - last_progress < stall_s:
+        batch = self._read_batch(index)
+        if batch is None:
+            if time.time() - max(snapshots or [self._waiting_since()]) < stall_s:
                 return 0
             reason = f"not predicted within {stall_s:.0f} s of the clip's last progress (dead-lettered or lost)"
             log.warning("inference.tracking_passes_over", clip_id=self._event.clip_id, batch=index, reason=reason)
-            self._write(self._batch_key(index), PredictedBatch(event=self._event, failed=reason).model_dump_json())
-        return self._track_from(index, publish)
+            batch = self._store_failed(index, reason)
+        return self._track_from(index, publish, batch)
 
-    def _tracked_keys(self) -> list[tuple[str, float]]:
-        """The clip's tracker snapshots, with when each was written."""
+    def _snapshot_times(self) -> list[float]:
+        """When each of the clip's tracker snapshots was written."""
         pages = self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self._bucket, Prefix=f"{self._prefix}tracker-"
         )
-        return [(o["Key"], o["LastModified"].timestamp()) for page in pages for o in page.get("Contents", [])]
+        return [o["LastModified"].timestamp() for page in pages for o in page.get("Contents", [])]
 
     def _waiting_since(self) -> float:
         head = self._s3.head_object(Bucket=self._bucket, Key=waiting_key(self._event.clip_id))
