@@ -13,26 +13,6 @@ class InferenceSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_prefix="LABELLOOP_INFERENCE_", extra="ignore", frozen=True)
 
     triton_url: str = Field(default="127.0.0.1:8000", description="Triton's HTTP endpoint, host:port.")
-    tracking_stall_s: float = Field(
-        default=3600.0,
-        gt=0,
-        description="A clip whose tracking has waited this long for a batch that never came passes over it (longer "
-        "than a batch can take: TRITON_RETRY_S times the queue's receives).",
-    )
-    tracking_sweep_s: float = Field(default=60.0, gt=0, description="How often stalled clips are looked for.")
-    track_match_thresh: float = Field(
-        default=0.8,
-        gt=0,
-        lt=1,
-        description="ByteTrack's highest matching cost (1 - IoU, fused with the score): 0.9-0.95 keeps ids of people "
-        "walking when frames are sampled a few a second, with more switches where people cross.",
-    )
-    track_buffer: int = Field(default=30, ge=1, description="Sampled frames a lost track is kept to be found again.")
-
-    def tracker(self) -> TrackerSettings:
-        """The tracker's part of these settings."""
-        return TrackerSettings(match_thresh=self.track_match_thresh, track_buffer=self.track_buffer)
-
     triton_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one Triton call.")
     triton_retry_s: float = Field(
         default=600.0, ge=0, description="How long a message waits for an unavailable Triton before redelivery."
@@ -60,3 +40,23 @@ class InferenceSettings(WorkerSettings):
         default=30.0, ge=0, description="How often the serving model versions are re-read."
     )
     fetch_workers: int = Field(default=8, ge=1, le=64, description="Threads downloading frames.")
+
+    tracking_stall_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A clip whose tracking has waited this long for a batch that never came passes over it (longer "
+        "than a batch can take: TRITON_RETRY_S times the queue's receives).",
+    )
+    tracking_sweep_s: float = Field(default=60.0, gt=0, description="How often stalled clips are looked for.")
+    track_match_thresh: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="ByteTrack's highest matching cost (1 - IoU, fused with the score): 0.9-0.95 keeps ids of people "
+        "walking when frames are sampled a few a second, with more switches where people cross.",
+    )
+    track_buffer: int = Field(default=30, ge=1, description="Sampled frames a lost track is kept to be found again.")
+
+    def tracker(self) -> TrackerSettings:
+        """The tracker's part of these settings."""
+        return TrackerSettings(match_thresh=self.track_match_thresh, track_buffer=self.track_buffer)
