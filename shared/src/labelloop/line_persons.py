@@ -43,7 +43,7 @@ def line_persons(line: dict[str, Any], width: int, height: int, rig: Rig, *, sto
             continue
         filled = {name: points.get(name, OUTSIDE) for name in rig.keypoints}
         track = metadata[index].get("track-id") if index < len(metadata) else None
-        track_id = int(track) if isinstance(track, int) else None
+        track_id = track if isinstance(track, int) else None
         box = stored[index] if stored_boxes and index < len(stored) else None
         if box:
             persons.append(LinePerson((box["left"], box["top"], box["width"], box["height"]), filled,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable
 
 from moto import backends
 from moto.server import main
@@ -29,11 +28,7 @@ def _installed_services() -> tuple[str, ...]:
     return tuple(_list_installed_services())
 
 
-def _once() -> Iterable[str]:
-    return _installed_services()
-
-
 if __name__ == "__main__":
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    backends.list_of_moto_modules = _once
+    backends.list_of_moto_modules = _installed_services
     main()
