@@ -13,6 +13,7 @@ from labelloop.model_set import ModelName
 from labelloop.rig import IN_CABIN_17
 from labelloop.synth import Camera, render, sample_scene, truth_predictions
 from labelloop.synth.clips import clip_scenes
+from labelloop.synth.scene import Rendered
 from labelloop.visibility import Thresholds, decode_frame
 from labelloop.yolo import batch
 from labelloop_inference.tracks import ClipTracker
@@ -33,22 +34,16 @@ def pool_camera(seed: int, new_camera: Camera, new_share: float) -> Camera:
 def predict_pool(
     onnx: dict[ModelName, Path], seeds: list[int], imgsz: int, cameras: dict[int, Camera]
 ) -> list[PoolFrame]:
-    sessions = {
-        m: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for m, path in onnx.items()
-    }
+    sessions = _sessions(onnx)
     frames: list[PoolFrame] = []
     for start in range(0, len(seeds), 16):
         chunk = seeds[start : start + 16]
         rendered = [render(sample_scene(seed, camera=cameras[seed])) for seed in chunk]
-        tensor, fits = batch([r.image for r in rendered], imgsz)
-        outputs = {str(m): s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
-        for index, seed in enumerate(chunk):
-            height, width = rendered[index].image.shape[:2]
-            frame = FrameRef(uri=f"s3://pool-frames/{seed}.jpg", frame_no=index, timestamp_s=0.0, width=width,
-                             height=height)  # fmt: skip
-            predictions = decode_frame(outputs, index, fits[index], frame, rig=IN_CABIN_17,
-                                       thresholds=Thresholds())  # fmt: skip
-            frames.append(PoolFrame(seed, predictions, truth_predictions(rendered[index], frame)))
+        refs = [_frame_ref(f"s3://pool-frames/{seed}.jpg", index, 0.0, scene) for index, (seed, scene)
+                in enumerate(zip(chunk, rendered, strict=True))]  # fmt: skip
+        for seed, scene, ref, predictions in zip(chunk, rendered, refs, _predict(sessions, rendered, refs, imgsz),
+                                                 strict=True):  # fmt: skip
+            frames.append(PoolFrame(seed, predictions, truth_predictions(scene, ref)))
     return frames
 
 
@@ -58,24 +53,36 @@ def predict_clips(
     """Synthetic clips (people moving in their seats, ``labelloop.synth.clips``) predicted frame by
     frame and tracked in order as inference tracks a clip, so each person carries its track id and
     ``temporal_change``; with each frame's truth."""
-    sessions = {
-        m: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for m, path in onnx.items()
-    }
+    sessions = _sessions(onnx)
     frames: list[PoolFrame] = []
     for seed in seeds:
         rendered = [render(scene) for scene in clip_scenes(seed, frames_per_clip, camera=camera)]
         tracker = ClipTracker()
         for start in range(0, len(rendered), 16):
             chunk = rendered[start : start + 16]
-            tensor, fits = batch([r.image for r in chunk], imgsz)
-            outputs = {str(m): s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
-            for index, scene in enumerate(chunk):
-                height, width = scene.image.shape[:2]
-                frame_no = start + index
-                frame = FrameRef(uri=f"s3://pool-frames/{seed}/{frame_no:06d}.jpg", frame_no=frame_no,
-                                 timestamp_s=frame_no / 2, width=width, height=height)  # fmt: skip
-                predictions = decode_frame(outputs, index, fits[index], frame, rig=IN_CABIN_17,
-                                           thresholds=Thresholds())  # fmt: skip
-                predictions = predictions.model_copy(update={"persons": tracker.follow(predictions.persons)})
-                frames.append(PoolFrame(seed * 1000 + frame_no, predictions, truth_predictions(scene, frame)))
+            refs = [_frame_ref(f"s3://pool-frames/{seed}/{n:06d}.jpg", n, n / 2, scene)
+                    for n, scene in enumerate(chunk, start=start)]  # fmt: skip
+            for n, scene, ref, predictions in zip(range(start, start + len(chunk)), chunk, refs,
+                                                  _predict(sessions, chunk, refs, imgsz), strict=True):  # fmt: skip
+                tracked = predictions.model_copy(update={"persons": tracker.follow(predictions.persons)})
+                frames.append(PoolFrame(seed * 1000 + n, tracked, truth_predictions(scene, ref)))
     return frames
+
+
+def _sessions(onnx: dict[ModelName, Path]) -> dict[ModelName, onnxruntime.InferenceSession]:
+    return {m: onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for m, path in onnx.items()}
+
+
+def _frame_ref(uri: str, frame_no: int, timestamp_s: float, scene: Rendered) -> FrameRef:
+    height, width = scene.image.shape[:2]
+    return FrameRef(uri=uri, frame_no=frame_no, timestamp_s=timestamp_s, width=width, height=height)
+
+
+def _predict(
+    sessions: dict[ModelName, onnxruntime.InferenceSession], rendered: list[Rendered], refs: list[FrameRef], imgsz: int
+) -> list[FramePredictions]:
+    """One batch of rendered scenes through the models and the inference service's decoding."""
+    tensor, fits = batch([scene.image for scene in rendered], imgsz)
+    outputs = {str(m): s.run(None, {"images": tensor})[0] for m, s in sessions.items()}
+    return [decode_frame(outputs, index, fits[index], ref, rig=IN_CABIN_17, thresholds=Thresholds())
+            for index, ref in enumerate(refs)]  # fmt: skip
