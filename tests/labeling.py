@@ -27,7 +27,7 @@ from labelloop_portal.annotator import SimulatedAnnotator
 from labelloop_portal.label_studio import LabelStudioFront
 from labelloop_portal.portal import Portal
 
-from tests.helpers import drain, eventually, worker_running
+from tests.helpers import dead_letter_reasons, drain, eventually, worker_running
 from tests.predictions import frame
 
 VERSIONS: dict[str, str] = {"pose_main": "1", "pose_visible": "1", "head": "1"}
@@ -44,9 +44,9 @@ class Loop:
 
     def job(self, key: str) -> Any:
         item = self.deps.state.job(key)
-        assert item is not None
+        assert item is not None, f"gt-bridge has no job {key}"
         found = get_job(self.aws.dynamodb, "test-portal", item.job_name)
-        assert found is not None
+        assert found is not None, f"the portal has no job {item.job_name}"
         return found
 
     def settle(self, handled: int) -> None:
@@ -73,7 +73,9 @@ def labeling_loop(aws: AwsClients, stack: ProvisionedStack, annotator: Simulated
     )
     with worker_running(build_worker(service, config, aws)) as worker:
         yield Loop(aws, stack, clock, deps, portal, worker)
-    assert worker.counts["dead_lettered"] == dead_letters
+    if worker.counts["dead_lettered"] != dead_letters:
+        reasons = dead_letter_reasons(aws, stack, "gt-bridge")
+        raise AssertionError(f"gt-bridge dead-lettered {worker.counts['dead_lettered']}, not {dead_letters}: {reasons}")
 
 
 def review(frame_no: int, clip: str = "clip-1") -> HumanReviewRequested:
