@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from labelloop.events import FramePredictions
+from labelloop.frame_layout import clip_frame, manifest_key
 from labelloop.manifest import augmented_manifest_line
 from labelloop.s3_uri import split_s3_uri
 
@@ -62,12 +63,12 @@ class TruthReader:
 
     def _clip_truth(self, frame_uri: str) -> bytes | None:
         bucket, key = split_s3_uri(frame_uri)
-        parts = key.split("/")
-        if len(parts) != 3 or parts[0] != "frames":  # frames/<clip_id>/<n>.jpg is ingest's layout
+        found = clip_frame(key)
+        if found is None:
             return None
-        clip_id, frame_no = parts[1], int(parts[2].split(".")[0])
+        clip_id, frame_no = found
         if clip_id not in self._uploads:
-            manifest = self._read(bucket, f"frames/{clip_id}/manifest.jsonl")
+            manifest = self._read(bucket, manifest_key(clip_id))
             first = json.loads(manifest.decode().splitlines()[0]) if manifest else {}
             source_uri = first.get("source_uri")
             # No manifest, or one without a source: this clip's truth cannot be found (None, not an error).

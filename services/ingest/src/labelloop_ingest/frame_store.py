@@ -10,21 +10,13 @@ from typing import TYPE_CHECKING
 
 import cv2
 from labelloop import FrameRef, Taxonomy
+from labelloop.frame_layout import frame_key, manifest_key
 from labelloop.s3_uri import s3_uri
 
 from labelloop_ingest.media import DecodedFrame
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-
-def frame_key(clip_id: str, frame_no: int) -> str:
-    """``frames/{clip_id}/{frame_no:06d}.jpg``: the S3 layout every later stage relies on."""
-    return f"frames/{clip_id}/{frame_no:06d}.jpg"
-
-
-def manifest_key(clip_id: str) -> str:
-    return f"frames/{clip_id}/manifest.jsonl"
 
 
 class FrameStore:
