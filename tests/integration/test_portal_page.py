@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import httpx
 import pytest
-from labelloop import AwsClients, StackNames
+from labelloop import AwsClients, FramePredictions, StackNames
 from labelloop.clock import ManualClock
 from labelloop.groundtruth import input_line, label_of
 from labelloop.portal_api import PortalJob, create_job
@@ -37,58 +38,87 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 PageTask = tuple[Portal, PortalJob, str]
 
 
+def _new_job(aws: AwsClients, clock: ManualClock, modality: str = "keypoints", level: int = 1) -> PortalJob:
+    """A portal job of its own (the stack outlives a test), as gt-bridge would create it."""
+    name = f"test-{modality}-l{level}-{uuid.uuid4().hex[:8]}"
+    topics = [aws.sns.create_topic(Name=f"{name}-{side}")["TopicArn"] for side in ("input", "output")]
+    job = PortalJob(name=name, modality=modality, level=level,  # type: ignore[arg-type]
+                    label_attribute=modality if level == 1 else f"{modality}-adjusted",
+                    input_topic_arn=topics[0], output_topic_arn=topics[1], output_s3_uri="s3://test-data/labeling",
+                    task_lifetime_s=86400, task_time_limit_s=3600, max_concurrent_tasks=10,
+                    created_at=clock.now(), last_activity_at=clock.now())  # fmt: skip
+    create_job(aws.dynamodb, "test-portal", job)
+    return job
+
+
+def _store_frame(aws: AwsClients, clip: str, frame_no: int, seed: int = 11) -> None:
+    image = render(sample_scene(seed, width=640, height=480)).image
+    aws.s3.put_object(Bucket="test-data", Key=f"frames/{clip}/{frame_no:06d}.jpg",
+                      Body=cv2.imencode(".jpg", image)[1].tobytes())  # fmt: skip
+
+
+def _send(aws: AwsClients, job: PortalJob, predictions: FramePredictions, clip: str,
+          level1: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """The frame stored and its object sent to the job, pre-annotated by the model, as gt-bridge sends it."""
+    _store_frame(aws, clip, predictions.frame.frame_no)
+    key = f"obj#{clip}-{predictions.frame.frame_no}-{job.name}"
+    context = {"clip_id": clip, "skeleton": [[RIG[0], RIG[1]]], "keypoint_names": list(RIG),
+               **predictions.frame.model_dump(mode="json")}  # fmt: skip
+    line = input_line(source_ref=predictions.frame.uri, object_key=key, generation=0, frame=context,
+                      prefill=prefill(predictions, 0.0), level1_labels=level1)  # fmt: skip
+    aws.sns.publish(TopicArn=job.input_topic_arn, Message=json.dumps(line))
+
+
+def _tracked(predictions: FramePredictions, track: int) -> FramePredictions:
+    return predictions.model_copy(update={"persons": [predictions.persons[0].model_copy(update={"track_id": track})]})
+
+
 @pytest.fixture
-def open_task(aws: AwsClients, stack: ProvisionedStack) -> Iterator[Callable[..., PageTask]]:
-    """A job of ``modality`` and ``level`` with one open task, pre-annotated by the model (at level 2 also
-    carrying a level-1 answer), and the portal's page serving it."""
+def serve() -> Iterator[Callable[[Portal], str]]:
+    """The portal's page served for ``portal``: its base URL."""
     servers: list[Any] = []
 
+    def start(portal: Portal) -> str:
+        port = free_port()
+        server = serve_web(portal, "127.0.0.1", port)
+        servers.append(server)
+        eventually(lambda: server.started, timeout_s=20)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server in servers:
+        server.should_exit = True
+
+
+@pytest.fixture
+def open_task(aws: AwsClients, stack: ProvisionedStack, serve: Callable[[Portal], str]) -> Callable[..., PageTask]:
+    """A job of ``modality`` and ``level`` with one open task, pre-annotated by the model (at level 2 also
+    carrying a level-1 answer), and the portal's page serving it."""
+
     def make(modality: str = "keypoints", level: int = 1) -> PageTask:
-        name = f"test-{modality}-l{level}-{uuid.uuid4().hex[:8]}"  # the stack outlives a test: a job of its own
-        topics = [aws.sns.create_topic(Name=f"{name}-{side}")["TopicArn"] for side in ("input", "output")]
         clock = ManualClock()
-        job = PortalJob(name=name, modality=modality, level=level,  # type: ignore[arg-type]
-                        label_attribute=modality if level == 1 else f"{modality}-adjusted",
-                        input_topic_arn=topics[0], output_topic_arn=topics[1], output_s3_uri="s3://test-data/labeling",
-                        task_lifetime_s=86400, task_time_limit_s=3600, max_concurrent_tasks=10,
-                        created_at=clock.now(), last_activity_at=clock.now())  # fmt: skip
-        create_job(aws.dynamodb, "test-portal", job)
+        job = _new_job(aws, clock, modality, level)
         portal = Portal(aws, StackNames("test"), clock, annotator=None)
         portal.tick()
-        predictions = frame(1, clip="page")  # its person is track 7 of the clip
-        predictions = predictions.model_copy(update={"persons": [predictions.persons[0].model_copy(
-            update={"track_id": 7})]})  # fmt: skip
-        image = render(sample_scene(11, width=640, height=480)).image
-        aws.s3.put_object(Bucket="test-data", Key="frames/page/000001.jpg",
-                          Body=cv2.imencode(".jpg", image)[1].tobytes())  # fmt: skip
+        predictions = _tracked(frame(1, clip="page"), 7)  # its person is track 7 of the clip
         model = prefill(predictions, clock.now())
         level1 = {modality: {**model[modality]}, f"{modality}-metadata": {"human-annotated": "yes"}}
         if modality == "keypoints" and level == 2:  # the level-1 person moved the nose 20 px right
             points = [dict(p) for p in model["keypoints"]["crowdKeypoint"]["keypoints"]]
             points[0]["x"] += 20
             level1["keypoints"] = {"crowdKeypoint": {**model["keypoints"]["crowdKeypoint"], "keypoints": points}}
-        line = input_line(source_ref=predictions.frame.uri, object_key=f"obj#page-{name}", generation=0,
-                          frame={"clip_id": "page", "skeleton": [[RIG[0], RIG[1]]], "keypoint_names": list(RIG),
-                                 **predictions.frame.model_dump(mode="json")},
-                          prefill=model, level1_labels=label_of(level1, modality) if level == 2 else None)  # fmt: skip
-        aws.sns.publish(TopicArn=topics[0], Message=json.dumps(line))
+        _send(aws, job, predictions, "page", label_of(level1, modality) if level == 2 else None)
         portal.tick()
         [task] = portal.open_tasks(job.name)
-        port = free_port()
-        server = serve_web(portal, "127.0.0.1", port)
-        servers.append(server)
-        eventually(lambda: server.started, timeout_s=20)
-        return portal, job, f"http://127.0.0.1:{port}/tasks/{job.name}/{task.object_id}"
+        return portal, job, f"{serve(portal)}/tasks/{job.name}/{task.object_id}"
 
-    yield make
-    for server in servers:
-        server.should_exit = True
+    return make
 
 
-def _answer(aws: AwsClients, job: PortalJob) -> dict[str, Any]:
-    [output] = aws.s3.list_objects_v2(
-        Bucket="test-data", Prefix=f"labeling/{job.name}/annotations/consolidated-annotation/"
-    )["Contents"]
+def _answer(aws: AwsClients, job: PortalJob, object_id: int | None = None) -> dict[str, Any]:
+    prefix = f"labeling/{job.name}/annotations/consolidated-annotation/output/"
+    [output] = aws.s3.list_objects_v2(Bucket="test-data", Prefix=prefix + (f"{object_id}/" if object_id is not None
+                                                                           else ""))["Contents"]  # fmt: skip
     return json.loads(aws.s3.get_object(Bucket="test-data", Key=output["Key"])["Body"].read())  # type: ignore[no-any-return]
 
 
@@ -101,8 +131,8 @@ def _in_chromium(url: str, steps: Callable[[Any, dict[str, float]], None], scree
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(url)
-            page.wait_for_selector("canvas[data-ready='1']")
-            box = page.locator("canvas").bounding_box()
+            page.wait_for_selector("#canvas[data-ready='1']")
+            box = page.locator("#canvas").bounding_box()
             assert box is not None
             steps(page, box)
             page.screenshot(path=str(screenshot))
@@ -201,12 +231,12 @@ def test_a_person_adds_a_missed_person_deletes_one_undoes_and_sets_visibility_by
         page.keyboard.press("x")  # left eye: outside the picture
         _click(page, box, 525, 125)  # right eye
         page.keyboard.press("Escape")
-        assert page.get_attribute("canvas", "data-persons") == "2"
+        assert page.get_attribute("#canvas", "data-persons") == "2"
         page.keyboard.press("Tab")  # the model's person
         page.keyboard.press("Delete")
-        assert page.get_attribute("canvas", "data-persons") == "1"
+        assert page.get_attribute("#canvas", "data-persons") == "1"
         page.keyboard.press("z")
-        assert page.get_attribute("canvas", "data-persons") == "2"
+        assert page.get_attribute("#canvas", "data-persons") == "2"
         page.keyboard.press("n")  # point 2 of the rig: left_eye
         page.keyboard.press("o")
         assert page.input_value("select[name='visibility-left_eye-0']") == "occluded"
@@ -275,3 +305,71 @@ def test_a_level_two_page_shows_the_model_apart_and_records_what_the_adjuster_ch
     assert metadata["adjusted-points"] == ["0/right_eye"]
     assert metadata["adjustment-status"] == "adjusted"
     assert _points(line, "keypoints-adjusted")[0, "nose"]["x"] == 220
+
+
+TRUTH_OFFSET = (-20.0, 25.0)
+"""Where the person really is: every point of the model's skeleton off by this, relative to its box."""
+
+
+def _truth(predictions: FramePredictions) -> dict[str, tuple[float, float]]:
+    dx, dy = TRUTH_OFFSET
+    return {k.name: (k.x + dx, k.y + dy) for k in predictions.persons[0].keypoints}
+
+
+def _off(points: dict[str, dict[str, float]], truth: dict[str, tuple[float, float]]) -> list[str]:
+    return [label for label, (x, y) in truth.items() if abs(points[label]["x"] - x) + abs(points[label]["y"] - y) > 2]
+
+
+def _put_right(page: Any, box: dict[str, float], truth: dict[str, tuple[float, float]]) -> int:
+    """What a careful person does: drag every point that is not where the person is. How many."""
+    wrong = _off(page.evaluate("persons[0].points"), truth)
+    for label in wrong:
+        point = page.evaluate(f"persons[0].points['{label}']")
+        _drag(page, box, (point["x"], point["y"]), truth[label])
+    assert not _off(page.evaluate("persons[0].points"), truth)
+    return len(wrong)
+
+
+@chromium
+def test_a_person_corrected_in_one_frame_starts_corrected_in_the_next_frame_of_their_track(
+    aws: AwsClients, stack: ProvisionedStack, serve: Callable[[Portal], str], tmp_path: Path
+) -> None:
+    """The model misplaces track 7's skeleton the same way in frames 1 and 2 while the person walks 12 px
+    right. Frame 1 (the page shows frame 0 before it): every point is dragged. Frame 2 starts from that
+    correction carried by the model's motion: no point to drag, where the model's guess needs all of them."""
+    clock = ManualClock()
+    job = _new_job(aws, clock)
+    portal = Portal(aws, StackNames("test"), clock, annotator=None)
+    portal.tick()
+    _store_frame(aws, "walk", 0)
+    frames = [_tracked(frame(1, clip="walk"), 7), _tracked(frame(2, clip="walk", shift=12), 7)]
+    for predictions in frames:
+        _send(aws, job, predictions, "walk")
+    portal.tick()
+    first, second = portal.open_tasks(job.name)
+    base = serve(portal)
+    moved: list[int] = []
+
+    def correct(predictions: FramePredictions, caption: str, listed: str) -> Callable[[Any, dict[str, float]], None]:
+        def steps(page: Any, box: dict[str, float]) -> None:
+            page.wait_for_selector("#previous-canvas[data-ready='1']")
+            assert caption in page.inner_text("#previous figcaption")
+            assert listed in page.inner_text("#persons")
+            moved.append(_put_right(page, box, _truth(predictions)))
+
+        return steps
+
+    pages = [f"{base}/tasks/{job.name}/{task.object_id}" for task in (first, second)]
+    _in_chromium(pages[0], correct(frames[0], "frame 0, the one before", "(track 7)"), tmp_path / "frame1.png")
+    started = httpx.get(pages[1].replace("/tasks/", "/api/tasks/")).json()
+    model_guess = {p["label"]: p for p in started["model"][0]["points"]}
+    without = len(_off(model_guess, _truth(frames[1])))
+    _in_chromium(pages[1], correct(frames[1], "frame 1, as people corrected", "from frame 1"), tmp_path / "frame2.png")
+    assert moved == [len(RIG), 0]
+    assert without == len(RIG), "the model's own guess for frame 2 needs every point moved"
+    answer = _answer(aws, job, second.object_id)
+    assert answer["keypoints-metadata"]["effort"]["points-moved"] == 0
+    assert answer["keypoints-metadata"]["persons"][0]["track-id"] == 7
+    for point in answer["keypoints"]["crowdKeypoint"]["keypoints"]:
+        assert (point["x"], point["y"]) == pytest.approx(_truth(frames[1])[point["label"]], abs=1)
+    assert _answer(aws, job, first.object_id)["keypoints-metadata"]["effort"]["points-moved"] == len(RIG)

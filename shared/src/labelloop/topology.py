@@ -213,8 +213,9 @@ TOPOLOGY = Topology(
         # sweep queries "pending" (objects not yet labelled, per job, by last send) instead of scanning.
         Table("labeling", partition_key="pk", indexes=(Index("pending", "job_key", "pending_since"),)),
         # The self-hosted portal's own state: jobs, tasks, dedup ids (its "Ground Truth" side); every pass
-        # queries "open" (a job's unfinished tasks), so no portal process keeps tasks of its own.
-        Table("portal", partition_key="pk", indexes=(Index("open", "open_job", "open_id"),)),
+        # queries "open" (a job's unfinished tasks), so no portal process keeps tasks of its own; people's
+        # corrections along tracks (propagation) expire by "expiry".
+        Table("portal", partition_key="pk", ttl_attribute="expiry", indexes=(Index("open", "open_job", "open_id"),)),
         # trainer: label counter, training lock, model registry (versions, metrics, serving).
         Table("models", partition_key="pk"),
     ),

@@ -51,7 +51,8 @@ def build_portal(settings: PortalSettings, clients: AwsClients, names: StackName
             webhook_secret=secret.get_secret_value(),
             poll_s=settings.label_studio_poll_s,
         )
-    return Portal(clients, names, clock_from_env(), annotator, label_studio=label_studio)
+    return Portal(clients, names, clock_from_env(), annotator, label_studio=label_studio,
+                  propagate_window=settings.propagate_window)  # fmt: skip
 
 
 def build_deps(clients: AwsClients, settings: PortalSettings, names: StackNames) -> Deps:

@@ -36,6 +36,7 @@ from labelloop_portal.annotator import SimulatedAnnotator
 from labelloop_portal.frame_links import FrameLinks
 from labelloop_portal.label_studio import LabelStudioFront, ProjectDeletedError, answer_label, answer_of, rig_points
 from labelloop_portal.label_studio_api import LabelStudioError
+from labelloop_portal.propagation import CorrectionStore, corrections_in
 from labelloop_portal.tasks import Task, TaskStore
 
 log = get_logger()
@@ -67,6 +68,7 @@ class Portal:
         *,
         redeliver_after_s: float = REDELIVER_AFTER_S,
         label_studio: LabelStudioFront | None = None,
+        propagate_window: int = 10,
     ) -> None:
         self._clients = clients
         self._names = names
@@ -75,6 +77,7 @@ class Portal:
         self._annotator = annotator
         self._redeliver_after_s = redeliver_after_s
         self._label_studio = label_studio
+        self.propagate_window = propagate_window
         # The loop and the web page's submissions share this process's counters and clients.
         self._lock = threading.RLock()
         self.counts = {"received": 0, "duplicates": 0, "answered": 0, "expired": 0, "invalid": 0}
@@ -97,6 +100,11 @@ class Portal:
     def _tasks(self) -> TaskStore:
         # Built per use: a test may swap the clients (a throttling DynamoDB) between two ticks.
         return TaskStore(self._clients.dynamodb, self._table)
+
+    @property
+    def corrections(self) -> CorrectionStore:
+        """People's corrections along tracks, which later tasks of a clip start from."""
+        return CorrectionStore(self._clients.dynamodb, self._table)
 
     def now(self) -> float:
         return self._clock.now()
@@ -449,4 +457,6 @@ class Portal:
         # Ground Truth rewrites one output.manifest; here each line is its own object (see output_line_key).
         s3.put_object(Bucket=bucket, Key=output_line_key(base, task.object_id), Body=(body + "\n").encode())
         self._clients.sns.publish(TopicArn=job.output_topic_arn, Message=body)
+        if task.worker is not None and job.modality == "keypoints":  # a redelivery rewrites the same items
+            self.corrections.record(corrections_in(task.output, job.label_attribute))
         self._tasks.delivered(task)

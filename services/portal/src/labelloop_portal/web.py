@@ -1,9 +1,11 @@
 """The portal's web page for people: a task list, and a canvas to adjust boxes and skeletons.
 
-Served by the portal process (FastAPI under uvicorn, on a thread beside the work loop). A task
-page shows the frame pre-annotated with the model's labels (level 1) or with the level-1 labels
-to adjust (level 2); a person drags points and boxes, sets each point visible, occluded or
-outside, and submits. The answer goes through the same path as the simulated annotator's.
+Served by the portal process (FastAPI under uvicorn, on a thread beside the work loop). A task page
+shows the frame pre-annotated with the model's labels (level 1; a person of a track corrected in a
+nearby frame starts from that correction, :mod:`labelloop_portal.propagation`) or with the level-1
+labels to adjust (level 2), and the clip's frame before (or the one a correction came from). A person
+drags points and boxes, sets each point visible, occluded or outside, and submits. The answer goes
+through the same path as the simulated annotator's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+from labelloop.frame_layout import neighbour_uri
 from labelloop.groundtruth import FRAME_ATTRIBUTE, PREFILL_ATTRIBUTE
 from labelloop.portal_api import PortalJob, get_job
 from labelloop.s3_uri import split_s3_uri
@@ -28,6 +31,7 @@ from labelloop_portal.label_studio_api import LabelStudioError
 from labelloop_portal.labels import head_content, keypoints_content, output_label
 from labelloop_portal.persons import person_boxes_metadata, persons_of, starting_persons
 from labelloop_portal.portal import TaskNotOpenError
+from labelloop_portal.propagation import propagated
 
 if TYPE_CHECKING:
     from labelloop_portal.portal import Portal
@@ -90,25 +94,45 @@ def _metadata_extra(answer: Answer) -> dict[str, Any]:
     return extra
 
 
-def _starting_persons(task: Task, job: PortalJob) -> dict[str, Any]:
-    """What the page starts from (level-1 labels at level 2, else the model's), the model's guess, and the
-    model's other modality to draw beside it (a head task shows the skeletons, a keypoint task the heads)."""
+def _starting_persons(portal: Portal, task: Task, job: PortalJob) -> dict[str, Any]:
+    """What the page starts from (level-1 labels at level 2, else the model's, each tracked person carried
+    from people's nearest correction of its track), the model's guess, the model's other modality to draw
+    beside it (a head task shows the skeletons, a keypoint task the heads), and the frame before."""
     model = task.line.get(PREFILL_ATTRIBUTE) or {}
     other = "keypoints" if job.modality == "head" else "head"
+    persons = starting_persons(task.line, job.modality, job.level)
+    frame = task.line.get(FRAME_ATTRIBUTE) or {}
+    clip_id, frame_no = frame.get("clip_id"), frame.get("frame_no")
+    previous: dict[str, Any] | None = None
+    if isinstance(clip_id, str) and isinstance(frame_no, int):
+        tracks = [person["track"] for person in persons if person["track"]]
+        if job.modality == "keypoints" and job.level == 1 and tracks and portal.propagate_window:
+            corrections = portal.corrections.nearest(clip_id, tracks, frame_no, portal.propagate_window)
+            persons = propagated(persons, corrections)
+            if corrections:  # the frame the nearest correction came from, with people's persons of it
+                nearest = min(corrections.values(), key=lambda c: (abs(c.frame_no - frame_no), c.frame_no))
+                there = [{"box": c.box, "points": c.points, "track": c.track}
+                         for c in corrections.values() if c.frame_no == nearest.frame_no]  # fmt: skip
+                previous = {"frame_no": nearest.frame_no, "corrected": True, "persons": there}
+        if previous is None and frame_no > 0 and neighbour_uri(task.line["source-ref"], frame_no - 1):
+            previous = {"frame_no": frame_no - 1, "corrected": False, "persons": []}
     return {
-        "persons": starting_persons(task.line, job.modality, job.level),
+        "persons": persons,
         "model": persons_of(model, job.modality, job.modality),
         "context": persons_of(model, other, other),
+        "previous": previous,
     }
 
 
-def _frame_bytes(portal: Portal, task: Task) -> bytes:
-    """The task's frame from S3, for the portal's page and for Label Studio's."""
-    bucket, key = split_s3_uri(task.line["source-ref"])
+def _frame_bytes(portal: Portal, task: Task, uri: str | None = None) -> bytes:
+    """The task's frame (or ``uri``, another frame of its clip) from S3, for the portal's page and Label
+    Studio's."""
+    uri = uri or task.line["source-ref"]
+    bucket, key = split_s3_uri(uri)
     try:
         return bytes(portal.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except portal.s3.exceptions.NoSuchKey:
-        raise HTTPException(404, f"the frame {task.line['source-ref']} is gone from S3") from None
+        raise HTTPException(404, f"the frame {uri} is gone from S3") from None
 
 
 def add_label_studio_routes(app: FastAPI, portal: Portal, webhook_secret: str) -> None:
@@ -224,12 +248,23 @@ def create_app(portal: Portal, *, access_token: str = "", webhook_secret: str = 
         frame = task.line.get(FRAME_ATTRIBUTE) or {}
         return {"job": job.name, "object_id": object_id, "modality": job.modality, "level": job.level,
                 "source_ref": task.line["source-ref"], "skeleton": frame.get("skeleton", []),
-                "keypoint_names": frame.get("keypoint_names", []), **_starting_persons(task, job)}  # fmt: skip
+                "keypoint_names": frame.get("keypoint_names", []), **_starting_persons(portal, task, job)}  # fmt: skip
 
     @app.get("/api/tasks/{job_name}/{object_id}/image")
     def task_image(job_name: str, object_id: int) -> Response:
         _, task = job_and_task(job_name, object_id)
         return Response(_frame_bytes(portal, task), media_type="image/jpeg")
+
+    @app.get("/api/tasks/{job_name}/{object_id}/frames/{frame_no}")
+    def neighbour_image(job_name: str, object_id: int, frame_no: int) -> Response:
+        """Another frame of the task's clip, near it (the page shows the frame before, or the one a person
+        was carried from): never a frame of another clip, nor one farther than the propagation window."""
+        _, task = job_and_task(job_name, object_id)
+        own = (task.line.get(FRAME_ATTRIBUTE) or {}).get("frame_no")
+        uri = neighbour_uri(task.line["source-ref"], frame_no)
+        if not isinstance(own, int) or uri is None or abs(frame_no - own) > max(1, portal.propagate_window):
+            raise HTTPException(404, f"task {object_id} of {job_name} has no neighbouring frame {frame_no}")
+        return Response(_frame_bytes(portal, task, uri), media_type="image/jpeg")
 
     @app.post("/api/tasks/{job_name}/{object_id}")
     def submit(job_name: str, object_id: int, answer: Answer, request: Request) -> dict[str, str]:
