@@ -87,6 +87,7 @@ def review(frame_no: int, clip: str = "clip-1") -> HumanReviewRequested:
         strategy="least_confidence",
         model_versions=VERSIONS,  # type: ignore[arg-type]
         reason="uncertain",
+        track_attributes={"glasses": ["no", "yes"]},
     )
 
 

@@ -143,6 +143,7 @@ def test_visibility_rule_and_coordinates_on_crafted_confidences(
     [ready] = predictions_out(aws, stack)
     assert ready.model_versions == {"pose_main": "1", "pose_visible": "1", "head": "1"}
     assert ready.skeleton == list(IN_CABIN_17.skeleton)  # the serving set's rig, for whoever draws
+    assert ready.track_attributes["seat"][0] == "driver"  # and what people say once per track
     assert [p.frame.frame_no for p in ready.predictions] == [0, 1, 2]
     for frame in ready.predictions:
         [person] = frame.persons

@@ -56,6 +56,7 @@ def test_retention_resends_keep_the_dedup_id_and_the_portal_shows_the_object_onc
         loop.portal.tick()
         job = loop.job("head-l1")
         [task] = loop.portal.open_tasks(job.name)
+        assert task.line["labelloop-frame"]["track_attributes"] == {"glasses": ["no", "yes"]}  # for the page
         for _ in range(2):
             loop.clock.advance(5 * DAY + 60)
             assert handlers.sweep(loop.deps).resent == 1

@@ -57,13 +57,17 @@ def _store_frame(aws: AwsClients, clip: str, frame_no: int, seed: int = 11) -> N
                       Body=cv2.imencode(".jpg", image)[1].tobytes())  # fmt: skip
 
 
+SEATS = {"seat": ["driver", "front-passenger"], "glasses": ["no", "yes"]}
+"""Track attributes of a rig, said once per person of a clip."""
+
+
 def _send(aws: AwsClients, job: PortalJob, predictions: FramePredictions, clip: str,
           level1: dict[str, Any] | None = None) -> None:  # fmt: skip
     """The frame stored and its object sent to the job, pre-annotated by the model, as gt-bridge sends it."""
     _store_frame(aws, clip, predictions.frame.frame_no)
     key = f"obj#{clip}-{predictions.frame.frame_no}-{job.name}"
     context = {"clip_id": clip, "skeleton": [[RIG[0], RIG[1]]], "keypoint_names": list(RIG),
-               **predictions.frame.model_dump(mode="json")}  # fmt: skip
+               "track_attributes": SEATS, **predictions.frame.model_dump(mode="json")}  # fmt: skip
     line = input_line(source_ref=predictions.frame.uri, object_key=key, generation=0, frame=context,
                       prefill=prefill(predictions, 0.0), level1_labels=level1)  # fmt: skip
     aws.sns.publish(TopicArn=job.input_topic_arn, Message=json.dumps(line))
@@ -335,8 +339,9 @@ def test_a_person_corrected_in_one_frame_starts_corrected_in_the_next_frame_of_t
     aws: AwsClients, stack: ProvisionedStack, serve: Callable[[Portal], str], tmp_path: Path
 ) -> None:
     """The model misplaces track 7's skeleton the same way in frames 1 and 2 while the person walks 12 px
-    right. Frame 1 (the page shows frame 0 before it): every point is dragged. Frame 2 starts from that
-    correction carried by the model's motion: no point to drag, where the model's guess needs all of them."""
+    right. Frame 1 (the page shows frame 0 before it): every point is dragged, and the person's seat is
+    said. Frame 2 starts from that correction carried by the model's motion (no point to drag, where the
+    model's guess needs all of them) and with the seat said for the track."""
     clock = ManualClock()
     job = _new_job(aws, clock)
     portal = Portal(aws, StackNames("test"), clock, annotator=None)
@@ -356,6 +361,12 @@ def test_a_person_corrected_in_one_frame_starts_corrected_in_the_next_frame_of_t
             assert caption in page.inner_text("#previous figcaption")
             assert listed in page.inner_text("#persons")
             moved.append(_put_right(page, box, _truth(predictions)))
+            if predictions is frames[0]:
+                assert page.input_value("select[name='attribute-seat-0']") == ""
+                page.select_option("select[name='attribute-seat-0']", "driver")
+            else:  # said once for the track
+                assert page.input_value("select[name='attribute-seat-0']") == "driver"
+                assert "earlier frame of this track" in page.inner_text("#attributes")
 
         return steps
 
@@ -370,6 +381,19 @@ def test_a_person_corrected_in_one_frame_starts_corrected_in_the_next_frame_of_t
     answer = _answer(aws, job, second.object_id)
     assert answer["keypoints-metadata"]["effort"]["points-moved"] == 0
     assert answer["keypoints-metadata"]["persons"][0]["track-id"] == 7
+    assert answer["keypoints-metadata"]["persons"][0]["attributes"] == {"seat": "driver"}
     for point in answer["keypoints"]["crowdKeypoint"]["keypoints"]:
         assert (point["x"], point["y"]) == pytest.approx(_truth(frames[1])[point["label"]], abs=1)
     assert _answer(aws, job, first.object_id)["keypoints-metadata"]["effort"]["points-moved"] == len(RIG)
+
+
+def test_an_answer_with_a_track_attribute_the_rig_does_not_declare_is_refused(
+    open_task: Callable[..., PageTask],
+) -> None:
+    portal, job, url = open_task()
+    answer = {"keypoints": [], "person_boxes": [None], "person_tracks": [7],
+              "person_attributes": [{"seat": "roof"}]}  # fmt: skip
+    response = httpx.post(url.replace("/tasks/", "/api/tasks/"), json=answer)
+    assert response.status_code == 422
+    assert "seat=roof" in response.text
+    assert len(portal.open_tasks(job.name)) == 1  # still open: nothing was answered

@@ -53,6 +53,7 @@ def predictions_ready(frames: list[FramePredictions], clip: str = "clip-1", **ve
         predictions=frames,
         model_versions=VERSIONS | versions,  # type: ignore[arg-type]
         skeleton=[("nose", "left_eye")],
+        track_attributes={"glasses": ["no", "yes"]},
     )
 
 
@@ -88,6 +89,7 @@ def test_confident_frames_are_auto_accepted_and_doubtful_ones_go_to_people(
     assert [(f.uri, f.frame_no, f.audit) for f in accepted.frames] == [(event.predictions[0].frame.uri, 0, False)]
     assert [(e.predictions.frame.frame_no, e.reason) for e in human] == [(1, "uncertain"), (2, "uncertain")]
     assert human[0].skeleton == [("nose", "left_eye")]  # the rig's edges travel on, for the portal to draw
+    assert human[0].track_attributes == {"glasses": ["no", "yes"]}  # and its track attributes, to ask once
     assert deferred == {}
     assert accepted.strategy == "least_confidence"
     assert accepted.frames[0].score > 0.5 > human[0].score

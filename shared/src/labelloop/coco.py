@@ -72,7 +72,8 @@ class CocoBuilder:
                     flat += [round(x, 2), round(y, 2), flag] if flag else [0, 0, 0]
                 self._annotate(image_id, PERSON_CATEGORY, person.box, origin, score=person.box_confidence,
                                keypoints=flat, num_keypoints=sum(1 for v in flat[2::3] if v),
-                               track_id=self._track(line["source-ref"], person.track_id))  # fmt: skip
+                               track_id=self._track(line["source-ref"], person.track_id),
+                               attributes=person.attributes)  # fmt: skip
         if "head" in line and (origin := self._origin(line, "head")):
             confidences = [o.get("confidence") for o in (line.get("head-metadata") or {}).get("objects", [])]
             for i, box in enumerate(line["head"].get("annotations", [])):
@@ -108,6 +109,7 @@ class CocoBuilder:
         keypoints: list[float] | None = None,
         num_keypoints: int = 0,
         track_id: int | None = None,
+        attributes: dict[str, str] | None = None,
     ) -> None:
         annotation: dict[str, Any] = {
             "id": len(self.annotations) + 1, "image_id": image_id, "category_id": category,
@@ -117,6 +119,8 @@ class CocoBuilder:
             annotation |= {"keypoints": keypoints, "num_keypoints": num_keypoints}
         if track_id is not None:  # PoseTrack's field: the same person across a video's frames
             annotation["track_id"] = track_id
+        if attributes:  # the track's attributes, as CVAT's COCO keeps an annotation's
+            annotation["attributes"] = attributes
         if origin["labelloop_source"] == "auto" and score is not None:
             annotation["score"] = round(float(score), 4)
         self.annotations.append(annotation)

@@ -241,6 +241,10 @@ class PredictionsReady(Event):
         default_factory=list,
         description="The serving set's rig: its keypoint names in order (what a labelling tool offers to place).",
     )
+    track_attributes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="The serving set's rig: what people say once per track (seat, glasses...), with the values.",
+    )
 
 
 class _FrameJudged(Event):
@@ -253,6 +257,7 @@ class _FrameJudged(Event):
     model_versions: dict[ModelName, str]
     skeleton: list[tuple[str, str]] = Field(default_factory=list, description="As in PredictionsReady.")
     keypoint_names: list[str] = Field(default_factory=list, description="As in PredictionsReady.")
+    track_attributes: dict[str, list[str]] = Field(default_factory=dict, description="As in PredictionsReady.")
 
 
 class AutoAccepted(_FrameJudged):

@@ -25,6 +25,7 @@ class LinePerson:
     keypoints: dict[str, tuple[float, float, str]]  # every rig point: x, y, visible | occluded | outside
     box_confidence: float | None = None  # the model's, for a detection box
     track_id: int | None = None  # the same person in the clip's other frames (the metadata's "track-id")
+    attributes: dict[str, str] | None = None  # what people said of the track (the rig's track attributes)
 
 
 def line_persons(line: dict[str, Any], width: int, height: int, rig: Rig, *, stored_boxes: bool) -> list[LinePerson]:
@@ -42,16 +43,18 @@ def line_persons(line: dict[str, Any], width: int, height: int, rig: Rig, *, sto
         if not located:
             continue
         filled = {name: points.get(name, OUTSIDE) for name in rig.keypoints}
-        track = metadata[index].get("track-id") if index < len(metadata) else None
-        track_id = track if isinstance(track, int) else None
+        said = metadata[index] if index < len(metadata) else {}
+        track_id = said["track-id"] if isinstance(said.get("track-id"), int) else None
+        attributes = dict(said["attributes"]) if said.get("attributes") else None
         box = stored[index] if stored_boxes and index < len(stored) else None
         if box:
             persons.append(LinePerson((box["left"], box["top"], box["width"], box["height"]), filled,
-                                      box.get("confidence"), track_id))  # fmt: skip
+                                      box.get("confidence"), track_id, attributes))  # fmt: skip
             continue
         xs, ys = [p[0] for p in located], [p[1] for p in located]
         pad_x, pad_y = 0.1 * (max(xs) - min(xs)) + 4, 0.1 * (max(ys) - min(ys)) + 4
         left, top = max(0.0, min(xs) - pad_x), max(0.0, min(ys) - pad_y)
         right, bottom = min(float(width), max(xs) + pad_x), min(float(height), max(ys) + pad_y)
-        persons.append(LinePerson((left, top, right - left, bottom - top), filled, track_id=track_id))
+        persons.append(LinePerson((left, top, right - left, bottom - top), filled, track_id=track_id,
+                                  attributes=attributes))  # fmt: skip
     return persons

@@ -40,6 +40,9 @@ class Rig:
     """The face points whose spread bounds the head box when no head detector serves."""
     sigmas: tuple[float, ...] = ()
     """Per-point OKS sigma (COCO's convention); empty: :data:`DEFAULT_SIGMA` for each."""
+    track_attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """What people say once per person of a clip (their track), each with its allowed values: seat,
+    child seat, glasses. Labelled once per track in the portal, carried to every frame of it in exports."""
 
     def __post_init__(self) -> None:
         known = set(self.keypoints)
@@ -57,6 +60,12 @@ class Rig:
             raise RigError(f"rig {self.name!r} gives {len(self.sigmas)} sigmas for {len(self.keypoints)} keypoints")
         if any(sigma <= 0 for sigma in self.sigmas):
             raise RigError(f"rig {self.name!r}: sigmas must be positive")
+        attributes = [name for name, _ in self.track_attributes]
+        if len(set(attributes)) != len(attributes):
+            raise RigError(f"rig {self.name!r} declares a track attribute twice")
+        for name, values in self.track_attributes:
+            if not values or len(set(values)) != len(values) or "" in values:
+                raise RigError(f"rig {self.name!r}: track attribute {name!r} needs distinct, non-empty values")
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -88,12 +97,19 @@ class Rig:
             "skeleton": [list(edge) for edge in self.skeleton],
             "head_points": list(self.head_points),
             "sigmas": list(self.sigmas),
+            "track_attributes": {name: list(values) for name, values in self.track_attributes},
         }
+
+    @property
+    def track_attribute_values(self) -> dict[str, list[str]]:
+        """``{attribute: allowed values}``, as events and the portal carry them."""
+        return {name: list(values) for name, values in self.track_attributes}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Rig:
         """A rig from its declaration; :class:`RigError` naming what is wrong."""
-        unknown = sorted(set(data) - {"name", "keypoints", "mirror_pairs", "skeleton", "head_points", "sigmas"})
+        fields = {"name", "keypoints", "mirror_pairs", "skeleton", "head_points", "sigmas", "track_attributes"}
+        unknown = sorted(set(data) - fields)
         if unknown:
             raise RigError(f"unknown rig fields {unknown}")
         try:
@@ -104,6 +120,7 @@ class Rig:
                 skeleton=tuple(_pair(edge) for edge in data.get("skeleton", ())),
                 head_points=tuple(str(name) for name in data.get("head_points", ())),
                 sigmas=tuple(float(sigma) for sigma in data.get("sigmas", ())),
+                track_attributes=_attributes(data.get("track_attributes", {})),
             )
         except KeyError as missing:
             raise RigError(f"a rig declaration needs {missing}") from missing
@@ -111,6 +128,14 @@ class Rig:
             if isinstance(error, RigError):
                 raise
             raise RigError(f"malformed rig declaration: {error}") from error
+
+
+def _attributes(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, Mapping):
+        raise RigError(f"track_attributes must map each attribute to its values, not {value!r}")
+    if bad := [name for name, values in value.items() if isinstance(values, str) or not isinstance(values, list)]:
+        raise RigError(f"track attributes {bad} need a list of values")
+    return tuple((str(name), tuple(str(v) for v in values)) for name, values in value.items())
 
 
 def _pair(value: Any) -> tuple[str, str]:

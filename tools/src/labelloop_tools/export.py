@@ -20,6 +20,7 @@ from labelloop.line_persons import line_persons
 from labelloop.model_registry import Registry
 from labelloop.rig import COCO17, Rig
 from labelloop.s3_uri import split_s3_uri
+from labelloop.track_attributes import carry_track_attributes
 from labelloop_trainer.for_tools import (
     LabeledFrame,
     LabeledPerson,
@@ -107,6 +108,7 @@ def export(
     """Write ``lines`` to ``out`` in ``fmt``; how many frames it holds. (YOLO needs the images: :func:`export_yolo`.)
     ``attributes``: each frame's taxonomy (:func:`frame_attributes`), for COCO's images."""
     attributes = attributes or {}
+    lines = carry_track_attributes(lines)  # said once per track, given to every frame of it
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "coco":
         builder = CocoBuilder(rig, sources)

@@ -121,6 +121,7 @@ def handle_human_review_requested(event: HumanReviewRequested, deps: Deps) -> No
                 JUDGED: {"score": event.score, "model_versions": event.model_versions, "audit": event.audit},
                 "skeleton": [list(e) for e in event.skeleton],
                 "keypoint_names": event.keypoint_names,
+                "track_attributes": event.track_attributes,
                 **frame.model_dump(mode="json"),
             },
             prefill=prefill(event.predictions, now),

@@ -55,6 +55,7 @@ class PredictedBatch(Contract):
     model_versions: dict[str, str] = Field(default_factory=dict)
     skeleton: list[tuple[str, str]] = Field(default_factory=list)
     keypoint_names: list[str] = Field(default_factory=list)
+    track_attributes: dict[str, list[str]] = Field(default_factory=dict)
     failed: str | None = Field(default=None, description="Why the batch could not be predicted: tracking skips it.")
 
 

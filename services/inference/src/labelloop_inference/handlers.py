@@ -115,6 +115,7 @@ def _events(batch: PredictedBatch) -> list[PredictionsReady]:
                 taxonomy=event.taxonomy,
                 skeleton=batch.skeleton,
                 keypoint_names=batch.keypoint_names,
+                track_attributes=batch.track_attributes,
             )
             for index, part in enumerate(parts)
         ]
@@ -148,7 +149,8 @@ def _predicted(event: FramesExtracted, deps: Deps) -> PredictedBatch:
     )
     rig = served.model_set.rig
     return PredictedBatch(event=event, predictions=predictions, model_versions=served.versions(),
-                          skeleton=list(rig.skeleton), keypoint_names=list(rig.keypoints))  # fmt: skip
+                          skeleton=list(rig.skeleton), keypoint_names=list(rig.keypoints),
+                          track_attributes=rig.track_attribute_values)  # fmt: skip
 
 
 def publisher(deps: Deps) -> Callable[[PredictedBatch], None]:

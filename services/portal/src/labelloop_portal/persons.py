@@ -13,11 +13,12 @@ BOX_KEYS = ("left", "top", "width", "height")
 
 
 def persons_of(labels: dict[str, Any], attribute: str, modality: str) -> list[dict[str, Any]]:
-    """``[{"box": {...} | None, "points": [{label, x, y, visibility}], "track": id | None}]`` from a line's
-    ``attribute`` label (``track``: the person's track in the clip, ``track-id`` in the metadata)."""
+    """``[{"box": {...} | None, "points": [{label, x, y, visibility}], "track": id | None, "attributes": {}}]``
+    from a line's ``attribute`` label (``track``: the person's track in the clip, ``track-id`` in the
+    metadata; ``attributes``: what people said of the track, the rig's track attributes)."""
     content = labels.get(attribute) or {}
     if modality == "head":
-        return [{"box": {k: box[k] for k in BOX_KEYS}, "points": [], "track": None}
+        return [{"box": {k: box[k] for k in BOX_KEYS}, "points": [], "track": None, "attributes": {}}
                 for box in content.get("annotations", [])]  # fmt: skip
     metadata = [person or {} for person in (labels.get(f"{attribute}-metadata") or {}).get("persons", [])]
     boxes: list[dict[str, Any] | None] = [
@@ -27,8 +28,9 @@ def persons_of(labels: dict[str, Any], attribute: str, modality: str) -> list[di
     count = max([len(boxes), *(int(p.get("person", 0)) + 1 for p in points)], default=0)
     boxes += [None] * (count - len(boxes))
     tracks = [person.get("track-id") for person in metadata] + [None] * (count - len(metadata))
-    persons: list[dict[str, Any]] = [{"box": box, "points": [], "track": track}
-                                     for box, track in zip(boxes, tracks, strict=True)]  # fmt: skip
+    said = [dict(person.get("attributes") or {}) for person in metadata] + [{}] * (count - len(metadata))
+    persons: list[dict[str, Any]] = [{"box": box, "points": [], "track": track, "attributes": attributes}
+                                     for box, track, attributes in zip(boxes, tracks, said, strict=True)]  # fmt: skip
     for point in points:
         if point.get("visibility", "visible") != "outside":
             persons[int(point.get("person", 0))]["points"].append(
@@ -43,14 +45,19 @@ def persons_of(labels: dict[str, Any], attribute: str, modality: str) -> list[di
 
 
 def person_boxes_metadata(
-    boxes: list[dict[str, float] | None], tracks: list[int | None] | None = None
+    boxes: list[dict[str, float] | None],
+    tracks: list[int | None] | None = None,
+    attributes: list[dict[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """``persons`` for the answer's metadata, one entry per person (``{}``: drawn without a box), with the
-    track each person kept from the model (a person added by hand has none)."""
+    track each person kept from the model (a person added by hand has none) and the track attributes set."""
     tracks = (tracks or []) + [None] * max(0, len(boxes) - len(tracks or []))
+    said = (attributes or []) + [{}] * max(0, len(boxes) - len(attributes or []))
     return [
-        ({"box": {k: round(box[k]) for k in BOX_KEYS}} if box else {}) | ({"track-id": track} if track else {})
-        for box, track in zip(boxes, tracks, strict=False)
+        ({"box": {k: round(box[k]) for k in BOX_KEYS}} if box else {})
+        | ({"track-id": track} if track else {})
+        | ({"attributes": dict(values)} if values else {})
+        for box, track, values in zip(boxes, tracks, said, strict=False)
     ]
 
 

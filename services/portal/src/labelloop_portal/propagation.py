@@ -10,6 +10,10 @@ motion between the two frames: the corrected points keep their place *relative t
 outside, visibility stays as they set it. A person the model sees without a track, or whose track was
 never corrected nearby, starts from the model as before.
 
+What people say of the person once per track (the rig's track attributes: seat, glasses...) is kept
+per track (``track#<clip>#<track>``, the latest answer's) and fills that track's later tasks wherever
+they are in the clip.
+
 Stored in the portal's table (``correction#<clip>#<track>#<frame>``), expiring after ``KEEP_S``.
 Head boxes carry no track id: only keypoint tasks propagate.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labelloop.groundtruth import FRAME_ATTRIBUTE, PREFILL_ATTRIBUTE
@@ -43,10 +47,15 @@ class TrackCorrection:
     model_box: dict[str, float] | None  # the model's box of the track in that frame: what motion is measured from
     box: dict[str, float] | None  # the person's box as they left it
     points: list[dict[str, Any]]  # {label, x, y, visibility}, as they left them
+    attributes: dict[str, str] = field(default_factory=dict)  # the track attributes they set
 
 
 def _key(clip_id: str, track: int, frame_no: int) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"correction#{clip_id}#{track}#{frame_no}"}}
+
+
+def _track_key(clip_id: str, track: int) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"track#{clip_id}#{track}"}}
 
 
 def _model_boxes(line: dict[str, Any]) -> dict[int, dict[str, float] | None]:
@@ -64,7 +73,16 @@ def corrections_in(line: dict[str, Any], attribute: str) -> list[TrackCorrection
     model_boxes = _model_boxes(line)
     source = line["source-ref"]
     return [
-        TrackCorrection(clip_id, track, frame_no, source, model_boxes.get(track), person["box"], person["points"])
+        TrackCorrection(
+            clip_id,
+            track,
+            frame_no,
+            source,
+            model_boxes.get(track),
+            person["box"],
+            person["points"],
+            person["attributes"],
+        )
         for person in persons_of(line, attribute, "keypoints")
         if (track := person["track"])
     ]
@@ -105,13 +123,27 @@ class CorrectionStore:
         self._table = table
 
     def record(self, corrections: list[TrackCorrection]) -> None:
-        """Store (or overwrite: a level-2 adjustment after its level-1 answer) each correction."""
-        expiry = str(int(time.time() + KEEP_S))
+        """Store (or overwrite: a level-2 adjustment after its level-1 answer) each correction, and the
+        track attributes it sets as its track's."""
+        expiry = {"N": str(int(time.time() + KEEP_S))}
         for correction in corrections:
             key = _key(correction.clip_id, correction.track, correction.frame_no)
-            self._dynamodb.put_item(TableName=self._table, Item={
-                **key, "correction": {"S": json.dumps(asdict(correction))}, "expiry": {"N": expiry},
-            })  # fmt: skip
+            body = {"S": json.dumps(asdict(correction))}
+            self._dynamodb.put_item(TableName=self._table, Item={**key, "correction": body, "expiry": expiry})
+            if correction.attributes:
+                said = {"S": json.dumps(correction.attributes)}
+                self._dynamodb.put_item(TableName=self._table, Item={
+                    **_track_key(correction.clip_id, correction.track), "attributes": said, "expiry": expiry,
+                })  # fmt: skip
+
+    def attributes(self, clip_id: str, tracks: list[int]) -> dict[int, dict[str, str]]:
+        """What people last said of each of the clip's ``tracks`` that they said anything of."""
+        keys = [_track_key(clip_id, track) for track in dict.fromkeys(tracks)]
+        found: dict[int, dict[str, str]] = {}
+        for start in range(0, len(keys), BATCH_GET):
+            for item in self._get(keys[start : start + BATCH_GET]):
+                found[int(item["pk"]["S"].rsplit("#", 1)[1])] = json.loads(item["attributes"]["S"])
+        return found
 
     def nearest(self, clip_id: str, tracks: list[int], frame_no: int, window: int) -> dict[int, TrackCorrection]:
         """Each track's correction in the nearest other frame of the clip within ``window`` frames."""
@@ -152,3 +184,14 @@ def propagated(persons: list[dict[str, Any]], corrections: dict[int, TrackCorrec
             continue
         started.append({**person, **carried(correction, person["box"]), "from_frame": correction.frame_no})
     return started
+
+
+def with_track_attributes(persons: list[dict[str, Any]], said: dict[int, dict[str, str]]) -> list[dict[str, Any]]:
+    """Each tracked person without attributes of its own given what people said of its track
+    (``attributes_from_track``: the page shows they were said before)."""
+    return [
+        {**person, "attributes": dict(said[person["track"]]), "attributes_from_track": True}
+        if not person["attributes"] and person["track"] in said
+        else person
+        for person in persons
+    ]

@@ -31,7 +31,7 @@ from labelloop_portal.label_studio_api import LabelStudioError
 from labelloop_portal.labels import head_content, keypoints_content, output_label
 from labelloop_portal.persons import person_boxes_metadata, persons_of, starting_persons
 from labelloop_portal.portal import TaskNotOpenError
-from labelloop_portal.propagation import propagated
+from labelloop_portal.propagation import propagated, with_track_attributes
 
 if TYPE_CHECKING:
     from labelloop_portal.portal import Portal
@@ -77,6 +77,9 @@ class Answer(BaseModel):
     person_tracks: list[int | None] | None = Field(
         default=None, description="Each person's track in the clip, by person number (kept from the model's person)."
     )
+    person_attributes: list[dict[str, str]] | None = Field(
+        default=None, description="Each person's track attributes (the rig's: seat, glasses...), by person number."
+    )
     effort: Effort | None = None
 
 
@@ -85,13 +88,32 @@ def _metadata_extra(answer: Answer) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if answer.person_boxes is not None:
         boxes = [b.model_dump() if b else None for b in answer.person_boxes]
-        extra["persons"] = person_boxes_metadata(boxes, answer.person_tracks)
+        extra["persons"] = person_boxes_metadata(boxes, answer.person_tracks, answer.person_attributes)
     if answer.effort is not None:
         effort = answer.effort.model_dump(exclude={"changed_points"})
         extra["effort"] = {key.replace("_", "-"): value for key, value in effort.items()}
         if answer.effort.changed_points is not None:
             extra["adjusted-points"] = answer.effort.changed_points
     return extra
+
+
+def _answer_label(job: PortalJob, task: Task, answer: Answer, now: float) -> dict[str, Any]:
+    """The page's answer as the job's output label; 422 for track attributes the task's rig does not declare."""
+    frame = task.line.get(FRAME_ATTRIBUTE) or {}
+    width, height = int(frame.get("width", 0)), int(frame.get("height", 0))
+    if unknown := _undeclared(answer.person_attributes or [], frame.get("track_attributes") or {}):
+        raise HTTPException(422, f"track attributes the rig does not declare: {unknown}")
+    if job.modality == "head":
+        content = head_content(width, height, [b.model_dump() for b in answer.boxes or []])
+    else:
+        content = keypoints_content(width, height, [p.model_dump() for p in answer.keypoints or []])
+    return output_label(job, content, now, task.line, **_metadata_extra(answer))
+
+
+def _undeclared(said: list[dict[str, str]], declared: dict[str, list[str]]) -> list[str]:
+    """``name=value`` pairs of an answer that the task's rig does not allow."""
+    return [f"{name}={value}" for values in said for name, value in values.items()
+            if value not in declared.get(name, [])]  # fmt: skip
 
 
 def _starting_persons(portal: Portal, task: Task, job: PortalJob) -> dict[str, Any]:
@@ -106,6 +128,8 @@ def _starting_persons(portal: Portal, task: Task, job: PortalJob) -> dict[str, A
     previous: dict[str, Any] | None = None
     if isinstance(clip_id, str) and isinstance(frame_no, int):
         tracks = [person["track"] for person in persons if person["track"]]
+        if job.modality == "keypoints" and tracks:
+            persons = with_track_attributes(persons, portal.corrections.attributes(clip_id, tracks))
         if job.modality == "keypoints" and job.level == 1 and tracks and portal.propagate_window:
             corrections = portal.corrections.nearest(clip_id, tracks, frame_no, portal.propagate_window)
             persons = propagated(persons, corrections)
@@ -248,7 +272,8 @@ def create_app(portal: Portal, *, access_token: str = "", webhook_secret: str = 
         frame = task.line.get(FRAME_ATTRIBUTE) or {}
         return {"job": job.name, "object_id": object_id, "modality": job.modality, "level": job.level,
                 "source_ref": task.line["source-ref"], "skeleton": frame.get("skeleton", []),
-                "keypoint_names": frame.get("keypoint_names", []), **_starting_persons(portal, task, job)}  # fmt: skip
+                "keypoint_names": frame.get("keypoint_names", []), "track_attributes": frame.get("track_attributes")
+                or {}, **_starting_persons(portal, task, job)}  # fmt: skip
 
     @app.get("/api/tasks/{job_name}/{object_id}/image")
     def task_image(job_name: str, object_id: int) -> Response:
@@ -269,16 +294,10 @@ def create_app(portal: Portal, *, access_token: str = "", webhook_secret: str = 
     @app.post("/api/tasks/{job_name}/{object_id}")
     def submit(job_name: str, object_id: int, answer: Answer, request: Request) -> dict[str, str]:
         job, task = job_and_task(job_name, object_id)
-        frame = task.line.get(FRAME_ATTRIBUTE) or {}
-        width, height = int(frame.get("width", 0)), int(frame.get("height", 0))
-        if job.modality == "head":
-            content = head_content(width, height, [b.model_dump() for b in answer.boxes or []])
-        else:
-            content = keypoints_content(width, height, [p.model_dump() for p in answer.keypoints or []])
+        label = _answer_label(job, task, answer, portal.now())
         # Behind the ECS load balancer the signed-in person's id comes with every request (Cognito's `sub`).
         worker = request.headers.get("x-amzn-oidc-identity") or "web"
         try:
-            label = output_label(job, content, portal.now(), task.line, **_metadata_extra(answer))
             portal.submit(job, object_id, label, worker=worker)
         except TaskNotOpenError as error:  # answered in another tab or by another person, or expired meanwhile
             raise HTTPException(409, str(error)) from error

@@ -101,6 +101,7 @@ class Outputs:
             "model_versions": event.model_versions,
             "skeleton": event.skeleton,
             "keypoint_names": event.keypoint_names,
+            "track_attributes": event.track_attributes,
         }
         if decision.route in ("auto", "control"):
             # pydantic-core's serializer: ~6x faster than json.dumps on these float-heavy lines.
