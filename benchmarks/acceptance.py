@@ -136,7 +136,7 @@ def run(*, pool: int, camera: Camera, new_share: float, target: float, audits: i
     onnx = shipped_set(models).onnx
     if clip_frames:
         seeds = list(range(CLIP_SEED, CLIP_SEED + pool // clip_frames))
-        frames = predict_clips(onnx, seeds, clip_frames, imgsz, camera)
+        frames = predict_clips(onnx, seeds, clip_frames, imgsz, dict.fromkeys(seeds, camera))
     else:
         seeds = list(range(POOL_SEED, POOL_SEED + pool))
         frames = predict_pool(onnx, seeds, imgsz, {seed: pool_camera(seed, camera, new_share) for seed in seeds})

@@ -3,7 +3,9 @@ decoding, visibility rule), with each scene's truth: what the benchmarks judge s
 
 from __future__ import annotations
 
+import functools
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,16 +49,30 @@ def predict_pool(
     return frames
 
 
+CLIP_STRIDE = 1000
+"""A clip frame's pool id: its clip's seed x this + its frame number."""
+
+
+@functools.lru_cache(maxsize=64)
+def rendered_clip(seed: int, frames_per_clip: int, camera: Camera) -> list[Rendered]:
+    return [render(scene) for scene in clip_scenes(seed, frames_per_clip, camera=camera)]
+
+
+def clip_frame(pool_id: int, frames_per_clip: int, camera: Camera) -> Rendered:
+    """The rendered frame (with its truth) of a clip pool id."""
+    return rendered_clip(pool_id // CLIP_STRIDE, frames_per_clip, camera)[pool_id % CLIP_STRIDE]
+
+
 def predict_clips(
-    onnx: dict[ModelName, Path], seeds: list[int], frames_per_clip: int, imgsz: int, camera: Camera
+    onnx: dict[ModelName, Path], seeds: list[int], frames_per_clip: int, imgsz: int, cameras: Mapping[int, Camera]
 ) -> list[PoolFrame]:
-    """Synthetic clips (people moving in their seats, ``labelloop.synth.clips``) predicted frame by
-    frame and tracked in order as inference tracks a clip, so each person carries its track id and
-    ``temporal_change``; with each frame's truth."""
+    """Synthetic clips (people moving in their seats, ``labelloop.synth.clips``; ``cameras`` by clip seed)
+    predicted frame by frame and tracked in order as inference tracks a clip, so each person carries its
+    track id and ``temporal_change``; with each frame's truth. Pool ids: :data:`CLIP_STRIDE`."""
     sessions = _sessions(onnx)
     frames: list[PoolFrame] = []
     for seed in seeds:
-        rendered = [render(scene) for scene in clip_scenes(seed, frames_per_clip, camera=camera)]
+        rendered = rendered_clip(seed, frames_per_clip, cameras[seed])
         tracker = ClipTracker()
         for start in range(0, len(rendered), 16):
             chunk = rendered[start : start + 16]
@@ -65,7 +81,7 @@ def predict_clips(
             for n, scene, ref, predictions in zip(range(start, start + len(chunk)), chunk, refs,
                                                   _predict(sessions, chunk, refs, imgsz), strict=True):  # fmt: skip
                 tracked = predictions.model_copy(update={"persons": tracker.follow(predictions.persons)})
-                frames.append(PoolFrame(seed * 1000 + n, tracked, truth_predictions(scene, ref)))
+                frames.append(PoolFrame(seed * CLIP_STRIDE + n, tracked, truth_predictions(scene, ref)))
     return frames
 
 

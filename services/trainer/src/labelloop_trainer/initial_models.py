@@ -23,6 +23,7 @@ from pathlib import Path
 from labelloop.model_set import ModelName, ModelSet, SlotModel, file_sha256, write_set_folder
 from labelloop.rig import IN_CABIN_17, Rig
 from labelloop.synth import Camera, render, sample_scene
+from labelloop.synth.scene import Rendered
 
 from labelloop_trainer.training import export_onnx, train
 from labelloop_trainer.yolo_data import LabeledFrame, LabeledPerson, write_dataset
@@ -33,13 +34,18 @@ VALIDATION_SEED_OFFSET = 1_000_000  # validation scenes never share a seed with 
 def synthetic_frames(seeds: range, *, width: int, height: int, camera: Camera = "standard") -> Iterator[LabeledFrame]:
     """Rendered scenes as labeled frames, named by seed."""
     for seed in seeds:
-        rendered = render(sample_scene(seed, width=width, height=height, camera=camera))
-        yield LabeledFrame(
-            name=f"synthetic-{seed:07d}",
-            image=rendered.image,
-            persons=tuple(LabeledPerson(box=p.box, keypoints=p.keypoints) for p in rendered.persons),
-            heads=tuple(p.head for p in rendered.persons if p.head is not None),
-        )
+        yield labeled_frame(f"synthetic-{seed:07d}", render(sample_scene(seed, width=width, height=height,
+                                                                         camera=camera)))  # fmt: skip
+
+
+def labeled_frame(name: str, rendered: Rendered) -> LabeledFrame:
+    """A rendered scene with its truth as a training frame."""
+    return LabeledFrame(
+        name=name,
+        image=rendered.image,
+        persons=tuple(LabeledPerson(box=p.box, keypoints=p.keypoints) for p in rendered.persons),
+        heads=tuple(p.head for p in rendered.persons if p.head is not None),
+    )
 
 
 def build(args: argparse.Namespace, rig: Rig = IN_CABIN_17) -> dict[str, object]:
