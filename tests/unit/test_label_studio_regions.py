@@ -61,8 +61,8 @@ def test_persons_survive_the_round_trip_through_regions_with_their_visibility() 
     assert all(0 <= r["value"]["x"] <= 100 and 0 <= r["value"]["y"] <= 100 for r in results)
     back = persons_from_results(results, "keypoints")
     assert back == [
-        {"box": persons[0]["box"], "points": persons[0]["points"]},
-        {"box": persons[1]["box"], "points": persons[1]["points"]},
+        {"box": persons[0]["box"], "points": persons[0]["points"], "number": 0},
+        {"box": persons[1]["box"], "points": persons[1]["points"], "number": 1},
     ]
 
 
@@ -130,3 +130,25 @@ def test_an_annotation_becomes_the_jobs_output_label_in_ground_truths_shape(leve
     metadata = label[f"{job.label_attribute}-metadata"]
     assert metadata["effort"]["seconds"] == 12.3
     assert metadata["persons"] == [{"box": {"left": 100, "top": 40, "width": 200, "height": 400}}]
+
+
+def test_a_label_studio_answer_keeps_each_pre_annotated_persons_track_even_after_one_is_deleted() -> None:
+    line = _task_line([("nose", 150.0, 80.0, "visible")])
+    prefill = line["labelloop-prefill"]
+    prefill["keypoints"]["crowdKeypoint"]["keypoints"].append(
+        {"label": "nose", "x": 480.0, "y": 90.0, "visibility": "visible", "person": 1}
+    )
+    prefill["keypoints-metadata"]["persons"] = [
+        {"box": {"left": 100, "top": 40, "width": 200, "height": 400}, "track-id": 3},
+        {"box": {"left": 400, "top": 40, "width": 200, "height": 400}, "track-id": 5, "attributes": {"glasses": "yes"}},
+    ]  # fmt: skip
+    job = PortalJob(name="j", modality="keypoints", level=1, label_attribute="keypoints", input_topic_arn="",
+                    output_topic_arn="", output_s3_uri="s3://b/p", task_lifetime_s=60, task_time_limit_s=60,
+                    max_concurrent_tasks=1, created_at=0, last_activity_at=0)  # fmt: skip
+    results = prediction_results(persons_of(prefill, "keypoints", "keypoints"), "keypoints", W, H)
+    kept = [r for r in results if not r["id"].startswith("p0-")]  # the labeller deleted person 0
+    added = {"id": "new-box", "type": "rectanglelabels", "original_width": W, "original_height": H,
+             "value": {"x": 1.0, "y": 1.0, "width": 5.0, "height": 5.0, "rectanglelabels": ["person"]}}  # fmt: skip
+    label = answer_label(job, line, {"result": [*kept, added]}, now=0.0)
+    persons = label["keypoints-metadata"]["persons"]
+    assert [(p.get("track-id"), p.get("attributes")) for p in persons] == [(5, {"glasses": "yes"}), (None, None)]

@@ -71,14 +71,17 @@ def answer_label(job: PortalJob, line: dict[str, Any], annotation: dict[str, Any
     width, height = int(frame.get("width", 0)), int(frame.get("height", 0))
     persons = persons_from_results(annotation.get("result") or [], job.modality)
     boxes = [person["box"] for person in persons]
+    started = starting_persons(line, job.modality, job.level)
     if job.modality == "head":
         content = head_content(width, height, [box for box in boxes if box])
         extra: dict[str, Any] = {}
     else:
         points = [{**point, "person": index} for index, person in enumerate(persons) for point in person["points"]]
         content = keypoints_content(width, height, points)
-        extra = {"persons": person_boxes_metadata(boxes)}
-    started = starting_persons(line, job.modality, job.level)
+        # A pre-annotated person keeps its number in Label Studio, so its track (and what was said of it) too.
+        kept = [started[p["number"]] if p["number"] < len(started) else {} for p in persons]
+        extra = {"persons": person_boxes_metadata(boxes, [k.get("track") for k in kept],
+                                                  [k.get("attributes") or {} for k in kept])}  # fmt: skip
     effort = {"seconds": round(float(annotation.get("lead_time") or 0.0), 1),
               "persons-added": max(0, len(persons) - len(started)),
               "persons-deleted": max(0, len(started) - len(persons))}  # fmt: skip

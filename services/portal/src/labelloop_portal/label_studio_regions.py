@@ -101,9 +101,11 @@ def _owner(x: float, y: float, boxes: dict[int, dict[str, float]]) -> int | None
 
 
 def persons_from_results(results: Sequence[dict[str, Any]], modality: str) -> list[dict[str, Any]]:
-    """The persons of an annotation's regions, in pixels: ``[{"box": {...} | None, "points": [...]}]``.
+    """The persons of an annotation's regions, in pixels: ``[{"box": {...} | None, "points": [...],
+    "number": n}]``.
 
-    Persons keep their pre-annotated numbers; new ones are numbered after them. Sizes come from each
+    Persons keep their pre-annotated numbers (``number``: which pre-annotated person it is, so its track
+    can follow it); new ones are numbered after them. Sizes come from each
     region's ``original_width``/``original_height``, which Label Studio records with every region."""
     boxes: dict[int, dict[str, float]] = {}
     points: list[tuple[int | None, dict[str, Any], str]] = []
@@ -130,7 +132,8 @@ def persons_from_results(results: Sequence[dict[str, Any]], modality: str) -> li
     for box in unnumbered_boxes:
         boxes[following] = box
         following += 1
-    persons: dict[int, dict[str, Any]] = {index: {"box": box, "points": []} for index, box in boxes.items()}
+    persons: dict[int, dict[str, Any]] = {index: {"box": box, "points": [], "number": index}
+                                          for index, box in boxes.items()}  # fmt: skip
     leftover = max([following - 1, *(p for p, _, _ in points if p is not None)], default=-1) + 1
     for numbered, point, region_id in points:
         person = numbered if numbered is not None else _owner(point["x"], point["y"], boxes)
@@ -138,7 +141,7 @@ def persons_from_results(results: Sequence[dict[str, Any]], modality: str) -> li
             person = leftover
         chosen = visibility.get(region_id, "visible")
         point["visibility"] = chosen if chosen in LABELLED_VISIBILITY else "visible"
-        persons.setdefault(person, {"box": None, "points": []})["points"].append(point)
+        persons.setdefault(person, {"box": None, "points": [], "number": person})["points"].append(point)
     if modality == "head":
         return [{"box": persons[index]["box"], "points": []} for index in sorted(persons) if persons[index]["box"]]
     return [persons[index] for index in sorted(persons)]
