@@ -43,7 +43,7 @@ def test_on_clips_the_temporal_strategy_ranks_by_the_tracked_changes() -> None:
                                           draws=3, clip_frames=20)}  # fmt: skip
     default = SelectorSettings.model_fields["strategy"].default
     assert {default, "temporal", f"{default}+temporal", RANDOM} <= set(results)
-    frames = predict_clips(shipped_set(REPO / "models" / "initial").onnx, [CLIP_SEED], 20, 160, "standard")
+    frames = predict_clips(shipped_set(REPO / "models" / "initial").onnx, [CLIP_SEED], 20, 160, {CLIP_SEED: "standard"})
     changes = [p.temporal_change for f in frames[1:] for p in f.predictions.persons if p.track_id is not None]
     assert changes, "people tracked after the clip's first frame"
     assert None not in changes

@@ -91,3 +91,20 @@ def test_an_answer_holds_one_correction_per_person_who_kept_a_track() -> None:
 def test_a_clips_neighbouring_frame_is_found_in_ingests_layout_only(uri: str, other: int, expected: str | None) -> None:
     assert neighbour_uri(uri, other) == expected
     assert clip_frame("frames/walk/000012.jpg") == ("walk", 12)
+
+
+def test_only_the_points_people_changed_are_carried_the_rest_follow_the_models_guess_of_the_new_frame() -> None:
+    guessed_then = [
+        {"label": "nose", "x": 150, "y": 60, "visibility": "visible"},  # people left it: right
+        {"label": "left_eye", "x": 180, "y": 200, "visibility": "visible"},
+    ]  # moved and re-marked
+    correction = TrackCorrection(**{**_correction().__dict__, "model_points": guessed_then})
+    assert correction.corrected() == {"left_eye"}
+    now = {"left": 130, "top": 60, "width": 100, "height": 200}  # moved 30 right, 10 down
+    guessed_now = [{"label": "nose", "x": 177, "y": 71, "visibility": "visible"},
+                   {"label": "left_eye", "x": 210, "y": 210, "visibility": "visible"}]  # fmt: skip
+    points = {p["label"]: p for p in carried(correction, now, guessed_now)["points"]}
+    assert (points["nose"]["x"], points["nose"]["y"]) == (177, 71)  # the model's own guess of the new frame
+    eye = points["left_eye"]
+    assert (eye["x"], eye["y"], eye["visibility"]) == (150, 260, "occluded")
+    assert carried(correction, now)["points"][0]["x"] == 180  # without the new guess: everything carried

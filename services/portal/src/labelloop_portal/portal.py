@@ -68,7 +68,7 @@ class Portal:
         *,
         redeliver_after_s: float = REDELIVER_AFTER_S,
         label_studio: LabelStudioFront | None = None,
-        propagate_window: int = 10,
+        propagate_window: int = 5,
     ) -> None:
         self._clients = clients
         self._names = names

@@ -21,6 +21,7 @@ Head boxes carry no track id: only keypoint tasks propagate.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ from labelloop_portal.persons import persons_of
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+MOVED_FRACTION = 0.05
+"""A point people moved farther than this share of the person's box diagonal was a correction."""
 KEEP_S = 30 * 24 * 3600
 """Corrections outlive their clip's labelling by this much (the table's TTL attribute ``expiry``)."""
 BATCH_GET = 100  # DynamoDB's limit of keys per BatchGetItem
@@ -48,6 +51,25 @@ class TrackCorrection:
     box: dict[str, float] | None  # the person's box as they left it
     points: list[dict[str, Any]]  # {label, x, y, visibility}, as they left them
     attributes: dict[str, str] = field(default_factory=dict)  # the track attributes they set
+    model_points: list[dict[str, Any]] = field(default_factory=list)  # the model's points of the track there
+
+    def corrected(self) -> set[str] | None:
+        """The points people changed from the model's guess (moved by more than ``MOVED_FRACTION`` of the
+        box's diagonal, re-marked, added or removed); None when the model's points were not kept."""
+        if not self.model_points:
+            return None
+        box = self.model_box or self.box or {"width": 0.0, "height": 0.0}
+        tolerance = MOVED_FRACTION * math.hypot(box["width"], box["height"])
+        given = {p["label"]: p for p in self.points}
+        guessed = {p["label"]: p for p in self.model_points}
+        return {
+            label
+            for label in given.keys() | guessed.keys()
+            if (a := given.get(label)) is None
+            or (b := guessed.get(label)) is None
+            or a["visibility"] != b["visibility"]
+            or math.dist((a["x"], a["y"]), (b["x"], b["y"])) > tolerance
+        }
 
 
 def _key(clip_id: str, track: int, frame_no: int) -> dict[str, dict[str, str]]:
@@ -58,9 +80,9 @@ def _track_key(clip_id: str, track: int) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"track#{clip_id}#{track}"}}
 
 
-def _model_boxes(line: dict[str, Any]) -> dict[int, dict[str, float] | None]:
+def _model_persons(line: dict[str, Any]) -> dict[int, dict[str, Any]]:
     model = persons_of(line.get(PREFILL_ATTRIBUTE) or {}, "keypoints", "keypoints")
-    return {person["track"]: person["box"] for person in model if person["track"]}
+    return {person["track"]: person for person in model if person["track"]}
 
 
 def corrections_in(line: dict[str, Any], attribute: str) -> list[TrackCorrection]:
@@ -70,7 +92,7 @@ def corrections_in(line: dict[str, Any], attribute: str) -> list[TrackCorrection
     clip_id, frame_no = frame.get("clip_id"), frame.get("frame_no")
     if not isinstance(clip_id, str) or not isinstance(frame_no, int):
         return []
-    model_boxes = _model_boxes(line)
+    model = _model_persons(line)
     source = line["source-ref"]
     return [
         TrackCorrection(
@@ -78,19 +100,24 @@ def corrections_in(line: dict[str, Any], attribute: str) -> list[TrackCorrection
             track,
             frame_no,
             source,
-            model_boxes.get(track),
+            (model.get(track) or {}).get("box"),
             person["box"],
             person["points"],
             person["attributes"],
+            (model.get(track) or {}).get("points") or [],
         )
         for person in persons_of(line, attribute, "keypoints")
         if (track := person["track"])
     ]
 
 
-def carried(correction: TrackCorrection, model_box: dict[str, float]) -> dict[str, Any]:
+def carried(
+    correction: TrackCorrection, model_box: dict[str, float], model_points: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The corrected person moved as the model's box of its track moved between the two frames (the
-    person's own box when the model's was not kept)."""
+    person's own box when the model's was not kept). With the model's ``model_points`` of this frame,
+    only the points people corrected there are carried: where people left the model's guess alone, the
+    model's guess of this frame follows the person better than a point carried by the box."""
     then = correction.model_box or correction.box
     if then is None:
         return {"box": correction.box, "points": correction.points}
@@ -109,6 +136,10 @@ def carried(correction: TrackCorrection, model_box: dict[str, float]) -> dict[st
         moved_box = {"left": x(box["left"]), "top": y(box["top"]),
                      "width": box["width"] * scale_x, "height": box["height"] * scale_y}  # fmt: skip
     points = [{**point, "x": x(point["x"]), "y": y(point["y"])} for point in correction.points]
+    corrected = correction.corrected() if model_points is not None else None
+    if corrected is not None:
+        points = [p for p in points if p["label"] in corrected]
+        points += [dict(p) for p in model_points or [] if p["label"] not in corrected]
     return {"box": moved_box, "points": points}
 
 
@@ -182,7 +213,8 @@ def propagated(persons: list[dict[str, Any]], corrections: dict[int, TrackCorrec
         if correction is None or person["box"] is None:
             started.append(person)
             continue
-        started.append({**person, **carried(correction, person["box"]), "from_frame": correction.frame_no})
+        start = carried(correction, person["box"], person["points"])
+        started.append({**person, **start, "from_frame": correction.frame_no})
     return started
 
 

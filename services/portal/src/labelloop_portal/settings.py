@@ -25,10 +25,11 @@ class PortalSettings(WorkerSettings):
     )
     sim_seed: int = Field(default=0, description="Seed of the simulated annotator's choices (per task, reproducible).")
     propagate_window: int = Field(
-        default=10,
+        default=5,
         ge=0,
         description="A person corrected in one frame starts corrected in the clip's frames up to this many frames "
-        "away (carried by the model's motion of their track); 0: every task starts from the model.",
+        "away (the points people changed, carried by the model's motion of their track); 0: every task starts "
+        "from the model.",
     )
     http_host: str = Field(default="127.0.0.1", description="Address the web page listens on.")
     access_token: SecretStr = Field(
