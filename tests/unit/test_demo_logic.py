@@ -115,6 +115,9 @@ def test_the_demo_turns_off_what_would_leave_frames_without_a_final_fate() -> No
     assert env["LABELLOOP_SELECTOR_MAX_HUMAN_PER_CLIP"] == env["LABELLOOP_SELECTOR_MAX_HUMAN_PER_HOUR"] == "0"
     assert env["LABELLOOP_TRAINER_HOLDOUT_CAMERA"] == DemoPlan().camera
     assert DemoPlan.quick().rounds < DemoPlan().rounds
+    assert env["LABELLOOP_SELECTOR_TARGET_KEYPOINT_PCK"] == "0.0"  # no stated quality: the fixed threshold
+    stated = DemoPlan().with_overrides(target_keypoint_pck=0.95).stack_env()
+    assert stated["LABELLOOP_SELECTOR_TARGET_KEYPOINT_PCK"] == "0.95"
 
 
 def test_real_photo_drawing_shows_bones_by_visibility_and_boxes() -> None:

@@ -281,6 +281,15 @@ def demo(
     real_models: Annotated[
         Path, typer.Option(help="The real model set whose pass over two real photos ends the report.")
     ] = DEFAULT_SET_FOLDER,
+    target: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=0.999,
+            help="A stated quality: auto-accept only where audits prove this share of "
+            "keypoints within PCK@0.1 (the selector's TARGET_KEYPOINT_PCK; default none: a fixed threshold).",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole active-learning loop on a fresh embedded stack and write a report.
 
@@ -293,7 +302,7 @@ def demo(
     from labelloop_tools.demo.plan import DemoPlan  # noqa: PLC0415
 
     plan = (DemoPlan.quick() if quick else DemoPlan()).with_overrides(
-        rounds=rounds, clips_per_round=clips, seed=seed, random_arm=random_arm
+        rounds=rounds, clips_per_round=clips, seed=seed, random_arm=random_arm, target_keypoint_pck=target
     )
     if not (models / "pose_main.onnx").is_file():
         raise _fail(f"no shipped models in {models} (run from the repository root, or pass --models)", ExitCode.CONFIG)

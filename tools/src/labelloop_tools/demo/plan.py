@@ -25,6 +25,9 @@ class DemoPlan:
     strategy: str = "least_confidence"
     threshold: float = 0.12  # least_confidence (min): about half the new camera's frames at first
     control_fraction: float = 0.1
+    # A stated quality (0: none, the fixed threshold decides): auto-accepted keypoints within PCK@0.1,
+    # proven from audits per model version (the selector's TARGET_KEYPOINT_PCK).
+    target_keypoint_pck: float = 0.0
     # simulated annotator: a person's time per task, on a clock running clock_speed times real time
     annotator_seconds: float = 40.0
     annotator_error_rate: float = 0.05
@@ -70,6 +73,7 @@ class DemoPlan:
             "LABELLOOP_SELECTOR_THRESHOLD": str(self.threshold),
             "LABELLOOP_SELECTOR_CONTROL_FRACTION": str(self.control_fraction),
             "LABELLOOP_SELECTOR_CONTROL_SEED": str(self.seed),
+            "LABELLOOP_SELECTOR_TARGET_KEYPOINT_PCK": str(self.target_keypoint_pck),
             "LABELLOOP_SELECTOR_NEAR_DUPLICATE_DISTANCE": "0",
             "LABELLOOP_SELECTOR_MAX_HUMAN_PER_CLIP": "0",
             "LABELLOOP_SELECTOR_MAX_HUMAN_PER_HOUR": "0",
