@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 from labelloop import AwsClients, FramePredictions, StackNames
 from labelloop.clock import ManualClock
 from labelloop.groundtruth import input_line, label_of
@@ -397,3 +398,50 @@ def test_an_answer_with_a_track_attribute_the_rig_does_not_declare_is_refused(
     assert response.status_code == 422
     assert "seat=roof" in response.text
     assert len(portal.open_tasks(job.name)) == 1  # still open: nothing was answered
+
+
+def _throttle(aws: AwsClients, operation: str, when: Callable[[dict[str, Any]], bool]) -> Callable[..., None]:
+    """A DynamoDB throttle, botocore's retries spent, for every ``operation`` call whose parameters match."""
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        if when(params):
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "test"}},
+                              operation)  # fmt: skip
+
+    aws.dynamodb.meta.events.register(f"provide-client-params.dynamodb.{operation}", hook)
+    return hook
+
+
+def test_a_throttled_correction_costs_only_the_head_start_never_the_label_or_the_page(
+    aws: AwsClients, stack: ProvisionedStack, serve: Callable[[Portal], str]
+) -> None:
+    """The correction's write throttled: the answer is delivered all the same (its label in S3, the task
+    done), the next frame starts from the model. The corrections' read throttled: the page still opens."""
+    clock = ManualClock()
+    job = _new_job(aws, clock)
+    portal = Portal(aws, StackNames("test"), clock, annotator=None)
+    portal.tick()
+    frames = [_tracked(frame(1, clip="busy"), 7), _tracked(frame(2, clip="busy", shift=12), 7)]
+    for predictions in frames:
+        _send(aws, job, predictions, "busy")
+    portal.tick()
+    first, second = portal.open_tasks(job.name)
+    pages = [f"{serve(portal)}/api/tasks/{job.name}/{task.object_id}" for task in (first, second)]
+    answer = {"keypoints": [{"label": RIG[0], "x": 10, "y": 10, "visibility": "visible", "person": 0}],
+              "person_boxes": [None], "person_tracks": [7]}  # fmt: skip
+    writes = _throttle(aws, "PutItem", lambda params: params["Item"]["pk"]["S"].startswith("correction#"))
+    try:
+        assert httpx.post(pages[0], json=answer).status_code == 200
+    finally:
+        aws.dynamodb.meta.events.unregister("provide-client-params.dynamodb.PutItem", writes)
+    assert portal.task(job.name, first.object_id).status == "done"  # type: ignore[union-attr]
+    assert _answer(aws, job, first.object_id)["keypoints"]["crowdKeypoint"]["keypoints"][0]["x"] == 10
+    started = httpx.get(pages[1]).json()
+    assert "from_frame" not in started["persons"][0]  # no correction kept: the model's guess
+    reads = _throttle(aws, "BatchGetItem", lambda _: True)
+    try:
+        shown = httpx.get(pages[1])
+    finally:
+        aws.dynamodb.meta.events.unregister("provide-client-params.dynamodb.BatchGetItem", reads)
+    assert shown.status_code == 200
+    assert shown.json()["persons"] == started["persons"]

@@ -457,6 +457,14 @@ class Portal:
         # Ground Truth rewrites one output.manifest; here each line is its own object (see output_line_key).
         s3.put_object(Bucket=bucket, Key=output_line_key(base, task.object_id), Body=(body + "\n").encode())
         self._clients.sns.publish(TopicArn=job.output_topic_arn, Message=body)
-        if task.worker is not None and job.modality == "keypoints":  # a redelivery rewrites the same items
-            self.corrections.record(corrections_in(task.output, job.label_attribute))
+        if task.worker is not None and job.modality == "keypoints":
+            self._record_corrections(job, task)
         self._tasks.delivered(task)
+
+    def _record_corrections(self, job: PortalJob, task: Task) -> None:
+        """Keep the answer's tracked persons for the clip's later tasks (propagation). Only a head start
+        for people depends on it, never the label: a failed write is logged and the delivery goes on."""
+        try:
+            self.corrections.record(corrections_in(task.output or {}, job.label_attribute))
+        except ClientError as error:
+            log.warning("portal.correction_not_kept", job=job.name, object_id=task.object_id, error=str(error))

@@ -16,11 +16,13 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
+from botocore.exceptions import ClientError
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from labelloop.frame_layout import neighbour_uri
 from labelloop.groundtruth import FRAME_ATTRIBUTE, PREFILL_ATTRIBUTE
+from labelloop.logs import get_logger
 from labelloop.portal_api import PortalJob, get_job
 from labelloop.s3_uri import split_s3_uri
 from pydantic import BaseModel, Field
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from labelloop_portal.portal import Portal
     from labelloop_portal.tasks import Task
 
+log = get_logger()
 WEBHOOK_PATH = "/label-studio/webhook"
 LABEL_STUDIO_PATHS = "/label-studio/"
 """Where Label Studio (its server, its page) reaches the portal without the portal's own sign-in."""
@@ -123,29 +126,43 @@ def _starting_persons(portal: Portal, task: Task, job: PortalJob) -> dict[str, A
     model = task.line.get(PREFILL_ATTRIBUTE) or {}
     other = "keypoints" if job.modality == "head" else "head"
     persons = starting_persons(task.line, job.modality, job.level)
-    frame = task.line.get(FRAME_ATTRIBUTE) or {}
-    clip_id, frame_no = frame.get("clip_id"), frame.get("frame_no")
     previous: dict[str, Any] | None = None
-    if isinstance(clip_id, str) and isinstance(frame_no, int):
-        tracks = [person["track"] for person in persons if person["track"]]
-        if job.modality == "keypoints" and tracks:
-            persons = with_track_attributes(persons, portal.corrections.attributes(clip_id, tracks))
-        if job.modality == "keypoints" and job.level == 1 and tracks and portal.propagate_window:
-            corrections = portal.corrections.nearest(clip_id, tracks, frame_no, portal.propagate_window)
-            persons = propagated(persons, corrections)
-            if corrections:  # the frame the nearest correction came from, with people's persons of it
-                nearest = min(corrections.values(), key=lambda c: (abs(c.frame_no - frame_no), c.frame_no))
-                there = [{"box": c.box, "points": c.points, "track": c.track}
-                         for c in corrections.values() if c.frame_no == nearest.frame_no]  # fmt: skip
-                previous = {"frame_no": nearest.frame_no, "corrected": True, "persons": there}
-        if previous is None and frame_no > 0 and neighbour_uri(task.line["source-ref"], frame_no - 1):
-            previous = {"frame_no": frame_no - 1, "corrected": False, "persons": []}
+    try:
+        persons, previous = _carried_from_neighbours(portal, job, task, persons)
+    except ClientError as error:  # a throttled read costs the head start, never the page
+        log.warning("portal.propagation_unavailable", job=job.name, object_id=task.object_id, error=str(error))
     return {
         "persons": persons,
         "model": persons_of(model, job.modality, job.modality),
         "context": persons_of(model, other, other),
         "previous": previous,
     }
+
+
+def _carried_from_neighbours(
+    portal: Portal, job: PortalJob, task: Task, persons: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """``persons`` with their tracks' attributes and nearby corrections, and the frame to show before
+    (nothing for a frame that is not a clip's)."""
+    frame = task.line.get(FRAME_ATTRIBUTE) or {}
+    clip_id, frame_no = frame.get("clip_id"), frame.get("frame_no")
+    if not isinstance(clip_id, str) or not isinstance(frame_no, int):
+        return persons, None
+    previous: dict[str, Any] | None = None
+    tracks = [person["track"] for person in persons if person["track"]]
+    if job.modality == "keypoints" and tracks:
+        persons = with_track_attributes(persons, portal.corrections.attributes(clip_id, tracks))
+    if job.modality == "keypoints" and job.level == 1 and tracks and portal.propagate_window:
+        corrections = portal.corrections.nearest(clip_id, tracks, frame_no, portal.propagate_window)
+        persons = propagated(persons, corrections)
+        if corrections:  # the frame the nearest correction came from, with people's persons of it
+            nearest = min(corrections.values(), key=lambda c: (abs(c.frame_no - frame_no), c.frame_no))
+            there = [{"box": c.box, "points": c.points, "track": c.track}
+                     for c in corrections.values() if c.frame_no == nearest.frame_no]  # fmt: skip
+            previous = {"frame_no": nearest.frame_no, "corrected": True, "persons": there}
+    if previous is None and frame_no > 0 and neighbour_uri(task.line["source-ref"], frame_no - 1):
+        previous = {"frame_no": frame_no - 1, "corrected": False, "persons": []}
+    return persons, previous
 
 
 def _frame_bytes(portal: Portal, task: Task, uri: str | None = None) -> bytes:
