@@ -590,7 +590,12 @@ def export_command(
     stack: StackOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Export the labels, every point's visibility kept (COCO v: 0 outside, 1 occluded, 2 visible)."""
+    """Export the labels, every point's visibility kept (COCO v: 0 outside, 1 occluded, 2 visible).
+
+    A clip's persons keep their tracks (COCO: PoseTrack's track_id; GT manifest: track-id).
+
+    What people said once of a track (the rig's track attributes) goes to every frame of it.
+    """
     # Imported here: the YOLO writer is the trainer's, whose import would slow every other command.
     from labelloop_tools.export import (  # noqa: PLC0415
         FORMATS,
