@@ -80,7 +80,7 @@ def predict_clips(
                     for n, scene in enumerate(chunk, start=start)]  # fmt: skip
             for n, scene, ref, predictions in zip(range(start, start + len(chunk)), chunk, refs,
                                                   _predict(sessions, chunk, refs, imgsz), strict=True):  # fmt: skip
-                tracked = predictions.model_copy(update={"persons": tracker.follow(predictions.persons)})
+                tracked = predictions.model_copy(update={"persons": tracker.follow(predictions.persons, n / 2)})
                 frames.append(PoolFrame(seed * CLIP_STRIDE + n, tracked, truth_predictions(scene, ref)))
     return frames
 

@@ -86,7 +86,9 @@ def release_stalled(
 
 def tracked(batch: PredictedBatch, tracker: ClipTracker) -> PredictedBatch:
     """``batch`` with track ids and temporal changes on its persons (the tracker advances by its frames)."""
-    frames = [p.model_copy(update={"persons": tracker.follow(p.persons)}) for p in batch.predictions]
+    frames = [
+        p.model_copy(update={"persons": tracker.follow(p.persons, p.frame.timestamp_s)}) for p in batch.predictions
+    ]
     return batch.model_copy(update={"predictions": frames})
 
 

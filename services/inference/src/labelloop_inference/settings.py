@@ -48,12 +48,13 @@ class InferenceSettings(WorkerSettings):
         "than a batch can take: TRITON_RETRY_S times the queue's receives).",
     )
     tracking_sweep_s: float = Field(default=60.0, gt=0, description="How often stalled clips are looked for.")
-    track_match_thresh: float = Field(
-        default=0.8,
+    track_match_thresh: float | None = Field(
+        default=None,
         gt=0,
         lt=1,
-        description="ByteTrack's highest matching cost (1 - IoU, fused with the score): 0.9-0.95 keeps ids of people "
-        "walking when frames are sampled a few a second, with more switches where people cross.",
+        description="ByteTrack's highest matching cost (1 - IoU, fused with the score). Unset: by the sampling, "
+        "0.8 (ByteTrack's) for frames at most 0.15 s apart, else 0.9, which keeps ids of people walking when frames "
+        "are sampled a few a second, with a few more switches where people cross.",
     )
     track_buffer: int = Field(default=30, ge=1, description="Sampled frames a lost track is kept to be found again.")
 

@@ -65,16 +65,28 @@ class _Detections:
         return _Detections(self.xywh[mask], self.conf[mask], self.cls[mask])
 
 
+FULL_RATE_MATCH = 0.8  # bytetrack.yaml's, for video at its full frame rate
+SAMPLED_MATCH = 0.9
+SAMPLED_AFTER_S = 0.15
+"""Frames farther apart than this (fewer than about 7 a second) are matched with :data:`SAMPLED_MATCH`."""
+
+
 @dataclass(frozen=True)
 class TrackerSettings:
-    """What a team may tune of ByteTrack (``bytetrack.yaml``'s values by default, made for video at its
-    full frame rate). ``match_thresh`` is the highest matching cost accepted, cost = 1 - IoU (fused
-    with the score): frames sampled far apart overlap less, and a looser match (0.9-0.95) keeps
-    walking people's ids at a few frames a second, at the price of more switches where people cross
-    (README, "What inference does with a batch of frames")."""
+    """What a team may tune of ByteTrack (``bytetrack.yaml``'s values otherwise). ``match_thresh`` is the
+    highest matching cost accepted, cost = 1 - IoU (fused with the score). None: by the sampling, frame
+    pair by frame pair: ByteTrack's 0.8 for frames at most ``SAMPLED_AFTER_S`` apart, else 0.9. Frames
+    sampled far apart overlap less, and the looser match keeps walking people's ids, at the price of a
+    few more switches where people cross (README, "What inference does with a batch of frames")."""
 
-    match_thresh: float = 0.8
+    match_thresh: float | None = None
     track_buffer: int = 30  # frames a lost track is kept to be found again
+
+    def match_for(self, interval_s: float | None) -> float:
+        """The matching cost accepted between two frames ``interval_s`` apart (None: unknown)."""
+        if self.match_thresh is not None:
+            return self.match_thresh
+        return SAMPLED_MATCH if interval_s is not None and interval_s > SAMPLED_AFTER_S else FULL_RATE_MATCH
 
 
 class ClipTracker:
@@ -82,14 +94,16 @@ class ClipTracker:
 
     def __init__(self, settings: TrackerSettings = TrackerSettings()) -> None:
         byte_tracker, defaults = _ultralytics()
-        tuned = {"match_thresh": settings.match_thresh, "track_buffer": settings.track_buffer}
+        tuned = {"match_thresh": settings.match_for(None), "track_buffer": settings.track_buffer}
+        self._settings = settings
         self._tracker = byte_tracker(args=_Namespace(defaults | tuned))
         self._sightings: dict[int, Person] = {}  # each live track's last sighting (temporal_change)
+        self._last_at_s: float | None = None  # the previous frame's time in the clip
 
-    def follow(self, persons: list[Person]) -> list[Person]:
-        """The next frame's persons with their ``track_id`` and, against their track's previous
-        sighting, their ``temporal_change``."""
-        ids = self.update(person_boxes(persons))
+    def follow(self, persons: list[Person], at_s: float | None = None) -> list[Person]:
+        """The next frame's persons (``at_s``: the frame's time in the clip) with their ``track_id`` and,
+        against their track's previous sighting, their ``temporal_change``."""
+        ids = self.update(person_boxes(persons), at_s)
         followed = []
         for person, track in zip(persons, ids, strict=True):
             previous = self._sightings.get(track) if track is not None else None
@@ -101,9 +115,13 @@ class ClipTracker:
         self._sightings = {track: seen for track, seen in self._sightings.items() if track in live}
         return followed
 
-    def update(self, boxes: FrameBoxes) -> list[int | None]:
-        """The next frame's boxes → the track id of each (None: too weak for any track)."""
+    def update(self, boxes: FrameBoxes, at_s: float | None = None) -> list[int | None]:
+        """The next frame's boxes (``at_s``: its time in the clip) → the track id of each (None: too weak
+        for any track)."""
         tracker = self._tracker
+        interval = at_s - self._last_at_s if at_s is not None and self._last_at_s is not None else None
+        tracker.args.match_thresh = self._settings.match_for(interval)
+        self._last_at_s = at_s if at_s is not None else self._last_at_s
         tracker.update(_Detections.of(boxes))
         ids: list[int | None] = [None] * len(boxes)
         # Confirmed tracks only: a track ByteTrack started this frame is dropped if the next frame
@@ -127,13 +145,14 @@ class ClipTracker:
             "tracked": [_track_state(t) for t in tracker.tracked_stracks],
             "lost": [_track_state(t) for t in tracker.lost_stracks],
             "sightings": {str(track): seen.model_dump(mode="json") for track, seen in self._sightings.items()},
+            "last_at_s": self._last_at_s,
         }
 
     @classmethod
     def resume(cls, snapshot: dict[str, Any], settings: TrackerSettings = TrackerSettings()) -> ClipTracker:
         """A tracker that goes on where the one that took ``snapshot`` stopped."""
-        if snapshot.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"tracker snapshot format {snapshot.get('format')!r}, expected {SNAPSHOT_FORMAT}")
+        if snapshot.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"tracker snapshot format {snapshot.get('format')!r}, expected one of {READABLE_FORMATS}")
         resumed = cls(settings)
         tracker = resumed._tracker
         tracker.frame_id = int(snapshot["frame_id"])
@@ -141,10 +160,12 @@ class ClipTracker:
         tracker.tracked_stracks = [_track(tracker, state) for state in snapshot["tracked"]]
         tracker.lost_stracks = [_track(tracker, state) for state in snapshot["lost"]]
         resumed._sightings = {int(track): Person.model_validate(seen) for track, seen in snapshot["sightings"].items()}
+        resumed._last_at_s = snapshot.get("last_at_s")  # format 2 had none: its next frame matches as a first
         return resumed
 
 
-SNAPSHOT_FORMAT = 2  # 2: with each live track's last sighting
+SNAPSHOT_FORMAT = 3  # 2: with each live track's last sighting; 3: and the last frame's time
+READABLE_FORMATS = (2, 3)  # a clip tracked across an upgrade goes on from the older snapshot
 _SCALARS = ("track_id", "is_activated", "state", "score", "start_frame", "frame_id", "tracklet_len", "idx")
 _ARRAYS = ("_tlwh", "mean", "covariance")
 
