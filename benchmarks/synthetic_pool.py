@@ -67,8 +67,9 @@ def predict_clips(
     onnx: dict[ModelName, Path], seeds: list[int], frames_per_clip: int, imgsz: int, cameras: Mapping[int, Camera]
 ) -> list[PoolFrame]:
     """Synthetic clips (people moving in their seats, ``labelloop.synth.clips``; ``cameras`` by clip seed)
-    predicted frame by frame and tracked in order as inference tracks a clip, so each person carries its
-    track id and ``temporal_change``; with each frame's truth. Pool ids: :data:`CLIP_STRIDE`."""
+    predicted frame by frame and tracked in order, 16-frame batches, as inference tracks a clip, so each
+    person carries its track id and ``temporal_change``; with each frame's truth. Pool ids:
+    :data:`CLIP_STRIDE`."""
     sessions = _sessions(onnx)
     frames: list[PoolFrame] = []
     for seed in seeds:
@@ -78,9 +79,11 @@ def predict_clips(
             chunk = rendered[start : start + 16]
             refs = [_frame_ref(f"s3://pool-frames/{seed}/{n:06d}.jpg", n, n / 2, scene)
                     for n, scene in enumerate(chunk, start=start)]  # fmt: skip
-            for n, scene, ref, predictions in zip(range(start, start + len(chunk)), chunk, refs,
-                                                  _predict(sessions, chunk, refs, imgsz), strict=True):  # fmt: skip
-                tracked = predictions.model_copy(update={"persons": tracker.follow(predictions.persons, n / 2)})
+            predicted = _predict(sessions, chunk, refs, imgsz)
+            persons = tracker.follow_frames([(p.persons, p.frame.timestamp_s) for p in predicted])
+            for n, scene, ref, predictions, found in zip(range(start, start + len(chunk)), chunk, refs, predicted,
+                                                         persons, strict=True):  # fmt: skip
+                tracked = predictions.model_copy(update={"persons": found})
                 frames.append(PoolFrame(seed * CLIP_STRIDE + n, tracked, truth_predictions(scene, ref)))
     return frames
 

@@ -125,11 +125,14 @@ def test_batches_taken_at_once_come_out_as_one_tracked_clip(
     assert all(len(published) == 1 for published in by_frame.values()), "no frame published twice"
     frames = [by_frame[n][0] for n in range(40)]
 
-    # What one uninterrupted tracker makes of the same persons, ids and temporal changes: the order of
-    # the workers did not matter.
-    tracker = ClipTracker()
-    fresh = [[p.model_copy(update={"track_id": None, "temporal_change": None}) for p in f.persons] for f in frames]
-    assert [f.persons for f in frames] == [tracker.follow(persons) for persons in fresh]
+    # What one uninterrupted tracker makes of the same persons, batch after batch, ids and temporal
+    # changes: the order of the workers did not matter.
+    tracker, expected = ClipTracker(), []
+    for event in events:
+        batch = [frames[ref.frame_no] for ref in event.frames]
+        expected += tracker.follow_frames([([p.model_copy(update={"track_id": None, "temporal_change": None})
+                                             for p in f.persons], f.frame.timestamp_s) for f in batch])  # fmt: skip
+    assert [f.persons for f in frames] == expected
     later = [p for f in frames[1:] for p in f.persons if p.track_id is not None]
     assert later, "people tracked after the first frame"
     assert all(p.temporal_change is not None for p in later), "tracked people have a temporal change"

@@ -164,3 +164,43 @@ def test_a_snapshot_of_the_format_before_the_frame_times_is_still_read() -> None
     older = {**tracker.snapshot(), "format": 2}
     del older["last_at_s"]
     assert ClipTracker.resume(older).update([(2.0, 0.0, 40.0, 100.0, 0.9)], 1.0) == [1]
+
+
+def _boxed(box: tuple[float, float, float, float, float]) -> Person:
+    left, top, width, height, score = box
+    return Person(box=Box(left=left, top=top, width=width, height=height, confidence=score, label="person"),
+                  keypoints=[])  # fmt: skip
+
+
+def _moved(box: tuple[float, float, float, float, float], dx: float) -> tuple[float, float, float, float, float]:
+    return (box[0] + dx, *box[1:])  # type: ignore[return-value]
+
+
+def test_a_first_sighting_gets_its_track_once_the_next_frame_of_the_batch_confirms_it() -> None:
+    """A person arriving in frame 2 of a batch is tracked from frame 2, not 3; a detection no later frame
+    matches keeps none (a dropped unconfirmed track is no id); one arriving in the batch's last frame
+    keeps none there, as the batch goes out before the next one confirms it."""
+    walker, other, last = (0.0, 0.0, 40.0, 100.0, 0.9), (400.0, 0.0, 40.0, 100.0, 0.9), (200.0, 300.0, 40.0, 100.0, 0.9)
+    boxes = [[], [walker], [_moved(walker, 3), other], [_moved(walker, 6)], [_moved(walker, 9), last]]
+    frames = [([_boxed(box) for box in frame], 0.1 * n) for n, frame in enumerate(boxes)]
+    followed = ClipTracker().follow_frames(frames)
+    assert [[p.track_id for p in persons] for persons in followed] == [[], [1], [1, None], [1], [1, None]]
+    single = ClipTracker()
+    one_by_one = [[p.track_id for p in single.follow(persons, at_s)] for persons, at_s in frames]
+    assert one_by_one == [[], [None], [1, None], [1], [1, None]]  # frame by frame the first sighting has none
+
+
+def test_walkers_keep_their_ids_when_first_sightings_get_theirs_batch_by_batch() -> None:
+    """The walkers' bar, with each track's first sighting given its id within 16-frame batches."""
+    switches = frames = 0
+    for seed in range(8):
+        scene = walkers_scene(seed, 300)
+        tracker, ids = ClipTracker(), []
+        for start in range(0, len(scene), 16):
+            chunk = scene[start : start + 16]
+            persons = [([_boxed(box) for box in seen.values()], None) for seen in chunk]
+            for seen, found in zip(chunk, tracker.follow_frames(persons), strict=True):
+                ids.append(dict(zip(seen, [p.track_id for p in found], strict=True)))
+        switches += id_switches(ids)
+        frames += len(scene)
+    assert switches <= frames / 100

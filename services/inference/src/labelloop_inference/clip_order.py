@@ -86,9 +86,8 @@ def release_stalled(
 
 def tracked(batch: PredictedBatch, tracker: ClipTracker) -> PredictedBatch:
     """``batch`` with track ids and temporal changes on its persons (the tracker advances by its frames)."""
-    frames = [
-        p.model_copy(update={"persons": tracker.follow(p.persons, p.frame.timestamp_s)}) for p in batch.predictions
-    ]
+    persons = tracker.follow_frames([(p.persons, p.frame.timestamp_s) for p in batch.predictions])
+    frames = [p.model_copy(update={"persons": found}) for p, found in zip(batch.predictions, persons, strict=True)]
     return batch.model_copy(update={"predictions": frames})
 
 

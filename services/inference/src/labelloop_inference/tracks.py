@@ -11,9 +11,11 @@ state), never a pickle, as it is read back from S3. Resuming from a snapshot giv
 of one uninterrupted run (tested). A track id counts from 1 per clip.
 
 A person gets the id of the confirmed track their detection updated in this frame. ByteTrack
-confirms a new track when the next frame matches it (except in a clip's first frame), so a person's
-first sighting has no track id; giving it the new track's id instead tripled the identity switches
-on the walkers of tests/unit/test_tracks.py, as one missed detection drops an unconfirmed track.
+confirms a new track when the next frame matches it (except in a clip's first frame). Giving every
+new track's id at once tripled the identity switches on the walkers of tests/unit/test_tracks.py, as
+one missed detection drops an unconfirmed track; so a first sighting gets its id only once the next
+frame has confirmed the track, when both frames are in the same batch (:meth:`ClipTracker.follow_frames`);
+a person first seen in a batch's last frame has none there.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class ClipTracker:
         self._tracker = byte_tracker(args=_Namespace(defaults | tuned))
         self._sightings: dict[int, Person] = {}  # each live track's last sighting (temporal_change)
         self._last_at_s: float | None = None  # the previous frame's time in the clip
+        self._born: dict[int, int] = {}  # each track started in the last frame, unconfirmed: its detection
 
     def follow(self, persons: list[Person], at_s: float | None = None) -> list[Person]:
         """The next frame's persons (``at_s``: the frame's time in the clip) with their ``track_id`` and,
@@ -115,6 +118,23 @@ class ClipTracker:
         self._sightings = {track: seen for track, seen in self._sightings.items() if track in live}
         return followed
 
+    def follow_frames(self, frames: list[tuple[list[Person], float | None]]) -> list[list[Person]]:
+        """:meth:`follow` over consecutive frames (persons, time), and each track confirmed within them
+        given back to the detection that started it in the frame before."""
+        followed: list[list[Person]] = []
+        for persons, at_s in frames:
+            born_before = self._born
+            followed.append(self.follow(persons, at_s))
+            if len(followed) < 2:
+                continue
+            confirmed = {p.track_id for p in followed[-1] if p.track_id is not None} & born_before.keys()
+            earlier = followed[-2]
+            for track in confirmed:
+                index = born_before[track]
+                if index < len(earlier) and earlier[index].track_id is None:
+                    earlier[index] = earlier[index].model_copy(update={"track_id": track})
+        return followed
+
     def update(self, boxes: FrameBoxes, at_s: float | None = None) -> list[int | None]:
         """The next frame's boxes (``at_s``: its time in the clip) → the track id of each (None: too weak
         for any track)."""
@@ -126,9 +146,13 @@ class ClipTracker:
         ids: list[int | None] = [None] * len(boxes)
         # Confirmed tracks only: a track ByteTrack started this frame is dropped if the next frame
         # misses it, and its id would then be a switch (see the module's docstring).
+        self._born = {}
         for track in tracker.tracked_stracks:
-            if track.frame_id == tracker.frame_id and 0 <= int(track.idx) < len(boxes) and track.is_activated:
-                ids[int(track.idx)] = int(track.track_id)
+            if track.frame_id == tracker.frame_id and 0 <= int(track.idx) < len(boxes):
+                if track.is_activated:
+                    ids[int(track.idx)] = int(track.track_id)
+                elif track.start_frame == tracker.frame_id:
+                    self._born[int(track.track_id)] = int(track.idx)
         return ids
 
     def snapshot(self) -> dict[str, Any]:
