@@ -9,8 +9,9 @@ import numpy as np
 from labelloop.label_quality import Labels, Score, labels_of, score
 from labelloop.rig import COCO17
 from labelloop_tools.demo.ledger import FrameRecord
+from labelloop_tools.demo.loop import DemoResult, RoundRecord, Sample
 from labelloop_tools.demo.plan import DemoPlan
-from labelloop_tools.demo.report import effort
+from labelloop_tools.demo.report import effort, plot_progress
 from labelloop_tools.demo.showcase import COLOURS, HEAD_COLOUR, PERSON_COLOUR, draw_labels
 
 MODALITIES = ("head", "keypoints")
@@ -140,3 +141,13 @@ def test_real_photo_drawing_shows_bones_by_visibility_and_boxes() -> None:
     assert tuple(drawn[120, 40]) == (0, 0, 0)  # elbow → wrist: the wrist is outside, no bone
     assert tuple(drawn[100, 5]) == PERSON_COLOUR
     assert tuple(drawn[25, 30]) == HEAD_COLOUR
+
+
+def test_the_progress_plot_of_a_demo_stopped_in_its_first_round_is_still_drawn() -> None:
+    """A demo stopped before any round ended (a training round that did not finish in time) still writes
+    its report: the plot shows how far the frames came, with no round to shade."""
+    samples = [Sample(t=t, uploaded_clips=3, extracted=8 * t, judged=6 * t, labeled=2 * t) for t in range(4)]
+    assert plot_progress(DemoResult(plan=DemoPlan.quick(), samples=samples, seconds=3.0)).axes
+    record = RoundRecord(round=1, uploads=["a"], frames=24, outcomes={}, human_frames_total=10, serving_after=1,
+                         newest_version=1, started_s=0.0, settled_s=1.0, trained_s=2.0, random_arm={})  # fmt: skip
+    assert plot_progress(DemoResult(plan=DemoPlan.quick(), rounds=[record], samples=samples, seconds=3.0)).axes

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from labelloop.coco import PERSON_CATEGORY
+from labelloop.model_set import read_set_folder
 from labelloop.rig import COCO17, IN_CABIN_17, Rig, RigError
 from labelloop.track_attributes import carry_track_attributes
 from labelloop_tools.export import export
+from labelloop_trainer.dataset import holdout_source
 
 from tests.label_lines import label_line
 
@@ -78,3 +80,13 @@ def test_coco_and_manifest_exports_carry_track_attributes_to_auto_accepted_frame
     export(lines, tmp_path / "out.manifest", "gt-manifest", COCO17)
     first = json.loads((tmp_path / "out.manifest").read_text().splitlines()[0])
     assert first["keypoints-metadata"]["persons"][0]["attributes"] == {"glasses": "yes"}
+
+
+def test_a_rig_stored_before_track_attributes_is_still_the_in_cabin_rig_for_its_models_and_holdout() -> None:
+    """Track attributes are labelling, not geometry: a set stored without them serves the same models, and
+    the trainer still draws its synthetic holdout for it; the shipped set carries them for the portal."""
+    stored = Rig.from_dict({k: v for k, v in IN_CABIN_17.to_dict().items() if k != "track_attributes"})
+    assert stored == IN_CABIN_17
+    assert holdout_source("auto", stored) == "synthetic"
+    shipped = read_set_folder(Path(__file__).parents[2] / "models" / "initial")
+    assert shipped.rig.track_attribute_values == IN_CABIN_17.track_attribute_values

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,11 @@ class Rig:
     """The face points whose spread bounds the head box when no head detector serves."""
     sigmas: tuple[float, ...] = ()
     """Per-point OKS sigma (COCO's convention); empty: :data:`DEFAULT_SIGMA` for each."""
-    track_attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    track_attributes: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
     """What people say once per person of a clip (their track), each with its allowed values: seat,
-    child seat, glasses. Labelled once per track in the portal, carried to every frame of it in exports."""
+    child seat, glasses. Labelled once per track in the portal, carried to every frame of it in exports.
+    Not part of a rig's identity: a model predicts the points, not these, so two rigs that differ only
+    here serve the same models (a set stored before they existed is still the in-cabin rig)."""
 
     def __post_init__(self) -> None:
         known = set(self.keypoints)

@@ -264,7 +264,9 @@ def plot_progress(result: DemoResult) -> Figure:
     times = [s.t for s in result.samples]
     for stage, colour in zip(STAGES, ("#2e86ab", "#4c9f70", "#d1495b"), strict=True):
         ax.plot(times, [getattr(s, stage) for s in result.samples], color=colour, label=f"frames {stage}")
-    for record, following in zip(result.rounds, [*result.rounds[1:], None], strict=True):
+    # A demo stopped in its first round has no round record: its report still shows how far it came.
+    for index, record in enumerate(result.rounds):
+        following = result.rounds[index + 1] if index + 1 < len(result.rounds) else None
         ax.axvspan(record.settled_s, record.trained_s, color="#edae49", alpha=0.3, linewidth=0)
         if record.random_arm is not None:  # the demo's own baseline training, until the next round
             arm_end = following.started_s if following else result.seconds
