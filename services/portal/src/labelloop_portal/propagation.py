@@ -5,10 +5,11 @@ When a person answers a keypoint task, each person of the answer that kept the m
 stored as a :class:`TrackCorrection` (clip, track, frame): the points as the person left them, and the
 model's box of that track in that frame. A later task of the same clip whose model sees the same track
 starts that person from the nearest correction within ``window`` frames, carried by the model's own
-motion between the two frames: the corrected points keep their place *relative to the model's box*
-(shifted by the box's move, scaled by its change of size). What the person judged outside stays
-outside, visibility stays as they set it. A person the model sees without a track, or whose track was
-never corrected nearby, starts from the model as before.
+motion between the two frames: the points people changed from the model's guess there keep their
+place *relative to the model's box* (shifted by the box's move, scaled by its change of size), with
+the visibility they gave (outside stays outside); the points they left alone start from the model's
+guess of the new frame, which follows a moving person better (``benchmarks/propagation.py``). A person
+the model sees without a track, or whose track was never corrected nearby, starts from the model.
 
 What people say of the person once per track (the rig's track attributes: seat, glasses...) is kept
 per track (``track#<clip>#<track>``, the latest answer's) and fills that track's later tasks wherever
