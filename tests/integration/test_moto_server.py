@@ -3,9 +3,13 @@ us still answers, without a log line per request."""
 
 from __future__ import annotations
 
+import http.client
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import urllib3.util.connection
 from botocore.exceptions import ClientError
 from labelloop_tools.local import MotoServer
 from labelloop_tools.local.stack import local_clients
@@ -34,3 +38,35 @@ def test_it_answers_every_service_and_logs_no_request(tmp_path: Path) -> None:
     written = log.read_text()
     assert '"GET /' not in written, written[-2000:]
     assert '"POST /' not in written, written[-2000:]
+
+
+def test_it_keeps_connections_alive_and_a_body_it_does_not_read_cannot_become_the_next_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Real AWS keeps a client's connections open, so do we: one connection for many calls. A
+    request whose body moto never reads must not leave it to be parsed as the next request."""
+    opened: list[object] = []
+    real_create_connection = urllib3.util.connection.create_connection
+
+    def create_connection(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args[0])
+        return real_create_connection(*args, **kwargs)
+
+    with MotoServer() as moto:
+        aws = local_clients(moto.url)
+        aws.dynamodb.list_tables()  # the pool's first connection
+        monkeypatch.setattr(urllib3.util.connection, "create_connection", create_connection)
+        for _ in range(20):
+            aws.dynamodb.list_tables()
+        assert not opened, f"{len(opened)} connections opened for 20 calls"
+        host, port = moto.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request("GET", "/moto-api/data.json", body=b"GET /moto-api/reset HTTP/1.1\r\n\r\n" * 50)
+        first = connection.getresponse()
+        assert (first.status, first.will_close) == (200, False)
+        first.read()
+        connection.request("GET", "/moto-api/data.json")  # the same connection, answered as itself
+        second = connection.getresponse()
+        assert second.status == 200, "the second request on the connection"
+        assert json.loads(second.read())
+        connection.close()

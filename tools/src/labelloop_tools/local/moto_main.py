@@ -1,6 +1,6 @@
 """``python -m labelloop_tools.local.moto_main``: moto's server, lighter per request.
 
-Two costs of moto's server that our traffic (many small DynamoDB, SQS and SNS calls) pays on
+Three costs of moto's server that our traffic (many small DynamoDB, SQS and SNS calls) pays on
 every request, measured with py-spy while a clip went through the pipeline
 (benchmarks/real_models.py), and taken from Triton on a two-core machine:
 
@@ -10,15 +10,24 @@ every request, measured with py-spy while a clip went through the pipeline
 * the dispatcher lists moto's package folder (``os.listdir`` and an ``isdir`` per service) for
   every request to find the service a host names: an eighth. The installed services do not
   change while the server runs, so the list is read once.
+* werkzeug's development server closes the connection after every response, so every AWS call
+  of every service opened a new TCP connection (connect, a thread on the server, urllib3's set-up
+  on the client). Real AWS keeps connections alive, and so does this server: see
+  :class:`KeepAliveRequestHandler`.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import types
+from typing import IO, Any, cast
 
+import moto.server
 from moto import backends
-from moto.server import main
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug import serving
+from werkzeug.wsgi import LimitedStream
 
 _list_installed_services = backends.list_of_moto_modules
 
@@ -28,7 +37,59 @@ def _installed_services() -> tuple[str, ...]:
     return tuple(_list_installed_services())
 
 
+class _NoLeftoverSelector:
+    """werkzeug, sure that it closes every connection, reads whatever the client sends in the 10 ms
+    after a response and throws it away, which on a kept-alive connection would be the client's
+    next request. Here a request's body is read to its end instead (see the handler), so there is
+    never anything left over to drain."""
+
+    def register(self, *_: Any) -> None: ...
+
+    def select(self, *_: Any, **__: Any) -> list[Any]:
+        return []
+
+    def close(self) -> None: ...
+
+
+class KeepAliveRequestHandler(MotoRequestHandler):
+    """moto's handler on a connection kept alive between requests (HTTP/1.1 keep-alive).
+
+    werkzeug's development server closes every connection because an application that does not
+    read a request's whole body would leave its rest to be parsed as the next request. So each
+    request's body is bounded by its Content-Length and read to its end after the response; a
+    chunked body (no length) closes the connection as before.
+    """
+
+    _body: LimitedStream | None = None
+    # The response's headers and body leave in two writes; with Nagle's algorithm the body would wait
+    # for the client's delayed ACK of the headers (up to 40 ms) on every request of a kept connection.
+    disable_nagle_algorithm = True
+
+    def make_environ(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().make_environ()
+        if environ.get("wsgi.input_terminated"):  # chunked: werkzeug de-chunks it; we cannot bound it
+            self.close_connection = True
+            self._body = None
+            return environ
+        self._body = LimitedStream(cast("IO[bytes]", self.rfile), int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = self._body
+        environ["wsgi.input_terminated"] = True  # werkzeug's Request then reads the stream as given
+        return environ
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection" and value.lower() == "close" and not self.close_connection:
+            return  # werkzeug's unconditional close; the client's own "Connection: close" still counts
+        super().send_header(keyword, value)
+
+    def run_wsgi(self) -> None:
+        super().run_wsgi()
+        if self._body is not None:
+            self._body.exhaust()
+
+
 if __name__ == "__main__":
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     backends.list_of_moto_modules = _installed_services
-    main()
+    serving.selectors = types.SimpleNamespace(DefaultSelector=_NoLeftoverSelector, EVENT_READ=1)  # type: ignore[attr-defined,assignment]
+    moto.server.MotoRequestHandler = KeepAliveRequestHandler  # type: ignore[attr-defined]
+    moto.server.main()
