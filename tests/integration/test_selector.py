@@ -18,7 +18,9 @@ from labelloop import (
     new_event_id,
 )
 from labelloop.provision import ProvisionedStack
-from labelloop_selector.entrypoint import SERVICE
+from labelloop_selector.entrypoint import SERVICE, build_deps
+from labelloop_selector.handlers import handle_predictions_ready
+from labelloop_selector.policy import frame_key, version_tag
 from labelloop_selector.settings import SelectorSettings
 from labelloop_selector.state import SelectorState
 
@@ -205,3 +207,33 @@ def test_a_frame_is_judged_once_per_model_version(
         (1, "control_arm", True),
     ]
     assert state.human_count("clip-1") == 3
+
+
+def test_a_batch_retried_after_a_crash_between_its_claim_and_its_frames_keeps_what_it_claimed(
+    aws: AwsClients, stack: ProvisionedStack, auto_queue: str, names: StackNames
+) -> None:
+    """The batch's decisions are claimed in one item before each frame's own item is written. A crash
+    between the two, then a retry that would judge otherwise (here a stricter threshold): the claimed
+    decisions stand, the budget is not spent twice, and what goes out is what was claimed."""
+    event = predictions_ready([frame(0), frame(1, **DOUBTFUL, shift=200)])
+    crashing = build_deps(aws, SelectorSettings(stack="test", control_fraction=0.0), names)
+
+    def crash(**_: Any) -> None:
+        raise RuntimeError("the process died before the frames' own items")
+
+    aws.dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", crash, unique_id="crash")
+    try:
+        with pytest.raises(RuntimeError, match="process died"):
+            handle_predictions_ready(event, crashing)
+    finally:
+        aws.dynamodb.meta.events.unregister("before-call.dynamodb.BatchWriteItem", unique_id="crash")
+    state = SelectorState(aws.dynamodb, names.physical("selector-state"))
+    assert state.human_count("clip-1") == 1
+    assert drain(aws, stack.queue_urls["gt-bridge"]) == []  # nothing went out before the crash
+    [accepted], human, _ = judged(aws, stack, auto_queue, event, threshold=0.99)  # would send both to people
+    assert [e.predictions.frame.frame_no for e in human] == [1]
+    assert [f.frame_no for f in accepted.frames] == [0]
+    assert state.human_count("clip-1") == 1
+    frame_keys = [frame_key(p.frame.uri, version_tag(event.model_versions)) for p in event.predictions]
+    stored = [state.decision(key) for key in frame_keys]
+    assert [d.route if d else None for d in stored] == ["auto", "human"]

@@ -39,7 +39,7 @@ from labelloop_selector.policy import (
     signature,
     version_tag,
 )
-from labelloop_selector.state import Decision, LastSent
+from labelloop_selector.state import FOR_PEOPLE, Decision, LastSent
 
 if TYPE_CHECKING:
     from labelloop_selector.deps import Deps
@@ -155,9 +155,10 @@ Judged = tuple[str, FramePredictions, Decision, LastSent | None]
 def decide(
     event: PredictionsReady, frames: list[FramePredictions], keys: list[str], versions: str, deps: Deps
 ) -> dict[str, Decision]:
-    """Every frame's decision: one stored before stands; the others are judged and stored, with the
-    budget for those that go to people spent in one write when it has room for all of them, else
-    frame by frame. ``versions``: the :func:`version_tag` that judges them."""
+    """Every frame's decision: one stored before stands; the others are judged and stored: claimed for
+    the batch with the budget for those that go to people spent in one write when it has room for all
+    of them (else frame by frame), then each frame's own item. ``versions``: the :func:`version_tag`
+    that judges them."""
     earlier, last_sent = deps.state.read(keys, event.clip_id)
     threshold = deps.calibrations.threshold(versions)
     judged: list[Judged] = []
@@ -167,20 +168,20 @@ def decide(
             decision, sent = judge(predictions, versions, threshold, chain, deps)
             judged.append((key, predictions, decision, sent))
             chain = sent or chain
-    wanted = [(key, decision) for key, _, decision, _ in judged if decision.route in ("human", "control")]
-    for_people = deps.state.record_for_people(
-        wanted, clip_id=event.clip_id, budgets=deps.budgets, last_sent=None if chain is last_sent else chain
-    )
-    if for_people is None:  # a budget runs out within the batch
-        return earlier | _decide_one_by_one(event, judged, versions, deps, last_sent=last_sent, threshold=threshold)
-    new_auto = {key: decision for key, _, decision, _ in judged if decision.route == "auto"}
-    deps.state.record_auto(new_auto)
-    deferred = {
-        key: deps.state.record(key, decision, clip_id=event.clip_id, budgets=deps.budgets)
-        for key, _, decision, _ in judged
-        if decision.route not in ("auto", "human", "control")
-    }
-    return earlier | new_auto | for_people | deferred
+    new = {key: decision for key, _, decision, _ in judged}
+    if any(decision.route in FOR_PEOPLE for decision in new.values()):
+        claimed = deps.state.claim_batch(
+            deterministic_id(*keys),
+            new,
+            clip_id=event.clip_id,
+            budgets=deps.budgets,
+            last_sent=None if chain is last_sent else chain,
+        )
+        if claimed is None:  # a budget runs out within the batch
+            return earlier | _decide_one_by_one(event, judged, versions, deps, last_sent=last_sent, threshold=threshold)
+        new = claimed
+    deps.state.record_decisions(new)
+    return earlier | new
 
 
 def _decide_one_by_one(
@@ -205,7 +206,7 @@ def _decide_one_by_one(
         decided[key] = stored
         if stored.route == "human" and stored == decision and sent is not None:
             last_sent = sent
-    deps.state.record_auto(new_auto)
+    deps.state.record_decisions(new_auto)
     return decided
 
 

@@ -1,24 +1,28 @@
 """Selector state in DynamoDB: one decision per frame and model version, and human-task budgets.
 
-Every write is conditional, in an order that keeps the budgets safe without a transaction:
-first the clip's and the hour's counters are incremented, each only while under its limit (for all
-of a batch's frames for people in one write when they all fit, else frame by frame); then
-the decision is stored only if none exists yet. A decision stored earlier (a retried or
-duplicated batch) wins and its counters are refunded, so budget is never spent twice for a
-frame; a crash between the two steps leaves one unit spent, erring towards fewer human tasks,
-never more. (moto's TransactWriteItems deep-copies whole tables and breaks under concurrency,
-which is why the transaction this could be was not used.) The clip's item also remembers the
-signature of the last frame sent to people, for near-duplicate suppression across batches.
+Every write that spends budget or claims a decision is conditional, in an order that keeps the
+budgets safe without a transaction: first the clip's and the hour's counters are incremented, each
+only while under its limit (for all of a batch's frames for people in one write when they all fit,
+else frame by frame); then the decisions are claimed only if none were yet: a batch's in one item
+for the batch (``batch#``), a lone frame's in its own item. A claim made earlier (a retried or
+duplicated batch) wins and its counters are refunded, so budget is never spent twice for a frame;
+a crash between the two steps leaves the units spent, erring towards fewer human tasks, never
+more. Each frame's own item (``frame#``, read by any later batch with the frame) is written after
+the claim, in bulk. (moto's TransactWriteItems deep-copies whole tables and breaks under
+concurrency, which is why the transaction this could be was not used.) The clip's item also
+remembers the signature of the last frame sent to people, for near-duplicate suppression across
+batches.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from labelloop.aws import conditionally
+from labelloop.aws import conditional_write, conditionally
 from labelloop.clock import Clock, SystemClock
 from labelloop.errors import RetryableError
 
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DAY_S = 24 * 3600
+FOR_PEOPLE: tuple[Route, ...] = ("human", "control")
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,12 @@ class SelectorState:
                 request = response.get("UnprocessedKeys") or None
         return found, _last_sent_from(clip_item)
 
-    def record_auto(self, decisions: dict[str, Decision]) -> None:
-        """Store auto decisions in bulk (BatchWriteItem, no conditions).
+    def record_decisions(self, decisions: dict[str, Decision]) -> None:
+        """Store each frame's decision in its own item, in bulk (BatchWriteItem, no conditions).
 
-        Safe without conditions: they spend no budget, and judging the same frame with the same
-        model versions and settings gives the same auto route again.
+        Safe without conditions: an auto decision spends no budget, and judging the same frame with
+        the same model versions and settings gives it again; every other one was claimed first
+        (:meth:`claim_batch`), so these are the decisions that stand.
         """
         items = [{"PutRequest": {"Item": self._decision_item(key, d)}} for key, d in decisions.items()]
         for start in range(0, len(items), 25):
@@ -117,45 +123,76 @@ class SelectorState:
         budgets: Budgets,
         sent: LastSent | None = None,
     ) -> Decision:
-        """Store ``decision`` unless one exists; returns the decision that stands.
+        """Store one frame's ``decision`` unless one exists; returns the decision that stands.
 
         Routes that send to people first spend budget; when a budget is spent, ``human`` becomes
         ``over_budget`` and ``control`` becomes plain ``auto``.
         """
-        if decision.route not in ("human", "control"):
+        if decision.route not in FOR_PEOPLE:
             return self._put_decision(frame_key, decision)[0]
-        stored = self.record_for_people([(frame_key, decision)], clip_id=clip_id, budgets=budgets, last_sent=sent)
-        if stored is None:  # a budget is spent
+        spent = self._spend_all(clip_id, budgets, sent, count=1)
+        if spent is None:  # a budget is spent
             fallback: Route = "over_budget" if decision.route == "human" else "auto"
             return self._put_decision(frame_key, Decision(fallback, decision.score))[0]
-        return stored[frame_key]
+        stored, created = self._put_decision(frame_key, decision)
+        if not created:
+            self._refund(spent)
+        return stored
 
-    def record_for_people(
-        self, wanted: list[tuple[str, Decision]], *, clip_id: str, budgets: Budgets, last_sent: LastSent | None
+    def claim_batch(
+        self,
+        batch_id: str,
+        decisions: dict[str, Decision],
+        *,
+        clip_id: str,
+        budgets: Budgets,
+        last_sent: LastSent | None,
     ) -> dict[str, Decision] | None:
-        """:meth:`record` for every frame of a batch that goes to people, with each budget spent for
-        all of them in one write; None, with nothing spent, when a budget has no room for all (the
-        caller then records frame by frame, so a budget runs out exactly where it does).
+        """The new decisions of a batch in which some frames go to people, as they stand: each budget
+        spent for all of those in one write, then every decision claimed for the batch in one
+        conditional write. None, with nothing spent, when a budget has no room for all (the caller
+        then records frame by frame, so a budget runs out exactly where it does).
 
-        The order is record's: budget first, then the decisions, refunded for any decided before.
+        A batch claimed before (a retry after a crash between the claim and the frames' own items, or
+        the same batch delivered twice at once) keeps its claimed decisions, and what this call spent
+        for frames they decide is refunded. The caller then stores each frame's own item
+        (:meth:`record_decisions`).
         """
-        if not wanted:
-            return {}
+        wanted = [key for key, decision in decisions.items() if decision.route in FOR_PEOPLE]
+        spent = self._spend_all(clip_id, budgets, last_sent, count=len(wanted))
+        if spent is None:
+            return None
+        pk = {"S": f"batch#{batch_id}"}
+        claim = conditional_write(
+            lambda: self._db.put_item(
+                TableName=self._table,
+                Item={"pk": pk, "decisions": {"S": _claim_json(decisions)}, "expiry": self._expiry()},
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        )
+        if claim.applied:
+            return decisions
+        blocking = claim.blocking_item or self._db.get_item(TableName=self._table, Key={"pk": pk},
+                                                            ConsistentRead=True).get("Item")  # fmt: skip
+        if blocking is None:  # claimed, then expired again: let the retry decide
+            raise RetryableError(f"the claim on batch {batch_id} changed while it was written")
+        claimed = _claimed_from(blocking)
+        if decided_before := sum(key in claimed for key in wanted):
+            self._refund(spent, decided_before)
+        return {key: claimed.get(key, decision) for key, decision in decisions.items()}
+
+    def _spend_all(self, clip_id: str, budgets: Budgets, last_sent: LastSent | None, count: int) -> list[str] | None:
+        """Count ``count`` more tasks on each counter, the clip's remembering ``last_sent``; the counters
+        spent, or None, with nothing spent, when one has no room for all of them."""
         spent: list[str] = []
         for key, limit, retention_s in self._counters(clip_id, budgets):
             sent = last_sent if key.startswith("clip#") else None
-            if not self._spend(key, limit, sent, retention_s, count=len(wanted)):
-                self._refund(spent, len(wanted))
+            if not self._spend(key, limit, sent, retention_s, count=count):
+                self._refund(spent, count)
                 return None
             spent.append(key)
-        stored: dict[str, Decision] = {}
-        decided_before = 0
-        for frame_key, decision in wanted:
-            stored[frame_key], created = self._put_decision(frame_key, decision)
-            decided_before += not created
-        if decided_before:
-            self._refund(spent, decided_before)
-        return stored
+        return spent
 
     def _counters(self, clip_id: str, budgets: Budgets) -> list[tuple[str, int, int]]:
         """(key, limit, retention) of each counter a task for people spends."""
@@ -179,13 +216,16 @@ class SelectorState:
             "pk": {"S": f"frame#{frame_key}"},
             "route": {"S": decision.route},
             "score": {"N": repr(decision.score)},
-            "expiry": {"N": str(int(self._clock.now()) + self._retention_s)},
+            "expiry": self._expiry(),
         }
         if decision.near_duplicate_of is not None:
             item["near_duplicate_of"] = {"N": str(decision.near_duplicate_of)}
         if decision.audit:
             item["audit"] = {"BOOL": True}
         return item
+
+    def _expiry(self) -> dict[str, str]:
+        return {"N": str(int(self._clock.now()) + self._retention_s)}
 
     def _put_decision(self, frame_key: str, decision: Decision) -> tuple[Decision, bool]:
         """(the decision that stands, whether this call created it)."""
@@ -238,6 +278,15 @@ def _last_sent_from(clip_item: dict[str, Any]) -> LastSent | None:
         return None
     rows = json.loads(clip_item["last_signature"]["S"])
     return LastSent(int(clip_item["last_frame_no"]["N"]), tuple(tuple(row) for row in rows))
+
+
+def _claim_json(decisions: dict[str, Decision]) -> str:
+    return json.dumps({key: [d.route, d.score, d.near_duplicate_of, d.audit] for key, d in decisions.items()})
+
+
+def _claimed_from(item: Mapping[str, Any]) -> dict[str, Decision]:
+    rows = json.loads(item["decisions"]["S"])
+    return {key: Decision(route, score, duplicate, audit) for key, (route, score, duplicate, audit) in rows.items()}
 
 
 def _decision_from(item: dict[str, Any]) -> Decision:
