@@ -82,6 +82,18 @@ def cpu_seconds(root: psutil.Process) -> Counter[str]:
     return totals
 
 
+def settle(stack: psutil.Process, timeout_s: float = 120) -> None:
+    """Wait until the stack idles (every service started, imports done, first polls made): the
+    timed window holds the clip's work, not the services' start."""
+    deadline = time.monotonic() + timeout_s
+    quiet, last = 0, cpu_seconds(stack).total()
+    while quiet < 2 and time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = cpu_seconds(stack).total()
+        quiet = quiet + 1 if now - last < 0.15 else 0  # of 2 cores' 2 CPU-seconds a second
+        last = now
+
+
 def real_frames(clip: Path) -> list[PixelArray]:
     """The clip's frames at SAMPLE_FPS, as ingest would sample them (BGR)."""
     frames: list[PixelArray] = []
@@ -201,8 +213,8 @@ def pipeline(clip: Path, work: Path, timeout_s: float = 600) -> tuple[float, int
             time.sleep(0.5)
         clients = local_clients(state.endpoint_url)
         watch = JudgementWatch(clients, StackNames("labelloop"))
-        time.sleep(5)  # the services' first polls
         stack = psutil.Process(process.pid)
+        settle(stack)
         before = cpu_seconds(stack)
         began = time.perf_counter()
         clients.s3.upload_file(str(clip), "labelloop-uploads", "clips/bench/vtest.avi")

@@ -13,11 +13,13 @@ from labelloop_inference import handlers
 from labelloop_inference.clip_order import release_stalled
 from labelloop_inference.deps import Deps
 from labelloop_inference.settings import InferenceSettings
+from labelloop_inference.tracks import load_tracker
 from labelloop_inference.triton import ServingSet, TritonModels
 
 
 def build_deps(clients: AwsClients, settings: InferenceSettings, names: StackNames) -> Deps:
     models = TritonModels(settings.triton_url, timeout_s=settings.triton_timeout_s)
+    load_tracker()
     return Deps(
         clients=clients,
         settings=settings,

@@ -222,6 +222,12 @@ def _track(tracker: Any, state: dict[str, Any]) -> Any:
     return track
 
 
+def load_tracker() -> None:
+    """Import the tracker now: importing Ultralytics costs about a second of CPU, which the service
+    pays at start rather than on the first clip a user uploads (every clip is tracked)."""
+    _ultralytics()
+
+
 @functools.cache
 def _ultralytics() -> tuple[Any, dict[str, Any]]:
     """Ultralytics' BYTETracker class and its shipped ``bytetrack.yaml``, imported offline: no hub,
