@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import urllib3.util.connection
 from botocore.exceptions import ClientError
+from labelloop.aws import conditionally
 from labelloop_tools.local import MotoServer
 from labelloop_tools.local.stack import local_clients
 
@@ -70,3 +72,37 @@ def test_it_keeps_connections_alive_and_a_body_it_does_not_read_cannot_become_th
         assert second.status == 200, "the second request on the connection"
         assert json.loads(second.read())
         connection.close()
+
+
+def test_dynamodb_requests_are_atomic_under_concurrency() -> None:
+    """DynamoDB applies each request to an item atomically, and our counters and conditional writes
+    rely on it; moto's server runs requests on threads without a lock. Concurrent increments of one
+    counter all count, and of concurrent conditional puts of one item exactly one wins."""
+    threads, per_thread = 8, 40
+    with MotoServer() as moto:
+        aws = local_clients(moto.url)
+        aws.dynamodb.create_table(TableName="d", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                  AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                                  BillingMode="PAY_PER_REQUEST")  # fmt: skip
+
+        # A large item takes moto longer to update, which widens the window for a lost increment.
+        aws.dynamodb.put_item(TableName="d", Item={"pk": {"S": "counter"}, "n": {"N": "0"},
+                                                   "padding": {"L": [{"N": str(i)} for i in range(2000)]}})  # fmt: skip
+
+        def increment(_: int) -> None:
+            for _ in range(per_thread):
+                aws.dynamodb.update_item(TableName="d", Key={"pk": {"S": "counter"}}, UpdateExpression="ADD n :one",
+                                         ExpressionAttributeValues={":one": {"N": "1"}})  # fmt: skip
+
+        def claim(attempt: int) -> bool:
+            item = {"pk": {"S": f"claim-{attempt // threads}"}}  # each item claimed by `threads` threads
+            return conditionally(
+                lambda: aws.dynamodb.put_item(TableName="d", Item=item, ConditionExpression="attribute_not_exists(pk)")
+            )
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(increment, range(threads)))
+            won = list(pool.map(claim, range(threads * 20)))
+        item = aws.dynamodb.get_item(TableName="d", Key={"pk": {"S": "counter"}}, ConsistentRead=True)["Item"]
+        assert int(item["n"]["N"]) == threads * per_thread, "increments lost"
+        assert sum(won) == 20, f"{sum(won)} conditional puts won for 20 items"

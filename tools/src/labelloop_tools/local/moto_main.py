@@ -10,6 +10,12 @@ every request, measured with py-spy while a clip went through the pipeline
 * the dispatcher lists moto's package folder (``os.listdir`` and an ``isdir`` per service) for
   every request to find the service a host names: an eighth. The installed services do not
   change while the server runs, so the list is read once.
+* moto's server runs requests on threads with no lock around a DynamoDB item's read-modify-write,
+  so two concurrent increments of one counter could count once and two conditional puts of one
+  item could both succeed (seen in CI: a label counted once for two). DynamoDB applies every
+  request atomically, and budgets, claims and counters rely on it: here DynamoDB requests run one
+  at a time (:func:`_atomic_dynamodb`). The other services keep their concurrency (SQS long polls
+  wait for minutes).
 * werkzeug's development server closes the connection after every response, so every AWS call
   of every service opened a new TCP connection (connect, a thread on the server, urllib3's set-up
   on the client). Real AWS keeps connections alive, and so does this server: see
@@ -20,12 +26,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import types
+from collections.abc import Callable, Iterable
 from typing import IO, Any, cast
 
 import moto.server
 from moto import backends
-from moto.moto_server.werkzeug_app import MotoRequestHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
 from werkzeug import serving
 from werkzeug.wsgi import LimitedStream
 
@@ -35,6 +43,26 @@ _list_installed_services = backends.list_of_moto_modules
 @functools.cache
 def _installed_services() -> tuple[str, ...]:
     return tuple(_list_installed_services())
+
+
+_dispatch = DomainDispatcherApplication.__call__
+_dynamodb = threading.Lock()
+
+
+def _atomic_dynamodb(
+    self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Iterable[bytes]:
+    """moto's dispatch, with DynamoDB requests (``X-Amz-Target: DynamoDB_...``) one at a time, their
+    response bodies built inside the lock."""
+    if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        return cast("Iterable[bytes]", _dispatch(self, environ, start_response))
+    with _dynamodb:
+        response: Iterable[bytes] = _dispatch(self, environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            if hasattr(response, "close"):
+                response.close()
 
 
 class _NoLeftoverSelector:
@@ -91,5 +119,6 @@ if __name__ == "__main__":
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     backends.list_of_moto_modules = _installed_services
     serving.selectors = types.SimpleNamespace(DefaultSelector=_NoLeftoverSelector, EVENT_READ=1)  # type: ignore[attr-defined,assignment]
+    DomainDispatcherApplication.__call__ = _atomic_dynamodb  # type: ignore[method-assign]
     moto.server.MotoRequestHandler = KeepAliveRequestHandler  # type: ignore[attr-defined]
     moto.server.main()
