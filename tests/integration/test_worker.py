@@ -263,3 +263,23 @@ def test_only_successes_are_deleted(aws: AwsClients, stack: ProvisionedStack, na
         eventually(lambda: len(recorder.seen) == 10)
         eventually(lambda: depth(aws, stack.queue_urls["trainer"]) == (0, 2))
     assert len(dead_letters(aws, stack)) == 2
+
+
+def test_a_message_received_again_while_its_handler_runs_is_not_started_twice(
+    aws: AwsClients, stack: ProvisionedStack, names: StackNames
+) -> None:
+    """A process starved of CPU past its heartbeats (simulated: no visibility extensions) sees its own
+    running message come back from the queue: the running handler goes on and deletes it by the new
+    receipt handle; no second handler starts, nothing is retried or dead-lettered."""
+    # Received again once (at 2 s), not past the queue's maxReceiveCount, where SQS itself moves it to the DLQ.
+    aws.sqs.set_queue_attributes(QueueUrl=stack.queue_urls["trainer"], Attributes={"VisibilityTimeout": "2"})
+    recorder = Recorder(lambda _: time.sleep(3))
+    with capture_logs() as logs, running(aws, stack, names, recorder, concurrency=2) as worker:
+        worker._change_visibility = lambda *_: None  # type: ignore[method-assign]  # starved heartbeats
+        EventPublisher.for_stack(aws, names).publish(labels_completed(5))
+        eventually(lambda: handled_lines(logs), timeout_s=30)
+        eventually(lambda: depth(aws, stack.queue_urls["trainer"]) == (0, 0), timeout_s=10)
+    assert len(recorder.seen) == 1
+    assert [e["outcome"] for e in handled_lines(logs)] == ["handled"]
+    assert [e for e in logs if e["event"] == "worker.received_while_running"], "the message never came back"
+    assert dead_letters(aws, stack) == []

@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -104,6 +104,8 @@ RECEIVE_RETRY = RetryPolicy(initial_s=1.0, multiplier=2.0, max_s=30.0, jitter=0.
 class _InFlight:
     message: ReceivedMessage
     visible_until: float
+    receipt_handle: str
+    """Of the message's latest receive: SQS deletes and hides a message received again only by its newest."""
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,21 @@ class Worker(Lifecycle):
                 self._make_visible([m.receipt_handle for m in messages])
                 break
             for message in messages:
-                self._start(message)
+                if not self._received_again(message):
+                    self._start(message)
+
+    def _received_again(self, message: ReceivedMessage) -> bool:
+        """A message this worker is still handling, received again because its visibility lapsed (the
+        process was starved of CPU past a heartbeat): its running handler goes on, and deletes it
+        with the new receipt handle, instead of a second handler running it at the same time."""
+        with self._lock:
+            entry = next((f for f in self._in_flight.values() if f.message.message_id == message.message_id), None)
+            if entry is None:
+                return False
+            entry.receipt_handle = message.receipt_handle
+            entry.visible_until = time.monotonic() + self._visibility_timeout_s
+        log.warning("worker.received_while_running", message_id=message.message_id, receive_count=message.receive_count)
+        return True
 
     def _free_slots(self) -> int:
         with self._lock:
@@ -299,9 +315,8 @@ class Worker(Lifecycle):
 
     def _start(self, message: ReceivedMessage) -> None:
         with self._lock:
-            self._in_flight[message.receipt_handle] = _InFlight(
-                message, visible_until=time.monotonic() + self._visibility_timeout_s
-            )
+            visible_until = time.monotonic() + self._visibility_timeout_s
+            self._in_flight[message.receipt_handle] = _InFlight(message, visible_until, message.receipt_handle)
         threading.Thread(target=self._process, args=(message,), name=f"msg-{message.message_id}", daemon=True).start()
 
     # -- one message -----------------------------------------------------------------------------
@@ -314,24 +329,24 @@ class Worker(Lifecycle):
         error: BaseException | None = None
         try:
             outcome = self._handle(message)
-            self._acks.put(message)
+            self._acks.put(self._latest(message))
         except PermanentError as permanent:
             reason = permanent.reason
-            outcome = self._dead_letter(message, reason, type(permanent).__name__)
+            outcome = self._dead_letter(self._latest(message), reason, type(permanent).__name__)
         except AlreadyInProgressError as busy:
             # Another worker is handling this very event: nothing is wrong with the message, so it
             # must not use up its receives and end in the DLQ; past the limit it goes back as a
             # fresh, delayed copy.
             reason = str(busy)
-            outcome = self._requeue(message)
+            outcome = self._requeue(self._latest(message))
         except Exception as transient:  # noqa: BLE001 - any other failure is, by definition, worth a retry
             error = transient
             reason = f"{type(transient).__name__}: {transient}"
             if self._max_receive_count is not None and message.receive_count >= self._max_receive_count:
                 reason = f"{reason} (gave up after {message.receive_count} attempts)"
-                outcome = self._dead_letter(message, reason, type(transient).__name__)
+                outcome = self._dead_letter(self._latest(message), reason, type(transient).__name__)
             else:
-                outcome = self._retry_later(message)
+                outcome = self._retry_later(self._latest(message))
         finally:
             with self._lock:
                 self._in_flight.pop(message.receipt_handle, None)
@@ -351,6 +366,14 @@ class Worker(Lifecycle):
         else:
             log.info("message.handled", **fields)
         structlog.contextvars.clear_contextvars()
+
+    def _latest(self, message: ReceivedMessage) -> ReceivedMessage:
+        """``message`` with the receipt handle of its latest receive (see :meth:`_received_again`)."""
+        with self._lock:
+            entry = self._in_flight.get(message.receipt_handle)
+        if entry is None or entry.receipt_handle == message.receipt_handle:
+            return message
+        return replace(message, receipt_handle=entry.receipt_handle)
 
     def _delay_s(self, message: ReceivedMessage) -> int:
         return round(self._retry.delay_s(message.receive_count))
@@ -442,7 +465,7 @@ class Worker(Lifecycle):
                     entry.visible_until = now + self._visibility_timeout_s
             for start in range(0, len(due), SQS_BATCH_LIMIT):
                 chunk = due[start : start + SQS_BATCH_LIMIT]
-                self._change_visibility([f.message.receipt_handle for f in chunk], self._visibility_timeout_s)
+                self._change_visibility([f.receipt_handle for f in chunk], self._visibility_timeout_s)
             for entry in due:
                 try:
                     self._handle.heartbeat(entry.message)
@@ -476,14 +499,14 @@ class Worker(Lifecycle):
         with self._lock:
             while self._in_flight and time.monotonic() < deadline:
                 self._lock.wait(timeout=max(0.0, deadline - time.monotonic()))
-            unfinished = [f.message for f in self._in_flight.values()]
+            unfinished = list(self._in_flight.values())
         if unfinished:
             # Their handlers die with the process; handing the messages back now means another
             # worker retries them immediately instead of after the visibility timeout.
             log.warning("worker.drain_timeout", unfinished=len(unfinished), drain_timeout_s=self._drain_timeout_s)
-            for message in unfinished:
-                self._handle.abandon(message)
-            self._make_visible([message.receipt_handle for message in unfinished])
+            for entry in unfinished:
+                self._handle.abandon(entry.message)
+            self._make_visible([entry.receipt_handle for entry in unfinished])
 
 
 def dead_letter_attributes(reason: str, source_queue: str, **details: str) -> dict[str, Any]:
