@@ -31,7 +31,14 @@ from pydantic_core import to_json
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.predictions: the crafted-prediction builder
 
-from labelloop import EventPublisher, PredictionsReady, StackNames, build_worker, parse_body  # noqa: E402
+from labelloop import (  # noqa: E402
+    EventPublisher,
+    PredictionsReady,
+    StackNames,
+    build_worker,
+    deterministic_id,
+    parse_body,
+)
 from labelloop.gc_tuning import tune_for_throughput  # noqa: E402
 from labelloop.provision import provision  # noqa: E402
 from labelloop_selector.entrypoint import SERVICE  # noqa: E402
@@ -98,7 +105,8 @@ def core_cpu(messages: list[str]) -> tuple[float, float]:
             raise TypeError(type(event))
         versions = version_tag(event.model_versions)
         keys = [frame_key(p.frame.uri, versions) for p in event.predictions]
-        outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in event.predictions]))
+        frame_nos = [p.frame.frame_no for p in event.predictions]
+        outputs = Outputs(manifest_key(event.clip_id, deterministic_id(*keys), frame_nos))
         last = None
         for key, predictions in zip(keys, event.predictions, strict=True):
             decision, sent = judge(predictions, versions, settings.threshold, last, deps)

@@ -63,16 +63,16 @@ def judge(
     return Decision("human", score, audit=audit), current
 
 
-def manifest_key(clip_id: str, frame_keys: list[str], frame_nos: list[int]) -> str:
+def manifest_key(clip_id: str, batch_id: str, frame_nos: list[int]) -> str:
     """One JSONL object per batch: ``dataset/auto/{clip_id}/{first:06d}-{last:06d}-{digest}.jsonl``.
 
-    Deterministic for the batch's frames and model versions, so a retry overwrites it. A frame
+    ``batch_id``: the batch's identity, ``deterministic_id`` of its frames' :func:`frame_key` (which
+    the decisions are claimed under too). Deterministic for the batch's frames and model versions,
+    so a retry overwrites it. A frame
     judged again in another batch (another model version) lands in another file: readers keep,
     per ``source-ref``, the line of the newest model version.
     """
-    return (
-        f"dataset/auto/{clip_id}/{min(frame_nos):06d}-{max(frame_nos):06d}-{deterministic_id(*frame_keys)[:10]}.jsonl"
-    )
+    return f"dataset/auto/{clip_id}/{min(frame_nos):06d}-{max(frame_nos):06d}-{batch_id[:10]}.jsonl"
 
 
 @dataclass
@@ -104,7 +104,7 @@ class Outputs:
                                                                frame_no=predictions.frame.frame_no,
                                                                score=decision.score,
                                                                audit=decision.route == "control"))  # fmt: skip
-        if decision.route in ("human", "control"):
+        if decision.route in FOR_PEOPLE:
             self.events.append(
                 HumanReviewRequested(
                     event_id=f"{key}-review",
@@ -153,12 +153,18 @@ Judged = tuple[str, FramePredictions, Decision, LastSent | None]
 
 
 def decide(
-    event: PredictionsReady, frames: list[FramePredictions], keys: list[str], versions: str, deps: Deps
+    event: PredictionsReady,
+    frames: list[FramePredictions],
+    keys: list[str],
+    versions: str,
+    deps: Deps,
+    *,
+    batch_id: str,
 ) -> dict[str, Decision]:
     """Every frame's decision: one stored before stands; the others are judged and stored: claimed for
     the batch with the budget for those that go to people spent in one write when it has room for all
     of them (else frame by frame), then each frame's own item. ``versions``: the :func:`version_tag`
-    that judges them."""
+    that judges them; ``batch_id``: the batch's identity (see :func:`manifest_key`)."""
     earlier, last_sent = deps.state.read(keys, event.clip_id)
     threshold = deps.calibrations.threshold(versions)
     judged: list[Judged] = []
@@ -171,7 +177,7 @@ def decide(
     new = {key: decision for key, _, decision, _ in judged}
     if any(decision.route in FOR_PEOPLE for decision in new.values()):
         claimed = deps.state.claim_batch(
-            deterministic_id(*keys),
+            batch_id,
             new,
             clip_id=event.clip_id,
             budgets=deps.budgets,
@@ -215,8 +221,9 @@ def handle_predictions_ready(event: PredictionsReady, deps: Deps) -> None:
     frames = sorted(event.predictions, key=lambda p: p.frame.frame_no)
     versions = version_tag(event.model_versions)
     keys = [frame_key(p.frame.uri, versions) for p in frames]
-    decisions = decide(event, frames, keys, versions, deps)
-    outputs = Outputs(manifest_key(event.clip_id, keys, [p.frame.frame_no for p in frames]))
+    batch_id = deterministic_id(*keys)
+    decisions = decide(event, frames, keys, versions, deps, batch_id=batch_id)
+    outputs = Outputs(manifest_key(event.clip_id, batch_id, [p.frame.frame_no for p in frames]))
     for key, predictions in zip(keys, frames, strict=True):
         outputs.add(event, predictions, key, decisions[key], deps)
     if outputs.manifest_lines:

@@ -1,8 +1,8 @@
 """``python -m labelloop_tools.local.moto_main``: moto's server, lighter per request.
 
-Three costs of moto's server that our traffic (many small DynamoDB, SQS and SNS calls) pays on
-every request, measured with py-spy while a clip went through the pipeline
-(benchmarks/real_models.py), and taken from Triton on a two-core machine:
+What moto's server does differently here, for the traffic of our services (many small DynamoDB,
+SQS and SNS calls). Its first two per-request costs were measured with py-spy while a clip went
+through the pipeline (benchmarks/real_models.py), and taken from Triton on a two-core machine:
 
 * werkzeug's access log, a line formatted and flushed per request: a sixth of the emulator's
   CPU. Warnings and errors (a request that raised) still reach the log; werkzeug's start-up
