@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from labelloop.label_quality import frame_measures, labels_of, score
+from labelloop.label_quality import Score, frame_measures, labels_of, score
 from labelloop.manifest import augmented_manifest_line
 from labelloop.synth import Camera
 from labelloop.truth_layout import truth_line
@@ -64,15 +64,21 @@ class StrategyResult:
     mean: float  # the pool's mean PCK
 
 
-def truth_values(frames: list[PoolFrame]) -> list[float]:
-    """Each frame's true share of keypoints within PCK@0.1, its auto-labels against its truth."""
+def truth_scores(frames: list[PoolFrame]) -> list[Score]:
+    """Each frame's auto-labels scored against its truth."""
     created = datetime(2026, 1, 1, tzinfo=UTC)
-    values = []
+    scores = []
     for frame in frames:
         auto = augmented_manifest_line(frame.predictions, human_annotated=False, job_name="bench", created=created)
         truth = truth_line(frame.truth, frame.predictions.frame.uri)
-        values.append(frame_measures(score(labels_of(auto), labels_of(truth)))[MEASURE])
-    return values
+        scores.append(score(labels_of(auto), labels_of(truth)))
+    return scores
+
+
+def point_pck(scores: list[Score], ranking: list[float], share: float) -> dict[str, float]:
+    """Per rig point, the true PCK@0.1 of the ``share`` of frames ``ranking`` is surest of."""
+    ranked = sorted(range(len(scores)), key=lambda i: -ranking[i])[: max(1, round(share * len(scores)))]
+    return sum((scores[i] for i in ranked), Score()).point_pck()
 
 
 def strategy_scores(frames: list[PoolFrame], strategy: str) -> list[float]:
@@ -129,10 +135,11 @@ def judge_strategy(strategy: str, scores: list[float], values: list[float], *, t
 
 def run(*, pool: int, camera: Camera, new_share: float, target: float, audits: int, draws: int,
         models: Path = REPO / "models" / "initial", imgsz: int = 160,
-        clip_frames: int = 0) -> list[StrategyResult]:  # fmt: skip
+        clip_frames: int = 0) -> tuple[list[StrategyResult], dict[str, dict[str, float]]]:  # fmt: skip
     """Every built-in strategy, the default combined with ``temporal``, and the random baseline on one
     predicted pool: ``pool`` independent scenes, or with ``clip_frames`` that many frames of each of
-    ``pool // clip_frames`` clips on ``camera``, tracked as inference tracks them."""
+    ``pool // clip_frames`` clips on ``camera``, tracked as inference tracks them. Also, per rig point,
+    the true PCK of the whole pool and of the half the default strategy is surest of."""
     onnx = shipped_set(models).onnx
     if clip_frames:
         seeds = list(range(CLIP_SEED, CLIP_SEED + pool // clip_frames))
@@ -140,12 +147,15 @@ def run(*, pool: int, camera: Camera, new_share: float, target: float, audits: i
     else:
         seeds = list(range(POOL_SEED, POOL_SEED + pool))
         frames = predict_pool(onnx, seeds, imgsz, {seed: pool_camera(seed, camera, new_share) for seed in seeds})
-    values = truth_values(frames)
+    scores = truth_scores(frames)
+    values = [frame_measures(found)[MEASURE] for found in scores]
     default = SelectorSettings.model_fields["strategy"].default
-    return [
-        judge_strategy(strategy, strategy_scores(frames, strategy), values, target=target, audits=audits, draws=draws)
-        for strategy in (*BUILTIN, f"{default}+temporal", RANDOM)
-    ]
+    ranked = {strategy: strategy_scores(frames, strategy) for strategy in (*BUILTIN, f"{default}+temporal", RANDOM)}
+    results = [judge_strategy(strategy, ranking, values, target=target, audits=audits, draws=draws)
+               for strategy, ranking in ranked.items()]  # fmt: skip
+    points = {"pool": point_pck(scores, ranked[RANDOM], 1.0),
+              f"surest half ({default})": point_pck(scores, ranked[default], 0.5)}  # fmt: skip
+    return results, points
 
 
 def print_table(results: list[StrategyResult], target: float) -> None:
@@ -162,6 +172,13 @@ def print_table(results: list[StrategyResult], target: float) -> None:
               f"{r.calibrated_coverage:16.1%} {accuracy:>13} {r.shortfalls:>3}/{r.draws:<2}")  # fmt: skip
 
 
+def print_points(points: dict[str, dict[str, float]]) -> None:
+    print("\ntrue PCK@0.1 per point of the rig (which points are wrong)")
+    print(f"{'point':16}" + "".join(f"{name:>32}" for name in points))
+    for name in next(iter(points.values())):
+        print(f"{name:16}" + "".join(f"{values.get(name, float('nan')):32.3f}" for values in points.values()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pool", type=int, default=600)
@@ -174,9 +191,10 @@ def main() -> None:
                         help="a pool of clips of this many frames on --camera (tracked, so temporal scores), "
                         "instead of independent scenes")  # fmt: skip
     args = parser.parse_args()
-    results = run(pool=args.pool, camera=args.camera, new_share=args.new_share, target=args.target,
+    results, points = run(pool=args.pool, camera=args.camera, new_share=args.new_share, target=args.target,
                   audits=args.audits, draws=args.draws, clip_frames=args.clip_frames)  # fmt: skip
     print_table(results, args.target)
+    print_points(points)
 
 
 if __name__ == "__main__":

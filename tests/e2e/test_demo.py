@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from labelloop.rig import IN_CABIN_17
 from labelloop_tools.demo.plan import DemoPlan
 from labelloop_tools.local.stack import LOCAL_AWS_ENV
 from labelloop_tools.model_sets import DEFAULT_SET_FOLDER, install_default_set
@@ -66,6 +67,11 @@ def test_the_quick_demo_accounts_for_every_frame_promotes_a_model_and_writes_its
         assert (out / "plots" / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
         assert f'alt="{name}" src="data:image/png;base64,' in html
     assert report["quality"]["auto_accepted"]["head_recall"] is not None
+    # Which points are wrong, per point of the rig the demo's models serve (no ankles in a seated cabin).
+    by_point = report["quality_by_point"]["model_on_frames_sent_to_people"]
+    assert {"nose", "left_wrist", "right_hip"} <= set(by_point) <= set(IN_CABIN_17.keypoints)
+    assert all(0.0 <= value <= 1.0 for value in by_point.values())
+    assert "Which points are wrong" in html
     assert "every frame accounted for" in html
     # Per round, what the selector's audits said of its auto-labels beside the hidden truth.
     assert [row["round"] for row in report["audits"]] == list(range(1, plan.rounds + 1))

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_default_strategy_ranks_auto_labels_better_than_random() -> None:
-    results = {r.strategy: r for r in run(pool=200, camera="rolled", new_share=0.25, target=0.85, audits=100, draws=5)}
+    found, points = run(pool=200, camera="rolled", new_share=0.25, target=0.85, audits=100, draws=5)
+    results = {r.strategy: r for r in found}
     default = results[SelectorSettings.model_fields["strategy"].default]
     baseline = results[RANDOM]
     # A random ranking's area is the pool's mean up to noise; the default's must clear it.
@@ -33,14 +34,18 @@ def test_the_default_strategy_ranks_auto_labels_better_than_random() -> None:
     # The calibration it feeds never claims a target the truth misses more often than allowed.
     for result in results.values():
         assert result.shortfalls <= 1, result
+    # Which points are wrong: every located point of the rig, for the pool and the default's surest half.
+    assert set(points["pool"]) == set(points[f"surest half ({default.strategy})"])
+    assert {"nose", "left_wrist", "right_hip"} <= set(points["pool"])
+    assert all(0.0 <= value <= 1.0 for values in points.values() for value in values.values())
 
 
 def test_on_clips_the_temporal_strategy_ranks_by_the_tracked_changes() -> None:
     """The clip form tracks each clip as inference does: ``temporal`` gets each person's change since
     their previous frame (not the constant 1 an untracked frame gives it) and its ranking is reported
     beside random and the default, with the two joined."""
-    results = {r.strategy: r for r in run(pool=60, camera="standard", new_share=1.0, target=0.85, audits=40,
-                                          draws=3, clip_frames=20)}  # fmt: skip
+    found, _ = run(pool=60, camera="standard", new_share=1.0, target=0.85, audits=40, draws=3, clip_frames=20)
+    results = {r.strategy: r for r in found}
     default = SelectorSettings.model_fields["strategy"].default
     assert {default, "temporal", f"{default}+temporal", RANDOM} <= set(results)
     frames = predict_clips(shipped_set(REPO / "models" / "initial").onnx, [CLIP_SEED], 20, 160, {CLIP_SEED: "standard"})

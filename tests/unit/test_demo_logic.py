@@ -11,7 +11,7 @@ from labelloop.rig import COCO17
 from labelloop_tools.demo.ledger import FrameRecord
 from labelloop_tools.demo.loop import DemoResult, RoundRecord, Sample
 from labelloop_tools.demo.plan import DemoPlan
-from labelloop_tools.demo.report import effort, plot_progress
+from labelloop_tools.demo.report import effort, plot_progress, points_html
 from labelloop_tools.demo.showcase import COLOURS, HEAD_COLOUR, PERSON_COLOUR, draw_labels
 
 MODALITIES = ("head", "keypoints")
@@ -47,6 +47,8 @@ def test_a_misplaced_point_a_wrong_visibility_and_a_missed_head_each_count() -> 
     assert (result.heads_true, result.heads_given, result.heads_matched) == (2, 1, 1)
     assert (result.points_true, result.points_close) == (3, 2)  # the outside ankle is not a located point
     assert (result.visibility_total, result.visibility_right) == (4, 3)
+    # which point was wrong, in the truth's order; the outside ankle is no point to place
+    assert result.point_pck() == {"nose": 0.0, "neck": 1.0, "left_hip": 1.0}
 
 
 def test_people_are_matched_by_their_points_not_by_their_order() -> None:
@@ -62,6 +64,7 @@ def test_nothing_given_for_a_person_is_a_miss_and_scores_add_up() -> None:
     assert (missed.persons_matched, missed.points_close, missed.points_true) == (0, 0, 3)
     total = missed + score(truth, truth)
     assert total.summary()["keypoint_pck"] == 0.5
+    assert total.point_pck() == {"nose": 0.5, "neck": 0.5, "left_hip": 0.5}  # per point, added up too
     assert Score().summary()["head_recall"] is None  # no data is not 0%
 
 
@@ -151,3 +154,12 @@ def test_the_progress_plot_of_a_demo_stopped_in_its_first_round_is_still_drawn()
     record = RoundRecord(round=1, uploads=["a"], frames=24, outcomes={}, human_frames_total=10, serving_after=1,
                          newest_version=1, started_s=0.0, settled_s=1.0, trained_s=2.0, random_arm={})  # fmt: skip
     assert plot_progress(DemoResult(plan=DemoPlan.quick(), rounds=[record], samples=samples, seconds=3.0)).axes
+
+
+def test_the_report_names_the_points_each_source_gets_wrong() -> None:
+    truth = labels_of(line([], [PERSON]))
+    given = labels_of(line([], [dict(PERSON, nose=(160.0, 50.0, "visible"))]))
+    page = points_html({"auto_accepted": score(given, truth).point_pck(), "people": score(truth, truth).point_pck()})
+    assert "<td>nose</td><td>0.0%</td><td>100.0%</td>" in page
+    assert "<td>neck</td><td>100.0%</td><td>100.0%</td>" in page
+    assert points_html({"auto_accepted": {}}) == ""  # nothing scored, no table

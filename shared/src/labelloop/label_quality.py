@@ -10,7 +10,8 @@ both sides located.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from collections import Counter
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from labelloop.visibility import iou
@@ -54,6 +55,9 @@ class Score:
     points_spurious: int = 0  # located points of given persons that match no true person
     visibility_total: int = 0
     visibility_right: int = 0
+    # The same points per rig point name, in the truth's order: which points a model gets wrong.
+    true_by_point: Counter[str] = field(default_factory=Counter)
+    close_by_point: Counter[str] = field(default_factory=Counter)
 
     def __add__(self, other: Score) -> Score:
         return Score(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -70,6 +74,11 @@ class Score:
             "keypoint_pck": self._ratio(self.points_close, self.points_true),
             "visibility_accuracy": self._ratio(self.visibility_right, self.visibility_total),
         }
+
+    def point_pck(self) -> dict[str, float]:
+        """Per rig point, the share of the truth's located points given within PCK@0.1 (a missed person's
+        points count as wrong), in the order the truth named them."""
+        return {name: self.close_by_point[name] / total for name, total in self.true_by_point.items()}
 
 
 def _located(person: dict[str, Point]) -> dict[str, tuple[float, float]]:
@@ -119,15 +128,18 @@ def score(given: Labels, truth: Labels) -> Score:
     for i, person in enumerate(truth.persons):
         located = _located(person)
         result.points_true += len(located)
+        result.true_by_point.update(located.keys())
         if i not in matched:
             continue
         other = given.persons[matched[i]]
         other_located = _located(other)
         tolerance = PCK_FRACTION * _size(person)
-        result.points_close += sum(
-            name in other_located and math.dist(point, other_located[name]) <= tolerance
-            for name, point in located.items()
-        )
+        close = [
+            name for name, point in located.items()
+            if name in other_located and math.dist(point, other_located[name]) <= tolerance
+        ]  # fmt: skip
+        result.points_close += len(close)
+        result.close_by_point.update(close)
         for name, (_, _, visibility) in person.items():
             result.visibility_total += 1
             result.visibility_right += visibility == other.get(name, (0.0, 0.0, "outside"))[2]

@@ -48,11 +48,18 @@ def accounting(ledger: Ledger) -> dict[str, int]:
     }
 
 
-def quality(ledger: Ledger, s3: S3Client) -> dict[str, dict[str, float | None]]:
+QUALITY_SOURCES = {
+    "auto_accepted": "auto-accepted labels",
+    "model_on_frames_sent_to_people": "model on frames sent to people",
+    "people": "people's labels",
+    "control_auto_vs_people": "control arm: auto-labels vs people's",
+}
+
+
+def quality(ledger: Ledger, s3: S3Client) -> dict[str, Score]:
     """Labels scored against the hidden truth, per source; and the control arm's check without truth."""
     truths = TruthReader(s3)
-    totals = {name: Score() for name in ("auto_accepted", "model_on_frames_sent_to_people", "people",
-                                         "control_auto_vs_people")}  # fmt: skip
+    totals = {name: Score() for name in QUALITY_SOURCES}
     for record in ledger.frames.values():
         fate = record.outcome(ledger.modalities)
         found = truths.truth(record.uri)
@@ -67,7 +74,7 @@ def quality(ledger: Ledger, s3: S3Client) -> dict[str, dict[str, float | None]]:
                 totals["model_on_frames_sent_to_people"] += score(labels_of(record.prefill), truth)
         if fate == "control":
             totals["control_auto_vs_people"] += score(labels_of(record.auto_lines[-1]), labels_of(record.human_line()))
-    return {name: total.summary() for name, total in totals.items()}
+    return totals
 
 
 EFFORT_KEYS = ("seconds", "points-moved", "boxes-changed", "persons-added", "persons-deleted", "visibility-changes")
@@ -159,6 +166,7 @@ def build(result: DemoResult, ledger: Ledger, s3: S3Client, calibrations: Calibr
     plan = result.plan
     people = counts["human"] + counts["control"]
     everyone = counts["total"] * plan.cost_per_frame_usd
+    scored = quality(ledger, s3)
     return {
         "finished": result.finished,
         "seconds": round(result.seconds, 1),
@@ -174,7 +182,9 @@ def build(result: DemoResult, ledger: Ledger, s3: S3Client, calibrations: Calibr
             "assumption": f"{plan.annotator_seconds:g} s per task, {len(plan.modalities)} tasks per frame, "
             f"${plan.hourly_rate_usd:g}/h",
         },
-        "quality": quality(ledger, s3),
+        "quality": {name: total.summary() for name, total in scored.items()},
+        # Which of the rig's points each source gets wrong: PCK@0.1 per point.
+        "quality_by_point": {name: total.point_pck() for name, total in scored.items()},
         "effort": effort(ledger.frames.values(), ledger.modalities),
         "versions": [asdict(v) for v in result.versions],
         "serving": result.serving,
@@ -239,11 +249,7 @@ def plot_learning(report: dict[str, Any], metric: str = "pose_map50") -> Figure:
 def plot_quality(report: dict[str, Any]) -> Figure:
     fig = _figure()
     ax = fig.add_subplot()
-    groups = {
-        "auto_accepted": "auto-accepted labels",
-        "model_on_frames_sent_to_people": "model on frames sent to people",
-        "people": "people's labels",
-    }
+    groups = {name: QUALITY_SOURCES[name] for name in ("auto_accepted", "model_on_frames_sent_to_people", "people")}
     measures = ("head_recall", "keypoint_pck", "visibility_accuracy")
     width = 0.8 / len(groups)
     for index, (group, name) in enumerate(groups.items()):
@@ -354,6 +360,19 @@ def _effort_html(effort_: dict[str, Any]) -> str:
     return f"<p>What pre-annotation saved: the model's pre-fill scored against people's answers. {measured}</p>{table}"
 
 
+def points_html(by_point: dict[str, dict[str, float]]) -> str:
+    """Per rig point, each source's PCK@0.1: where the keypoint accuracy above goes."""
+    names = list(dict.fromkeys(name for values in by_point.values() for name in values))
+    if not names:
+        return ""
+    sources = list(by_point)
+    rows = [[name, *(_pct(by_point[source].get(name)) for source in sources)] for name in names]
+    return f"""<h2>Which points are wrong</h2>
+<p>Keypoint PCK@0.1 per point of the rig, against the hidden truth; the last column needs no truth: on the
+control arm, how many of each point people left where the model put it.</p>
+{_table(["point", *(QUALITY_SOURCES[source] for source in sources)], rows)}"""
+
+
 def _html(report: dict[str, Any], images: dict[str, bytes], photos: list[Showcased]) -> str:
     frames, cost, quality_ = report["frames"], report["cost"], report["quality"]
     img = {n: f'<img alt="{n}" src="data:image/png;base64,{base64.b64encode(b).decode()}">' for n, b in images.items()}
@@ -400,6 +419,7 @@ simulated annotator ({html.escape(cost["assumption"])}){"" if report["finished"]
 <h2>Label accuracy</h2>
 <p>Against the hidden ground truth; the last row needs no truth: on the control arm, what people changed.</p>
 {_table(["labels", "head precision", "head recall", "keypoint PCK@0.1", "visibility accuracy"], quality_rows)}
+{points_html(report["quality_by_point"])}
 <h2>What the audits said, and the truth</h2>
 <p>Per round: the selector's estimate of its auto-accepted labels and the lower bound at its
 confidence, from people's labels of audited frames only (frames chosen whatever their score), beside
