@@ -153,7 +153,7 @@ def run(*, pool: int, camera: Camera, new_share: float, target: float, audits: i
     ranked = {strategy: strategy_scores(frames, strategy) for strategy in (*BUILTIN, f"{default}+temporal", RANDOM)}
     results = [judge_strategy(strategy, ranking, values, target=target, audits=audits, draws=draws)
                for strategy, ranking in ranked.items()]  # fmt: skip
-    points = {"pool": point_pck(scores, ranked[RANDOM], 1.0),
+    points = {"pool": sum(scores, Score()).point_pck(),
               f"surest half ({default})": point_pck(scores, ranked[default], 0.5)}  # fmt: skip
     return results, points
 

@@ -47,7 +47,7 @@ def test_a_misplaced_point_a_wrong_visibility_and_a_missed_head_each_count() -> 
     assert (result.heads_true, result.heads_given, result.heads_matched) == (2, 1, 1)
     assert (result.points_true, result.points_close) == (3, 2)  # the outside ankle is not a located point
     assert (result.visibility_total, result.visibility_right) == (4, 3)
-    # which point was wrong, in the truth's order; the outside ankle is no point to place
+    # which point was wrong; the outside ankle is no point to place
     assert result.point_pck() == {"nose": 0.0, "neck": 1.0, "left_hip": 1.0}
 
 

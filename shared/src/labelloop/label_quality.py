@@ -55,7 +55,7 @@ class Score:
     points_spurious: int = 0  # located points of given persons that match no true person
     visibility_total: int = 0
     visibility_right: int = 0
-    # The same points per rig point name, in the truth's order: which points a model gets wrong.
+    # The same points per rig point name, in the order first scored: which points a model gets wrong.
     true_by_point: Counter[str] = field(default_factory=Counter)
     close_by_point: Counter[str] = field(default_factory=Counter)
 
@@ -77,7 +77,8 @@ class Score:
 
     def point_pck(self) -> dict[str, float]:
         """Per rig point, the share of the truth's located points given within PCK@0.1 (a missed person's
-        points count as wrong), in the order the truth named them."""
+        points count as wrong), in the order the points were first scored (a frame whose first person
+        lacks a point names it later)."""
         return {name: self.close_by_point[name] / total for name, total in self.true_by_point.items()}
 
 
